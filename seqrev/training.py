@@ -1,0 +1,224 @@
+"""Training: a config dataclass with presets, and a resumable trainer that reports by callbacks.
+
+Nothing here knows about Streamlit: the app, the CLI and the tests listen to the same events.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqrev.data import ReversalTask
+from seqrev.devices import resolve_device
+from seqrev.evaluation import evaluate
+from seqrev.models import ModelConfig, Seq2Seq, build_model
+from seqrev.vocab import PAD
+
+EVENTS = ("step", "eval", "end")
+_init_lock = threading.Lock()  # model init seeds the global RNG briefly
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; saved in every checkpoint beside the ModelConfig."""
+
+    steps: int = 1500  # optimizer steps in all
+    batch_size: int = 128  # strings per step
+    learning_rate: float = 3e-3  # Adam
+    min_len: int = 1  # shortest training string
+    max_len: int = 16  # longest training string
+    teacher_forcing: float = 1.0  # chance of feeding the true previous letter (1 = always)
+    grad_clip: float | None = 1.0  # max global gradient norm; None = no clipping
+    lr_schedule: str = "cosine"  # "constant", or "cosine" decay to 10% over `steps`
+    seed: int = 0  # weights, batches and teacher-forcing coins
+    eval_every: int = 100  # steps between held-out evaluations (0 = never)
+    eval_size: int = 500  # fresh strings in the held-out set
+    eval_seed: int = 1_000_003  # seed of the held-out set, kept apart from training seeds
+    device: str = "cpu"  # "auto", "cpu" or "cuda"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.steps < 1:
+            problems.append("steps must be at least 1")
+        if self.batch_size < 1:
+            problems.append("batch_size must be at least 1")
+        if not (0 < self.learning_rate < 1):
+            problems.append("learning_rate must be in (0, 1)")
+        if not 1 <= self.min_len <= self.max_len:
+            problems.append("need 1 <= min_len <= max_len")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            problems.append("teacher_forcing must be in [0, 1]")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            problems.append("grad_clip must be positive or None")
+        if self.lr_schedule not in ("constant", "cosine"):
+            problems.append("lr_schedule must be constant or cosine")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def task(self) -> ReversalTask:
+        return ReversalTask(self.min_len, self.max_len)
+
+
+# The course lab's settings (seed 000/003): reproduce the lab exactly with these.
+LAB_MODEL = ModelConfig(kind="attention", embedding_dim=64, hidden_dim=100, score="bilinear")
+LAB_TRAINING = TrainConfig(
+    steps=5000, batch_size=64, learning_rate=1e-3, min_len=10, max_len=10,
+    teacher_forcing=1.0, grad_clip=None, lr_schedule="constant",
+)
+PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
+    "seed": (LAB_MODEL, LAB_TRAINING),
+    "default": (ModelConfig(), TrainConfig()),
+}
+
+
+def preset(name: str, kind: str | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """The named preset's configs, optionally for the other model kind."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    model_config, train_config = PRESETS[name]
+    return (replace(model_config, kind=kind) if kind else model_config), train_config
+
+
+@dataclass
+class StepEvent:
+    step: int  # steps done so far
+    loss: float  # this step's mean cross-entropy per target symbol
+    learning_rate: float
+    step_seconds: float  # wall time of this step
+    steps_per_second: float  # this step's throughput
+    elapsed: float  # wall seconds trained so far, evaluations included
+
+
+@dataclass
+class EvalEvent:
+    step: int
+    exact_match: float  # on the fixed held-out set
+    char_accuracy: float
+    fine_accuracy: float
+    elapsed: float
+
+
+class Trainer:
+    """Trains one model; deterministic for a seed; stoppable between steps and resumable.
+
+    Listeners register with ``add_callback(event, fn)`` for ``step`` (StepEvent), ``eval``
+    (EvalEvent) and ``end`` (the reason: "finished" or "stopped").
+    """
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig) -> None:
+        self.model_config = model_config
+        self.config = train_config
+        self.device = resolve_device(train_config.device)
+        with _init_lock, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(train_config.seed)
+            self.model: Seq2Seq = build_model(model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=train_config.learning_rate,
+            fused=self.device.type in ("cpu", "cuda"),
+        )
+        self.batch_generator = torch.Generator().manual_seed(train_config.seed)
+        self.coin_generator = torch.Generator().manual_seed(train_config.seed + 1)
+        self.eval_set = train_config.task.eval_set(train_config.eval_size, train_config.eval_seed)
+        self.step = 0
+        self.elapsed = 0.0
+        self.losses: list[float] = []
+        self.eval_history: list[EvalEvent] = []
+        self.callbacks: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
+
+    def add_callback(self, event: str, callback: Callable[[Any], None]) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; choose from {EVENTS}")
+        self.callbacks[event].append(callback)
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for callback in self.callbacks[event]:
+            callback(payload)
+
+    def learning_rate_at(self, step: int) -> float:
+        base = self.config.learning_rate
+        if self.config.lr_schedule == "constant":
+            return base
+        progress = min(step / self.config.steps, 1.0)
+        return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    def train_step(self) -> float:
+        """One optimizer step on a fresh batch; returns its loss."""
+        config = self.config
+        batch = config.task.sample(config.batch_size, self.batch_generator, self.device)
+        learning_rate = self.learning_rate_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+        self.model.train()
+        logits = self.model(
+            batch.source, batch.lengths, batch.decoder_input,
+            teacher_forcing=config.teacher_forcing, generator=self.coin_generator,
+        )  # (batch, T, vocab)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.target.flatten(), ignore_index=PAD)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def _eval_due(self) -> bool:
+        every = self.config.eval_every
+        return bool(every) and (self.step % every == 0 or self.step == self.config.steps)
+
+    def evaluate(self) -> EvalEvent:
+        """Exact-match and character accuracy on the fixed held-out set; emits ``eval``."""
+        return self._record_eval(evaluate(self.model, self.eval_set, max_failures=0))
+
+    def _record_eval(self, report) -> EvalEvent:
+        event = EvalEvent(self.step, report.exact_match, report.char_accuracy,
+                          report.fine_accuracy, self.elapsed)
+        self.eval_history.append(event)
+        self._emit("eval", event)
+        return event
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.config.steps
+
+    def run(self, stop: threading.Event | None = None, max_steps: int | None = None) -> str:
+        """Train until ``config.steps`` (or ``max_steps`` more), or until ``stop`` is set.
+
+        Returns "finished" or "stopped"; calling ``run`` again resumes where it stopped.
+        """
+        target = self.config.steps if max_steps is None else min(
+            self.config.steps, self.step + max_steps)
+        reason = "finished"
+        while self.step < target:
+            if stop is not None and stop.is_set():
+                reason = "stopped"
+                break
+            started = time.perf_counter()
+            loss = self.train_step()
+            seconds = time.perf_counter() - started
+            self.elapsed += seconds
+            self.losses.append(loss)
+            self._emit("step", StepEvent(
+                self.step, loss, self.learning_rate_at(self.step - 1), seconds,
+                1.0 / max(seconds, 1e-9), self.elapsed))
+            if self._eval_due():
+                started = time.perf_counter()
+                report = evaluate(self.model, self.eval_set, max_failures=0)
+                self.elapsed += time.perf_counter() - started
+                self._record_eval(report)
+        if reason == "finished" and self.step < self.config.steps:
+            reason = "stopped"
+        self._emit("end", reason)
+        return reason
