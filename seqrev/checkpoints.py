@@ -27,7 +27,10 @@ from seqrev.evaluation import evaluate_by_length, evaluate_fresh
 from seqrev.models import ModelConfig, Seq2Seq, build_model
 from seqrev.training import TrainConfig, Trainer
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# SEQREV_CHECKPOINT_DIR moves where checkpoints are read and written (the tests use a temp dir)
+CHECKPOINT_DIR = Path(os.environ.get("SEQREV_CHECKPOINT_DIR", SHIPPED_DIR))
+SHIPPED_PLAIN, SHIPPED_ATTENTION = "plain", "attention"
 FORMAT_VERSION = 1
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

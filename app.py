@@ -1,0 +1,26 @@
+"""seqrev's router: page config, the page list, and the sidebar every page shares."""
+
+import streamlit as st
+import torch
+
+from pages.common import sidebar
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/decode.py", title="Decode", icon=":material/text_rotation_none:"),
+    st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
+]
+
+
+def run() -> None:
+    st.set_page_config(page_title="seqrev: seq2seq and attention", page_icon="🔁", layout="wide")
+    # one torch thread: the server keeps the second core, and these tiny matrices gain
+    # little from two (measured in the README's benchmark)
+    torch.set_num_threads(1)
+    page = st.navigation(PAGES)
+    sidebar()
+    page.run()
+
+
+run()

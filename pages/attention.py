@@ -1,0 +1,5 @@
+"""attention page (being built)."""
+
+import streamlit as st
+
+st.title("Attention")

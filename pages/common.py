@@ -1,0 +1,84 @@
+"""What every page shares: cached checkpoints, the sidebar's model choice, input checking.
+
+This is the only UI module besides the page scripts; the computing stays in ``seqrev``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from seqrev import checkpoints
+from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize
+
+PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def load_checkpoint(name: str, _mtime: float) -> checkpoints.Checkpoint:
+    """One shared, never-mutated model per (name, file time): a re-saved name reloads."""
+    return checkpoints.load_checkpoint(name)
+
+
+def _mtime(name: str) -> float:
+    path = checkpoints.CHECKPOINT_DIR / f"{name}.safetensors"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def checkpoint_choices(kind: str) -> list[str]:
+    """Names of saved checkpoints of ``kind`` ("plain" or "attention"), shipped first."""
+    names = []
+    for name in checkpoints.list_checkpoints():
+        try:
+            sidecar = checkpoints.read_sidecar(name)
+        except checkpoints.CheckpointError:
+            continue
+        if (sidecar.get("model_config") or {}).get("kind") == kind:
+            names.append(name)
+    shipped = checkpoints.SHIPPED_PLAIN if kind == "plain" else checkpoints.SHIPPED_ATTENTION
+    return sorted(names, key=lambda n: (n != shipped, n))
+
+
+def selected(kind: str) -> checkpoints.Checkpoint | None:
+    """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
+    key = PLAIN_KEY if kind == "plain" else ATTENTION_KEY
+    name = st.session_state.get(key)
+    if name is None:
+        choices = checkpoint_choices(kind)
+        name = choices[0] if choices else None
+    if name is None:
+        st.error(f"No {kind} checkpoint is available: train one on the Train page.")
+        return None
+    try:
+        return load_checkpoint(name, _mtime(name))
+    except checkpoints.CheckpointError as error:
+        st.error(f"Could not load the {kind} checkpoint: {error}")
+        return None
+
+
+def checked_input(text: str) -> str | None:
+    """The upper-cased input, or None after an st.error / st.info saying what is wrong."""
+    if not text:
+        st.info(f"Type a string of letters A-Z (up to {MAX_INPUT_LEN}).")
+        return None
+    try:
+        cleaned = normalize(text)
+    except InputError as error:
+        st.error(f"Cannot decode {text!r}: {error}.")
+        return None
+    if cleaned != text:
+        st.caption(f"Lowercase letters were upper-cased: {cleaned}")
+    return cleaned
+
+
+def sidebar() -> None:
+    """The model pickers every page shares."""
+    with st.sidebar:
+        st.subheader("Models")
+        for kind, key in (("plain", PLAIN_KEY), ("attention", ATTENTION_KEY)):
+            choices = checkpoint_choices(kind)
+            if not choices:
+                st.warning(f"No {kind} checkpoint yet.")
+                continue
+            if st.session_state.get(key) not in choices:
+                st.session_state[key] = choices[0]
+            st.selectbox(f"{kind.capitalize()} model", choices, key=key)

@@ -1,0 +1,5 @@
+"""decode page (being built)."""
+
+import streamlit as st
+
+st.title("Decode")

@@ -1,0 +1,5 @@
+"""train page (being built)."""
+
+import streamlit as st
+
+st.title("Train")
