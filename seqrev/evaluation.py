@@ -64,8 +64,8 @@ def score_outputs(batch: Batch, outputs: torch.Tensor, max_failures: int = 50) -
     exact = (correct | ~scored).all(dim=1)  # (batch,)
     # fine: letters right before the first wrong symbol, over the letters expected
     wrong_so_far = torch.cumsum((~correct & scored).int(), dim=1) > 0  # (batch, T)
-    fine = ((~wrong_so_far & letters).sum(1) / batch.lengths).float()  # (batch,)
-    letter_hits = (correct & letters).float()  # (batch, T)
+    fine = ((~wrong_so_far & letters).sum(1) / batch.lengths).double()  # (batch,)
+    letter_hits = (correct & letters).double()  # (batch, T)
     per_position = (letter_hits.sum(0) / letters.sum(0).clamp(min=1))[: int(batch.lengths.max())]
 
     by_length = {}
@@ -73,7 +73,7 @@ def score_outputs(batch: Batch, outputs: torch.Tensor, max_failures: int = 50) -
         rows = batch.lengths == length
         by_length[length] = {
             "n": int(rows.sum()),
-            "exact_match": float(exact[rows].float().mean()),
+            "exact_match": float(exact[rows].double().mean()),
             "char_accuracy": float(letter_hits[rows].sum() / letters[rows].sum()),
             "fine_accuracy": float(fine[rows].mean()),
         }
@@ -84,7 +84,7 @@ def score_outputs(batch: Batch, outputs: torch.Tensor, max_failures: int = 50) -
                          "produced": decode(outputs[row])})
     return EvalReport(
         n=len(exact),
-        exact_match=float(exact.float().mean()),
+        exact_match=float(exact.double().mean()),
         char_accuracy=float(letter_hits.sum() / letters.sum()),
         fine_accuracy=float(fine.mean()),
         per_position=[round(float(v), 6) for v in per_position],

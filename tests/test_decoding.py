@@ -1,0 +1,79 @@
+"""Greedy and beam decoding: trace contents, beam(1) == greedy, forced paths."""
+
+import pytest
+import torch
+
+from seqrev.decoding import beam_search, default_max_steps, forced_trace, greedy_trace
+from seqrev.models import ModelConfig, build_model
+from seqrev.vocab import EOS, SOS, VOCAB_SIZE, InputError, encode
+
+
+def model_of(kind, seed=0):
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(kind=kind, embedding_dim=8, hidden_dim=16)).eval()
+
+
+@pytest.mark.parametrize("kind", ["plain", "attention"])
+def test_greedy_trace_contents(kind):
+    model = model_of(kind)
+    trace = greedy_trace(model, "hello")
+    assert trace.source == "HELLO" and trace.expected == "OLLEH"
+    assert trace.steps[0].fed_token == SOS
+    for before, after in zip(trace.steps, trace.steps[1:], strict=False):
+        assert after.fed_token == before.chosen_token
+    for step in trace.steps:
+        assert step.probabilities.shape == (VOCAB_SIZE,)
+        assert abs(float(step.probabilities.sum()) - 1) < 1e-5
+        assert step.chosen_token == int(step.probabilities.argmax())
+        assert step.hidden.shape == (16,)
+        if kind == "attention":
+            assert step.attention.shape == (5,)
+            assert abs(float(step.attention.sum()) - 1) < 1e-5
+        else:
+            assert step.attention is None
+    assert len(trace.steps) <= default_max_steps(5)
+    log_prob = sum(float(torch.log(s.probabilities[s.chosen_token])) for s in trace.steps)
+    assert trace.log_prob == pytest.approx(log_prob, abs=1e-4)
+    matrix = trace.attention_matrix()
+    assert (matrix is None) == (kind == "plain")
+
+
+@pytest.mark.parametrize("kind", ["plain", "attention"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_width_one_equals_greedy(kind, seed):
+    model = model_of(kind, seed)
+    for text in ["A", "ABCDEFGHIJ", "ZZZZYYYY"]:
+        greedy, beam = greedy_trace(model, text), beam_search(model, text, width=1)
+        assert beam.output == greedy.output
+        assert [s.chosen_token for s in beam.steps] == [s.chosen_token for s in greedy.steps]
+        assert beam.log_prob == pytest.approx(greedy.log_prob, abs=1e-4)
+
+
+def test_beam_keeps_candidates_per_step_and_finds_at_least_greedy_score():
+    model = model_of("attention", 3)
+    greedy = greedy_trace(model, "ABCABC")
+    beam = beam_search(model, "ABCABC", width=4)
+    assert beam.method == "beam" and len(beam.best_path) == len(beam.steps)
+    assert all(1 <= len(c) <= 4 for c in beam.beam_steps)
+    for t, index in enumerate(beam.best_path):
+        candidate = beam.beam_steps[t][index]
+        assert candidate.token == beam.steps[t].chosen_token
+        if t:
+            assert candidate.parent == beam.best_path[t - 1]
+    if greedy.steps[-1].chosen_token == EOS:  # both finished: beam is at least as likely
+        assert beam.log_prob >= greedy.log_prob - 1e-4
+
+
+def test_forced_trace_follows_the_given_tokens():
+    model = model_of("attention")
+    tokens = [*encode("CBA"), EOS]
+    trace = forced_trace(model, "ABC", tokens)
+    assert trace.output == "CBA" and [s.chosen_token for s in trace.steps] == tokens
+    assert [s.fed_token for s in trace.steps] == [SOS, *tokens[:-1]]
+
+
+def test_decoding_validates_input():
+    with pytest.raises(InputError):
+        greedy_trace(model_of("plain"), "AB C")
+    with pytest.raises(ValueError):
+        beam_search(model_of("plain"), "ABC", width=0)
