@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from bench.reference import (
-    lab_greedy, lab_logits_columns, lab_model, lab_weights_to_seqrev, random_string_batch,
+    lab_greedy,
+    lab_logits_columns,
+    lab_model,
+    lab_weights_to_seqrev,
+    random_string_batch,
 )
 from seqrev.data import batch_from_strings
 from seqrev.decoding import greedy_trace

@@ -5,8 +5,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqrev.vocab import (
-    EOS, FIRST_LETTER, LETTERS, MAX_INPUT_LEN, PAD, SOS, VOCAB_SIZE, InputError, decode, encode,
-    normalize, token_label,
+    EOS,
+    FIRST_LETTER,
+    LETTERS,
+    MAX_INPUT_LEN,
+    PAD,
+    SOS,
+    VOCAB_SIZE,
+    InputError,
+    decode,
+    encode,
+    normalize,
+    token_label,
 )
 
 letters = st.text(alphabet=LETTERS, min_size=1, max_size=MAX_INPUT_LEN)
