@@ -174,3 +174,21 @@ def lab_logits_columns() -> list[int]:
     from seqrev.vocab import EOS, FIRST_LETTER, VOCAB_SIZE
 
     return [EOS, *range(FIRST_LETTER, VOCAB_SIZE)]
+
+
+@torch.no_grad()
+def lab_exact_match(model: LabPlainModel, n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Exact match and character accuracy of the lab's greedy loop on ``n`` fresh strings."""
+    model.eval()
+    _, encoder_x, _, y = random_string_batch(n, SEQ_LENGTH, random.Random(seed))
+    encoder_out, hidden_state = model.encode(encoder_x)
+    token = torch.zeros(n, 1, dtype=torch.long)
+    outputs = []
+    for _ in range(SEQ_LENGTH):
+        next_token, hidden_state = model.get_next_token(encoder_out, token, hidden_state)
+        outputs.append(next_token)
+        token = next_token.unsqueeze(1)
+    produced = torch.stack(outputs, dim=1)  # (n, SEQ_LENGTH)
+    model.train()
+    hits = produced == y
+    return float(hits.all(dim=1).double().mean()), float(hits.double().mean())
