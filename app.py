@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from pages.common import sidebar
+from pages.common import PENDING_PAGE_KEY, ROUTED_KEY, sidebar
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -19,6 +19,11 @@ def run() -> None:
     # little from two (measured in the README's benchmark)
     torch.set_num_threads(1)
     page = st.navigation(PAGES)
+    st.session_state[ROUTED_KEY] = True
+    pending = st.session_state.pop(PENDING_PAGE_KEY, None)
+    if pending:  # a deep link that arrived before the router ran: go where it asked
+        script, query = pending
+        st.switch_page(script, query_params=query)
     sidebar()
     page.run()
 

@@ -11,6 +11,20 @@ from seqrev import checkpoints
 from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize
 
 PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
+ROUTED_KEY, PENDING_PAGE_KEY = "_router_ran", "_pending_page"
+
+
+def require_router(script: str) -> None:
+    """Send a page run without ``app.py`` through the router, keeping its query string.
+
+    On a fresh server the first request for a deep link (``/decode?text=ABC``) runs the page
+    script alone, because Streamlit treats a ``pages/`` folder as the legacy page list until
+    ``st.navigation`` has run once; then there is no page config and no sidebar.
+    """
+    if st.session_state.get(ROUTED_KEY):
+        return
+    st.session_state[PENDING_PAGE_KEY] = (script, st.query_params.to_dict())
+    st.switch_page("app.py")
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -63,7 +77,8 @@ def checked_input(text: str) -> str | None:
     try:
         cleaned = normalize(text)
     except InputError as error:
-        st.error(f"Cannot decode {text!r}: {error}.")
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        st.error(f"Cannot decode {shown!r}: {error}.")
         return None
     if cleaned != text:
         st.caption(f"Lowercase letters were upper-cased: {cleaned}")

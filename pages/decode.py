@@ -1,5 +1,171 @@
-"""decode page (being built)."""
+"""Decode: both models decode the user's string side by side, step by step, greedy or beam."""
 
 import streamlit as st
 
-st.title("Decode")
+from pages.common import checked_input, require_router, selected
+from pages.widgets import step_control
+from seqrev.charts.decoding import (
+    attention_row_figure,
+    beam_tree_figure,
+    expected_token,
+    marked_output_html,
+    step_table,
+    topk_figure,
+)
+from seqrev.decoding import beam_search, greedy_trace
+from seqrev.vocab import MAX_INPUT_LEN, token_label
+
+require_router("pages/decode.py")
+
+TEXT_KEY, SAVED_KEY, METHOD_KEY, WIDTH_KEY, STEP_KEY = (
+    "decode_text", "decode_saved_text", "decode_method", "decode_width", "decode_step")
+GREEDY, BEAM = "Greedy", "Beam search"
+DEFAULT_TEXT = "ZUPEIDWNVG"  # the lab's own sample input
+EXAMPLES = {
+    "HELLO": "a short word",
+    "ZUPEIDWNVG": "the lab's sample (length 10)",
+    "JJDDNZGZZF": "the lab's failure: repeated letters",
+    "AAAAABBBBB": "runs of one letter",
+    "ABABABABABAB": "alternating letters",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ": "the alphabet (26)",
+    "THEQUICKBROWNFOXJUMPSOVERLAZY": "long (29)",
+}
+TOP_K = 5
+
+
+def _restart(text: str | None = None) -> None:
+    if text is not None:
+        st.session_state[TEXT_KEY] = text
+    st.session_state[STEP_KEY] = 0
+
+
+def _init_from_link() -> None:
+    """Fill the widgets from ``?text=...&beam=N`` on a fresh visit, else from this session."""
+    if TEXT_KEY not in st.session_state:
+        st.session_state[TEXT_KEY] = st.query_params.get(
+            "text", st.session_state.get(SAVED_KEY, DEFAULT_TEXT))
+    if METHOD_KEY not in st.session_state:
+        beam = st.query_params.get("beam", "")
+        width = int(beam) if beam.isdigit() else 0
+        if beam and not 1 <= width <= 8:
+            st.warning(f"Ignored beam={beam!r} in the link: the beam width is 1 to 8.")
+        st.session_state[METHOD_KEY] = BEAM if 1 <= width <= 8 else GREEDY
+        st.session_state[WIDTH_KEY] = width if 1 <= width <= 8 else 4
+
+
+def _decode(checkpoint, text: str, method: str, width: int):
+    try:
+        if method == BEAM:
+            return beam_search(checkpoint.model, text, width)
+        return greedy_trace(checkpoint.model, text)
+    except (RuntimeError, ValueError) as error:
+        st.error(f"The {checkpoint.name} model could not decode {text!r}: {error}")
+        return None
+
+
+def _step_view(kind: str, trace, step: int) -> None:
+    if step >= len(trace.steps):
+        st.info(f"The {kind} model had already stopped: it emitted <eos> at step "
+                f"{len(trace.steps) - 1}.")
+        return
+    record = trace.steps[step]
+    expected = expected_token(trace.expected, step)
+    verdict = ("right" if record.chosen_token == expected else
+               f"wrong, expected `{'nothing' if expected is None else token_label(expected)}`")
+    st.markdown(f"Step {step}: fed `{token_label(record.fed_token)}` → chose "
+                f"`{token_label(record.chosen_token)}` ({verdict})")
+    st.plotly_chart(topk_figure(record, expected, TOP_K), width="stretch",
+                    key=f"decode_topk_{kind}")
+    if record.attention is not None:
+        st.plotly_chart(attention_row_figure(record, trace.source), width="stretch",
+                        key=f"decode_attention_{kind}")
+    else:
+        st.caption("The plain model has no attention: all it knows about the input is the "
+                   "encoder's final hidden state, which started the decoder.")
+
+
+def _highlight_step(table, step: int):
+    floats = [name for name in table.columns if table[name].dtype.kind == "f"]
+    return table.style.format(precision=3, subset=floats).apply(
+        lambda row: ["background-color: rgba(9, 105, 218, 0.15)" if row.name == step else ""
+                     for _ in row], axis=1)
+
+
+st.title("Decode: step through your own string")
+st.markdown(
+    "Type a string of capital letters. Both selected models (sidebar) reverse it, and you can "
+    "walk through the decoder one step at a time: what it was fed, how sure it was of each "
+    "next letter, and, for the attention model, which input letter it looked at."
+)
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "- **Output**: each produced letter against the right answer: green is right, red is "
+        "wrong (the expected letter underneath), dashed boxes are letters it never wrote, "
+        "struck-through ones it should not have written. Hover a box for details.\n"
+        "- **Decode step** *t* (counting from 0): the decoder is fed the token it chose at "
+        "*t − 1* (`<sos>` at step 0) and outputs a probability for every next token. The bars "
+        f"show the {TOP_K} likeliest; the chosen one is green when right and red when wrong, "
+        "and the expected one is outlined in green. A run stops at `<eos>`.\n"
+        "- **Attention** (attention model only): the weights over the input letters. Reversal "
+        "writes output letter *t* from input letter *S − 1 − t*; that bar is outlined in "
+        "green, so a good model puts its tallest bar there.\n"
+        "- **Greedy** takes the likeliest token at each step. **Beam search** keeps the "
+        "*width* best partial outputs by total log-probability; the tree shows every kept "
+        "candidate (squares emitted `<eos>`) and the winning path in green. Positions after "
+        "a mistake are compared with the expected letter at the same position, so a dropped "
+        "letter makes the rest of the row red.\n"
+        "- The address bar keeps your string and beam width: copy it to share this view."
+    )
+
+_init_from_link()
+st.caption("Examples: the plain model tends to fail on long strings and repeated letters.")
+example_columns = st.columns(len(EXAMPLES))
+for column, (example, why) in zip(example_columns, EXAMPLES.items(), strict=True):
+    column.button(example if len(example) <= 12 else f"{example[:10]}…", key=f"ex_{example}",
+                  help=f"{example}: {why}", on_click=_restart, args=(example,),
+                  width="stretch")
+input_column, method_column, width_column = st.columns([3, 1, 1])
+with input_column:
+    raw = st.text_input(f"Your string (letters A-Z, up to {MAX_INPUT_LEN})", key=TEXT_KEY,
+                        on_change=_restart, placeholder="e.g. HELLO")
+with method_column:
+    method = st.radio("Decoding", (GREEDY, BEAM), key=METHOD_KEY, horizontal=True)
+with width_column:
+    width = st.slider("Beam width", 1, 8, key=WIDTH_KEY, disabled=method != BEAM)
+st.session_state[SAVED_KEY] = raw
+link = {"text": raw} | ({"beam": str(width)} if method == BEAM else {})
+if st.query_params.to_dict() != link:
+    st.query_params.from_dict(link)
+
+text = checked_input(raw)
+models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
+traces = {kind: _decode(cp, text, method, width) for kind, cp in models.items() if cp}
+traces = {kind: trace for kind, trace in traces.items() if trace}
+if traces:
+    any_trace = next(iter(traces.values()))
+    st.markdown(f"Input **`{text}`** ({len(text)} letters) → expected **`{any_trace.expected}`**")
+    output_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
+    for kind, trace in traces.items():
+        with output_columns[kind]:
+            st.subheader(f"{kind.capitalize()} model · {models[kind].name}")
+            st.html(marked_output_html(trace.output, trace.expected))
+            verdict = "correct" if trace.correct else "wrong"
+            st.caption(f"{method.lower()} output `{trace.output or '(empty)'}`: {verdict}; "
+                       f"{len(trace.steps)} steps, log-probability {trace.log_prob:.3f}")
+    step = step_control(STEP_KEY, max(len(t.steps) for t in traces.values()))
+    step_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
+    for kind, trace in traces.items():
+        with step_columns[kind]:
+            _step_view(kind, trace, step)
+    st.subheader("Every step")
+    st.caption("One row per decoder step; the current step is highlighted.")
+    tabs = st.tabs([f"{kind.capitalize()} model" for kind in traces])
+    for tab, (kind, trace) in zip(tabs, traces.items(), strict=True):
+        with tab:
+            st.dataframe(_highlight_step(step_table(trace), step), hide_index=True,
+                         key=f"decode_table_{kind}")
+    if method == BEAM:
+        st.subheader("Beam search trees")
+        for kind, trace in traces.items():
+            st.plotly_chart(beam_tree_figure(trace, step), width="stretch",
+                            key=f"decode_beam_{kind}")

@@ -1,0 +1,96 @@
+"""Reusable page widgets: the decode-step slider with a Play button.
+
+State for ``step_control(key, ...)`` lives in ``st.session_state``:
+``key`` is the current step (an int, not a widget key, so it can be set at any time),
+``key + "__slider"`` is the slider widget, ``key + "__playing"`` the Play flag and
+``key + "__hold"`` skips one advance (set when Play restarts or a tick has just rerun the app).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PLAY_INTERVAL_S = 0.8
+
+
+def _keys(key: str) -> tuple[str, str, str]:
+    return f"{key}__slider", f"{key}__playing", f"{key}__hold"
+
+
+def _on_slide(key: str) -> None:
+    slider_key, playing_key, _ = _keys(key)
+    st.session_state[key] = st.session_state[slider_key]
+    st.session_state[playing_key] = False
+
+
+def _on_play(key: str, last: int) -> None:
+    _, playing_key, hold_key = _keys(key)
+    if st.session_state.get(playing_key):
+        st.session_state[playing_key] = False
+        return
+    if st.session_state.get(key, 0) >= last:
+        st.session_state[key] = 0
+    st.session_state[playing_key] = True
+    st.session_state[hold_key] = True  # show the current step first, advance on the next tick
+
+
+def _advance(key: str, last: int) -> bool:
+    """Move a playing control one step on; returns whether the step changed."""
+    _, playing_key, hold_key = _keys(key)
+    if not st.session_state.get(playing_key):
+        return False
+    if st.session_state.pop(hold_key, False):
+        return False
+    step = min(int(st.session_state.get(key, 0)) + 1, last)
+    st.session_state[key] = step
+    if step >= last:
+        st.session_state[playing_key] = False
+    return True
+
+
+def step_control(key: str, n_steps: int, label: str = "Decode step") -> int:
+    """A step slider over ``0..n_steps-1`` with Play/Pause; returns the current step.
+
+    While playing, a ``run_every`` fragment moves the step on every ``PLAY_INTERVAL_S`` seconds
+    and reruns the app; so does any other full rerun (e.g. ``AppTest.run()``). Playing stops
+    at the last step; the step is clamped when ``n_steps`` changes.
+    """
+    slider_key, playing_key, _ = _keys(key)
+    last = max(int(n_steps) - 1, 0)
+    _advance(key, last)
+    step = min(max(int(st.session_state.get(key, 0)), 0), last)
+    st.session_state[key] = step
+    if last == 0:
+        st.session_state[playing_key] = False
+        st.caption(f"{label}: 0 (only one step)")
+        return 0
+    st.session_state[slider_key] = step
+    playing = bool(st.session_state.get(playing_key))
+    play_column, slider_column = st.columns([1, 5], vertical_alignment="bottom")
+    with play_column:
+        st.button("Pause" if playing else "Play", key=f"{key}__play",
+                  icon=":material/pause:" if playing else ":material/play_arrow:",
+                  on_click=_on_play, args=(key, last), width="stretch",
+                  help="Walk through the steps automatically")
+    with slider_column:
+        st.slider(label, 0, last, key=slider_key, on_change=_on_slide, args=(key,))
+    if playing:
+        _ticker(key, last)
+    return step
+
+
+def _ticker(key: str, last: int) -> None:
+    """A timer that advances the step and reruns the whole app, so every chart follows."""
+    _, _, hold_key = _keys(key)
+    inline_key = f"{key}__inline"
+
+    @st.fragment(run_every=PLAY_INTERVAL_S)
+    def tick() -> None:
+        if st.session_state.pop(inline_key, False):
+            return  # called by the full run that has just advanced: wait for the timer
+        if _advance(key, last):
+            st.session_state[hold_key] = True  # the rerun below must not advance again
+            st.rerun()
+
+    st.session_state[inline_key] = True
+    tick()

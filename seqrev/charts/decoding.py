@@ -1,0 +1,283 @@
+"""Pictures of one decoded string: marked output, top-k bars, attention row, step table, beam tree.
+
+Positions count from 0, like ``DecodeStep.position``. Everything here is data in, HTML /
+DataFrame / ``plotly.graph_objects.Figure`` out.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from seqrev.decoding import DecodeStep, DecodeTrace
+from seqrev.vocab import EOS, encode, token_label
+
+CHOSEN_RIGHT, CHOSEN_WRONG, EXPECTED, OTHER = "#1a7f37", "#cf222e", "#1a7f37", "#afb8c1"
+ATTENTION, TARGET_EDGE = "#0969da", "#1a7f37"
+RIGHT, WRONG, MISSING, EXTRA = "right", "wrong", "missing", "extra"
+
+_BOX = ("display:inline-block;min-width:1.6em;margin:0 2px 4px 0;padding:2px 4px;"
+        "text-align:center;border-radius:4px;font-family:ui-monospace,SFMono-Regular,Menlo,"
+        "Consolas,monospace;font-size:1.25em;line-height:1.3;")
+_STYLES = {
+    RIGHT: "background:#d5f5dc;border:2px solid #1a7f37;color:#0f5323;",
+    WRONG: "background:#ffd8d6;border:2px solid #cf222e;color:#82071e;font-weight:700;",
+    MISSING: "background:transparent;border:2px dashed #cf222e;color:#9a6e6e;",
+    EXTRA: "background:#ffd8d6;border:2px solid #cf222e;color:#82071e;"
+           "text-decoration:line-through;",
+}
+_HINT = "display:block;font-size:0.55em;line-height:1;color:#82071e;"
+
+
+def letter_marks(produced: str, expected: str) -> list[tuple[int, str, str | None, str | None]]:
+    """One ``(position, mark, produced letter, expected letter)`` per position of the longer string.
+
+    ``mark`` is ``right``, ``wrong``, ``missing`` (output too short) or ``extra`` (too long).
+    """
+    marks = []
+    for position in range(max(len(produced), len(expected))):
+        got = produced[position] if position < len(produced) else None
+        want = expected[position] if position < len(expected) else None
+        if got is None:
+            mark = MISSING
+        elif want is None:
+            mark = EXTRA
+        else:
+            mark = RIGHT if got == want else WRONG
+        marks.append((position, mark, got, want))
+    return marks
+
+
+def _letter_box(position: int, mark: str, got: str | None, want: str | None) -> str:
+    if mark == RIGHT:
+        title, text, hint = f"position {position}: produced {got}, expected {want}", got, ""
+    elif mark == WRONG:
+        title, text, hint = f"position {position}: produced {got}, expected {want}", got, want
+    elif mark == MISSING:
+        title, text, hint = f"position {position}: nothing produced, expected {want}", want, ""
+    else:
+        title, text, hint = f"position {position}: produced {got}, expected the end", got, ""
+    hint_html = f'<span style="{_HINT}">{html.escape(hint)}</span>' if hint else ""
+    return (f'<span class="seqrev-letter seqrev-{mark}" data-mark="{mark}" role="img" '
+            f'title="{html.escape(title)}" aria-label="{html.escape(title)}" '
+            f'style="{_BOX}{_STYLES[mark]}">{html.escape(text or "")}{hint_html}</span>')
+
+
+def marked_output_html(produced: str, expected: str) -> str:
+    """Monospace letter boxes marking ``produced`` against ``expected``, position by position.
+
+    Right letters are green; wrong ones red, with the expected letter small underneath;
+    missing letters (output too short) are dashed boxes holding the expected letter; extra
+    letters (output too long) are red and struck through. Each box has a ``title`` and
+    ``aria-label`` such as "position 3: produced K, expected L", and a ``data-mark``.
+    Render with ``st.html`` (or ``st.markdown(..., unsafe_allow_html=True)``).
+    """
+    marks = letter_marks(produced, expected)
+    wrong = sum(mark != RIGHT for _, mark, _, _ in marks)
+    summary = ("all correct" if not wrong
+               else f"{wrong} of {len(marks)} position{'s' if len(marks) != 1 else ''} wrong")
+    boxes = "".join(_letter_box(*item) for item in marks)
+    if not marks:
+        boxes = '<span style="color:#6e7781;font-style:italic">(empty output)</span>'
+    return (f'<div class="seqrev-marked" data-wrong="{wrong}" '
+            f'aria-label="output {html.escape(produced or "(empty)")}: {summary}" '
+            f'style="display:flex;flex-wrap:wrap;align-items:flex-start">{boxes}</div>')
+
+
+def expected_token(expected: str, position: int) -> int | None:
+    """The token that should come at output ``position``: a letter, then ``<eos>``, then none."""
+    if position < len(expected):
+        return encode(expected[position])[0]
+    return EOS if position == len(expected) else None
+
+
+def top_tokens(probabilities: torch.Tensor, k: int, also: tuple[int | None, ...] = ()
+               ) -> list[tuple[int, float]]:
+    """The ``k`` likeliest ``(token, probability)`` pairs plus any tokens in ``also``, sorted."""
+    k = max(1, min(int(k), probabilities.shape[0]))
+    values, indices = probabilities.topk(k)  # (k,), (k,)
+    pairs = dict(zip(indices.tolist(), values.tolist(), strict=True))
+    for token in also:
+        if token is not None and token not in pairs:
+            pairs[token] = float(probabilities[token])
+    return sorted(pairs.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def topk_figure(step: DecodeStep, expected: int | None = None, k: int = 5) -> go.Figure:
+    """Bars of the ``k`` likeliest next tokens at ``step``, chosen and expected highlighted.
+
+    The chosen token (green if it is the expected one, red if not) and the expected token
+    (green outline) are always drawn, even when they fall outside the top ``k``.
+    """
+    pairs = top_tokens(step.probabilities, k, (step.chosen_token, expected))
+    colors, outlines, roles = [], [], []
+    for token, _ in pairs:
+        role = []
+        if token == step.chosen_token:
+            role.append("chosen")
+        if token == expected:
+            role.append("expected")
+        roles.append(", ".join(role) or "-")
+        if token == step.chosen_token:
+            colors.append(CHOSEN_RIGHT if token == expected else CHOSEN_WRONG)
+        else:
+            colors.append(OTHER)
+        outlines.append(EXPECTED if token == expected else "rgba(0,0,0,0)")
+    labels = [token_label(token) for token, _ in pairs]
+    figure = go.Figure(go.Bar(
+        x=labels, y=[p for _, p in pairs], customdata=roles,
+        marker={"color": colors, "line": {"color": outlines, "width": 3}},
+        text=[f"{p:.2f}" for _, p in pairs], textposition="outside", cliponaxis=False,
+        hovertemplate="%{x}: p = %{y:.4f}<br>%{customdata}<extra></extra>", name="top-k",
+    ))
+    chosen = token_label(step.chosen_token)
+    if expected is None:
+        verdict = ""
+    elif step.chosen_token == expected:
+        verdict = " (right)"
+    else:
+        verdict = f" (expected {token_label(expected)})"
+    figure.update_layout(
+        title=f"Step {step.position}: next token, chose {chosen}{verdict}",
+        xaxis={"title": "next token", "type": "category"},
+        yaxis={"title": "probability", "range": [0, 1.12]},
+        height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
+    )
+    return figure
+
+
+def attention_row_figure(step: DecodeStep, source: str) -> go.Figure:
+    """Bars of ``step``'s attention over the input letters; the letter it should read is outlined.
+
+    Reversal writes output position ``t`` from input position ``S - 1 - t``: that bar gets a
+    green outline, and the most-attended bar is labelled with its weight.
+    """
+    if step.attention is None:
+        raise ValueError("this step has no attention weights (a plain model)")
+    weights = step.attention.tolist()  # (S,)
+    target = len(source) - 1 - step.position
+    peak = max(range(len(weights)), key=weights.__getitem__)
+    figure = go.Figure(go.Bar(
+        x=list(range(len(weights))), y=weights, customdata=list(source),
+        marker={"color": ATTENTION,
+                "line": {"color": [TARGET_EDGE if i == target else "rgba(0,0,0,0)"
+                                   for i in range(len(weights))], "width": 3}},
+        text=[f"{w:.2f}" if i == peak else "" for i, w in enumerate(weights)],
+        textposition="outside", cliponaxis=False,
+        hovertemplate="input %{x}: %{customdata}<br>weight %{y:.4f}<extra></extra>",
+        name="attention",
+    ))
+    figure.update_layout(
+        title=(f"Step {step.position}: attention; "
+               + ("outlined: the letter to copy" if 0 <= target < len(source)
+                  else "no letter left: <eos> is due")),
+        xaxis={"title": "input letter", "tickmode": "array", "tickvals": list(range(len(source))),
+               "ticktext": list(source), "tickangle": 0,
+               "tickfont": {"family": "monospace", "size": 12 if len(source) <= 16 else 9}},
+        yaxis={"title": "weight", "range": [0, 1.12]},
+        height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
+    )
+    return figure
+
+
+def step_table(trace: DecodeTrace, k: int = 3) -> pd.DataFrame:
+    """One row per decoder step: fed, chosen and expected tokens, the top ``k``, and attention."""
+    rows = []
+    for step in trace.steps:
+        expected = expected_token(trace.expected, step.position)
+        top = top_tokens(step.probabilities, k)
+        row = {
+            "position": step.position,
+            "fed": token_label(step.fed_token),
+            "chosen": token_label(step.chosen_token),
+            "expected": "" if expected is None else token_label(expected),
+            "right?": step.chosen_token == expected,
+            "p(chosen)": round(float(step.probabilities[step.chosen_token]), 4),
+            f"top {len(top)}": " · ".join(f"{token_label(t)} {p:.2f}" for t, p in top),
+        }
+        if step.attention is not None:
+            peak = int(step.attention.argmax())
+            row["attends to"] = f"{trace.source[peak]} (input {peak})"
+            row["attention weight"] = round(float(step.attention[peak]), 4)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None) -> go.Figure:
+    """The beam search tree: one node per kept candidate, edges parent -> child.
+
+    x is the decoder step and y the candidate's rank at that step. The best path is drawn
+    thick and its nodes ringed; finished candidates (``<eos>``) are squares. Hover gives each
+    candidate's token and cumulative log-probability. ``current_step`` is shaded.
+    """
+    if not trace.beam_steps:
+        raise ValueError("this trace has no beam steps (greedy decoding)")
+    on_path = {(t, index) for t, index in enumerate(trace.best_path)}
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    path_x: list[float] = [-1]
+    path_y: list[float] = [0]
+    nodes = {"x": [], "y": [], "text": [], "hover": [], "symbol": [], "color": []}
+    for t, candidates in enumerate(trace.beam_steps):
+        for index, candidate in enumerate(candidates):
+            parent_y = 0 if candidate.parent < 0 else candidate.parent
+            edge_x += [t - 1, t, None]
+            edge_y += [parent_y, index, None]
+            label = token_label(candidate.token)
+            nodes["x"].append(t)
+            nodes["y"].append(index)
+            nodes["text"].append("eos" if candidate.token == EOS else label)
+            state = "finished" if candidate.finished else "live"
+            nodes["hover"].append(f"step {t}, rank {index}: {label}<br>cumulative log-prob "
+                                  f"{candidate.log_prob:.3f}<br>{state}")
+            nodes["symbol"].append("square" if candidate.finished else "circle")
+            nodes["color"].append("#fff1e5" if candidate.finished else "#ddf4ff")
+            if (t, index) in on_path:
+                path_x.append(t)
+                path_y.append(index)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", name="kept candidates",
+                                line={"color": "#afb8c1", "width": 1}, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=path_x, y=path_y, mode="lines", name="best path",
+                                line={"color": CHOSEN_RIGHT, "width": 4}, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(
+        x=[-1], y=[0], mode="markers+text", text=["<sos>"], textposition="top center",
+        marker={"size": 12, "color": "#57606a"}, name="start", hoverinfo="skip",
+        showlegend=False,
+    ))
+    steps = len(trace.beam_steps)
+    size = max(8, min(24, 640 // (steps + 2)))  # shrink the nodes of long trees to fit
+    figure.add_trace(go.Scatter(
+        x=nodes["x"], y=nodes["y"], mode="markers+text" if size >= 16 else "markers",
+        text=nodes["text"],
+        textfont={"family": "monospace", "size": [9 if t == "eos" else 13 for t in nodes["text"]]},
+        hovertext=nodes["hover"],
+        hoverinfo="text", name="candidates",
+        marker={"size": size, "symbol": nodes["symbol"], "color": nodes["color"],
+                "line": {"color": "#57606a", "width": 1}},
+    ))
+    path_nodes = [(t, trace.best_path[t]) for t in range(len(trace.best_path))]
+    figure.add_trace(go.Scatter(
+        x=[t for t, _ in path_nodes], y=[i for _, i in path_nodes], mode="markers",
+        name="chosen path", hoverinfo="skip",
+        marker={"size": size + 6, "color": "rgba(0,0,0,0)",
+                "line": {"color": CHOSEN_RIGHT, "width": 3}},
+    ))
+    width = max(len(c) for c in trace.beam_steps)
+    if current_step is not None and 0 <= current_step < len(trace.beam_steps):
+        figure.add_vrect(x0=current_step - 0.45, x1=current_step + 0.45, layer="below",
+                         fillcolor="#0969da", opacity=0.08, line_width=0)
+    figure.update_layout(
+        title=(f"Beam search, width {width}: best path {trace.output or '(empty)'} "
+               f"(log-prob {trace.log_prob:.3f}); squares emitted <eos>"),
+        xaxis={"title": "decoder step", "dtick": 1 if steps <= 30 else 2, "zeroline": False,
+               "range": [-1.6, steps - 0.4]},
+        yaxis={"title": "rank in beam", "range": [width - 0.4, -0.6], "dtick": 1,
+               "zeroline": False},
+        height=max(260, 70 + 45 * width), margin={"l": 60, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure

@@ -1,0 +1,94 @@
+"""A real browser: ``streamlit run app.py`` on localhost, driven by Playwright and Chromium.
+
+Screenshots of every page land in ``test-output/screenshots/``. Needs Debian's chromium
+(``apt-get install chromium``); without it the test is skipped and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="needs Debian's chromium: apt-get update && apt-get install chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``streamlit run app.py`` on a free localhost port, with a private checkpoint folder."""
+    checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
+    for path in (ROOT / "checkpoints").glob("*"):
+        if path.stem in ("plain", "attention"):
+            shutil.copy(path, checkpoint_dir / path.name)
+    port = _free_port()
+    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.errors = errors
+        yield tab
+        browser.close()
+
+
+def _no_exception(tab) -> None:
+    assert tab.locator("[data-testid='stException']").count() == 0, "a traceback is shown"
+
+
+def test_home_page(page, server):
+    page.goto(server, wait_until="domcontentloaded")
+    page.get_by_text("watch a seq2seq model learn", exact=False).wait_for(timeout=60_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)

@@ -1,0 +1,152 @@
+"""AppTest of the Decode page on the shipped checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seqrev import checkpoints
+from seqrev.charts.decoding import marked_output_html
+from seqrev.decoding import beam_search, greedy_trace
+from seqrev.vocab import token_label
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+KINDS = {"plain": checkpoints.SHIPPED_PLAIN, "attention": checkpoints.SHIPPED_ATTENTION}
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {kind: checkpoints.load_checkpoint(name).model for kind, name in KINDS.items()}
+
+
+def decode_page(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/decode.py")
+    at.query_params.update(query or {})
+    at.run()
+    assert not at.exception
+    return at
+
+
+def typed(at: AppTest, text: str) -> AppTest:
+    at.text_input(key="decode_text").input(text).run()
+    assert not at.exception
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly specs by their Streamlit key."""
+    return {el.proto.id.rsplit("-", 1)[-1]: json.loads(el.proto.spec)
+            for el in at.get("plotly_chart")}
+
+
+def outputs_html(at: AppTest) -> list[str]:
+    return [el.proto.body for el in at.get("html")]
+
+
+def test_renders_on_the_shipped_checkpoints():
+    at = decode_page()
+    assert not at.error
+    assert at.text_input(key="decode_text").value == "ZUPEIDWNVG"
+    assert len(outputs_html(at)) == 2
+    assert set(charts(at)) == {"decode_topk_plain", "decode_topk_attention",
+                               "decode_attention_attention"}
+    assert len(at.dataframe) == 2
+
+
+def test_outputs_equal_greedy_traces(shipped):
+    at = typed(decode_page(), "ABABABABABAB")
+    expected = [greedy_trace(shipped[kind], "ABABABABABAB") for kind in KINDS]
+    assert outputs_html(at) == [marked_output_html(t.output, t.expected) for t in expected]
+    captions = " ".join(c.value for c in at.caption)
+    for trace in expected:
+        assert f"greedy output `{trace.output}`" in captions
+    tables = [el.value for el in at.dataframe]
+    assert [list(t["chosen"]) for t in tables] == [
+        [token_label(s.chosen_token) for s in trace.steps] for trace in expected]
+    assert at.query_params["text"] == "ABABABABABAB"
+
+
+def test_lowercase_is_upper_cased_with_a_note(shipped):
+    at = typed(decode_page(), "hello")
+    assert not at.error
+    assert any("upper-cased: HELLO" in c.value for c in at.caption)
+    trace = greedy_trace(shipped["attention"], "HELLO")
+    assert outputs_html(at)[1] == marked_output_html(trace.output, "OLLEH")
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("AB12", "'1', '2'"), ("HELLO WORLD", "' '"), ("AB-C!", "'-', '!'"), ("CAFÉ", "'É'"),
+    ("AB😀", "'😀'"), ("A" * 65, "65 letters"),
+])
+def test_bad_input_shows_an_error_and_no_charts(text, named):
+    at = typed(decode_page(), text)
+    assert len(at.error) == 1
+    assert named in at.error[0].value
+    assert not at.get("plotly_chart")
+    assert not outputs_html(at)
+
+
+def test_empty_input_asks_for_letters():
+    at = typed(decode_page(), "")
+    assert not at.error
+    assert any("Type a string of letters" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_query_param_prefills_the_input(shipped):
+    at = decode_page({"text": "QWERTY"})
+    assert at.text_input(key="decode_text").value == "QWERTY"
+    trace = greedy_trace(shipped["plain"], "QWERTY")
+    assert outputs_html(at)[0] == marked_output_html(trace.output, "YTREWQ")
+
+
+def test_bad_query_param_is_refused_not_crashed():
+    at = decode_page({"text": "<script>", "beam": "99"})
+    assert len(at.error) == 1
+    assert any("beam=" in w.value for w in at.warning)
+
+
+def test_attention_row_is_the_trace_at_the_chosen_step(shipped):
+    at = typed(decode_page(), "ABCDEFGH")
+    at.slider(key="decode_step__slider").set_value(3).run()
+    trace = greedy_trace(shipped["attention"], "ABCDEFGH")
+    spec = charts(at)["decode_attention_attention"]
+    assert spec["data"][0]["y"] == pytest.approx(trace.steps[3].attention.tolist(), abs=1e-6)
+    assert spec["layout"]["title"]["text"].startswith("Step 3:")
+    assert charts(at)["decode_topk_plain"]["layout"]["title"]["text"].startswith("Step 3:")
+
+
+def test_play_walks_to_the_last_step_and_stops(shipped):
+    at = typed(decode_page(), "ABCD")
+    n_steps = max(len(greedy_trace(m, "ABCD").steps) for m in shipped.values())
+    at.button(key="decode_step__play").click().run()
+    assert at.button(key="decode_step__play").label == "Pause"
+    seen = [at.session_state["decode_step"]]
+    for _ in range(n_steps + 2):
+        at.run()
+        seen.append(at.session_state["decode_step"])
+    assert seen[:n_steps] == list(range(n_steps))
+    assert seen[-1] == n_steps - 1
+    assert at.button(key="decode_step__play").label == "Play"
+    assert not at.exception
+
+
+def test_beam_mode_draws_both_trees(shipped):
+    at = typed(decode_page(), "AAAAABBBBB")
+    at.radio(key="decode_method").set_value("Beam search").run()
+    at.slider(key="decode_width").set_value(3).run()
+    assert not at.exception
+    specs = charts(at)
+    assert at.query_params["beam"] == "3"
+    for kind, model in shipped.items():
+        trace = beam_search(model, "AAAAABBBBB", 3)
+        tree = {t["name"]: t for t in specs[f"decode_beam_{kind}"]["data"]}
+        assert len(tree["candidates"]["x"]) == sum(len(s) for s in trace.beam_steps)
+        assert tree["chosen path"]["y"] == trace.best_path
+        assert f"best path {trace.output}" in specs[f"decode_beam_{kind}"]["layout"]["title"][
+            "text"]
