@@ -1,0 +1,117 @@
+"""Live training charts: loss, held-out accuracy and speed, one line per model.
+
+Every function takes plain per-model data (``seqrev.jobs.HistoryView`` or anything with the
+same fields) keyed by model kind, and optionally the run's length in steps to fix the x axis
+while it grows, and returns a ``plotly.graph_objects.Figure``. When two
+models race they share each chart, always in the colours of ``MODEL_COLORS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import plotly.graph_objects as go
+
+from seqrev.jobs import SPEED_WINDOW
+
+# One colour per model kind, for every page (colour-blind-safe blue and orange).
+MODEL_COLORS: dict[str, str] = {"plain": "#1f77b4", "attention": "#ff7f0e"}
+FALLBACK_COLOR = "#7f7f7f"
+CHART_HEIGHT = 380
+
+
+class RunSeries(Protocol):
+    """What a chart reads for one model (``seqrev.jobs.HistoryView`` has these fields)."""
+
+    steps: Sequence[int]
+    loss: Sequence[float]
+    smoothed_loss: Sequence[float]
+    steps_per_second: Sequence[float]
+    eval_steps: Sequence[int]
+    exact_match: Sequence[float]
+    char_accuracy: Sequence[float]
+
+
+def model_color(kind: str) -> str:
+    """The colour of ``kind`` ("plain" or "attention"); grey for anything else."""
+    return MODEL_COLORS.get(kind, FALLBACK_COLOR)
+
+
+def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
+            total_steps: int | None) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        title={"text": title, "subtitle": {"text": subtitle}, "x": 0.0, "xanchor": "left"},
+        height=CHART_HEIGHT,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0},
+        xaxis_title="step",
+        yaxis_title=y_title,
+        hovermode="x unified",
+    )
+    if total_steps:
+        figure.update_xaxes(range=[0, total_steps])
+    if empty_note:
+        figure.add_annotation(text=empty_note, showarrow=False, xref="paper", yref="paper",
+                              x=0.5, y=0.5, font={"color": FALLBACK_COLOR})
+    return figure
+
+
+def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
+    """Training loss per model: the smoothed curve, with each step's raw loss faint behind it."""
+    has_points = any(len(run.steps) for run in runs.values())
+    figure = _figure("Training loss", "faint: each step · bold: smoothed",
+                     "cross-entropy per symbol (log)",
+                     None if has_points else "no steps yet", total_steps)
+    for kind, run in runs.items():
+        color = model_color(kind)
+        figure.add_trace(go.Scatter(
+            x=list(run.steps), y=list(run.loss), name=f"{kind} raw", legendgroup=kind,
+            mode="lines", line={"color": color, "width": 1}, opacity=0.25, showlegend=False,
+            hoverinfo="skip",
+        ))
+        figure.add_trace(go.Scatter(
+            x=list(run.steps), y=list(run.smoothed_loss), name=kind, legendgroup=kind,
+            mode="lines", line={"color": color, "width": 2.5},
+            hovertemplate="%{y:.4f}",
+        ))
+    figure.update_yaxes(type="log", tickformat=".2~g")
+    return figure
+
+
+def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
+    """Exact match (solid) and character accuracy (dotted) on the fixed held-out set."""
+    has_points = any(len(run.eval_steps) for run in runs.values())
+    figure = _figure("Held-out accuracy", "solid: exact match · dotted: characters", "accuracy",
+                     None if has_points else "no evaluation yet", total_steps)
+    for kind, run in runs.items():
+        color = model_color(kind)
+        figure.add_trace(go.Scatter(
+            x=list(run.eval_steps), y=list(run.exact_match), name=f"{kind} exact match",
+            legendgroup=kind, mode="lines+markers", marker={"size": 5},
+            line={"color": color, "width": 2.5}, hovertemplate="%{y:.1%}",
+        ))
+        figure.add_trace(go.Scatter(
+            x=list(run.eval_steps), y=list(run.char_accuracy), name=f"{kind} characters",
+            legendgroup=kind, mode="lines", line={"color": color, "width": 1.5, "dash": "dot"},
+            showlegend=False,
+            hovertemplate="%{y:.1%}",
+        ))
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return figure
+
+
+def speed_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
+    """Optimizer steps per second of each model's own compute (median of recent steps)."""
+    has_points = any(len(run.steps) for run in runs.values())
+    figure = _figure("Speed", f"median of each model's last {SPEED_WINDOW} steps",
+                     "steps per second", None if has_points else "no steps yet", total_steps)
+    for kind, run in runs.items():
+        figure.add_trace(go.Scatter(
+            x=list(run.steps), y=list(run.steps_per_second), name=kind, legendgroup=kind,
+            mode="lines", line={"color": model_color(kind), "width": 2},
+            hovertemplate="%{y:.1f} steps/s",
+        ))
+    figure.update_yaxes(rangemode="tozero")
+    return figure
