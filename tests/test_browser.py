@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Debian's chromium: apt-get update && apt-get install chromium"),
+                       reason="needs Debian's chromium: apt-get install chromium"),
 ]
 
 

@@ -1,0 +1,195 @@
+"""Pictures of attention and of the plain-vs-attention comparison.
+
+Heatmaps: one row per decode step, one column per input letter, the ideal alignment (step t
+reads source ``S-1-t``) outlined. Lines: per-position error rates and exact match by length,
+one line per model in ``MODEL_COLORS``. Positions count from 0. Data in, Figure out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from seqrev.analysis import MODELS, source_labels, step_labels
+from seqrev.charts.decoding import TARGET_EDGE
+from seqrev.charts.training import model_color
+from seqrev.decoding import DecodeTrace
+from seqrev.vocab import token_label
+
+IDEAL_NAME, HIGHLIGHT_NAME, OUTSIDE_NAME = "ideal alignment", "selected step", "outside training"
+HIGHLIGHT_EDGE = "#24292f"
+OUTSIDE_FILL = "rgba(110, 119, 129, 0.15)"
+HEATMAP_SCALE = "Blues"
+ROW_PX, MAX_VALUE_COLUMNS = 30, 16
+
+
+def _rect(name: str, x0: float, x1: float, y0: float, y1: float, color: str, width: float,
+          dash: str = "solid", legend: bool = False) -> dict:
+    return {"type": "rect", "name": name, "xref": "x", "yref": "y", "x0": x0, "x1": x1,
+            "y0": y0, "y1": y1, "line": {"color": color, "width": width, "dash": dash},
+            "fillcolor": "rgba(0,0,0,0)", "layer": "above", "showlegend": legend,
+            "legendgroup": name}
+
+
+def attention_heatmap(
+    matrix: torch.Tensor | Sequence[Sequence[float]], source: str, row_labels: Sequence[str],
+    steps: Sequence[int] | None = None, highlight_step: int | None = None, title: str = "",
+) -> go.Figure:
+    """Heatmap of ``matrix`` (rows, S): rows are decode steps ``steps`` (default 0..rows-1).
+
+    The cell each row should read, source ``S-1-t`` for step ``t < S``, is outlined; the row of
+    ``highlight_step`` (a step number, not a row index) gets a dark frame.
+    """
+    z = torch.as_tensor(matrix, dtype=torch.float64)  # (rows, S)
+    n_rows, width = z.shape
+    steps = list(range(n_rows)) if steps is None else list(steps)
+    if len(steps) != n_rows or len(row_labels) != n_rows or len(source) != width:
+        raise ValueError("matrix, steps, row labels and source must agree in size")
+    columns = source_labels(source)
+    show_values = width <= MAX_VALUE_COLUMNS
+    vertical_ticks = width > 14
+    figure = go.Figure(go.Heatmap(
+        z=z.tolist(), x=columns, y=list(row_labels), zmin=0.0, zmax=1.0,
+        colorscale=HEATMAP_SCALE, colorbar={"title": {"text": "weight"}, "thickness": 12},
+        texttemplate="%{z:.2f}" if show_values else None, textfont={"size": 10},
+        hovertemplate="output %{y}<br>reads input %{x}<br>weight %{z:.3f}<extra></extra>",
+        xgap=1, ygap=1,
+    ))
+    shapes = []
+    for row, step in enumerate(steps):
+        if step < width:
+            column = width - 1 - step
+            shapes.append(_rect(IDEAL_NAME, column - 0.5, column + 0.5, row - 0.5, row + 0.5,
+                                TARGET_EDGE, 2.5, legend=not shapes))
+    if highlight_step is not None and highlight_step in steps:
+        row = steps.index(highlight_step)
+        shapes.append(_rect(HIGHLIGHT_NAME, -0.5, width - 0.5, row - 0.5, row + 0.5,
+                            HIGHLIGHT_EDGE, 3, dash="dot", legend=True))
+    figure.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"}, shapes=shapes,
+        height=max(260, 140 + ROW_PX * n_rows + (40 if vertical_ticks else 0)),
+        margin={"l": 10, "r": 10, "b": 10,
+                "t": (80 if title else 40) + (40 if vertical_ticks else 0)},
+        xaxis={"side": "top", "type": "category", "tickangle": -90 if vertical_ticks else 0},
+        yaxis={"title": "step: output", "autorange": "reversed", "type": "category"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.02, "xanchor": "left", "x": 0.0},
+        plot_bgcolor="white",
+    )
+    return figure
+
+
+def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
+                  title: str = "") -> go.Figure:
+    """The whole attention matrix of an attention model's ``trace``."""
+    matrix = trace.attention_matrix()
+    if matrix is None:
+        raise ValueError("a plain model's trace has no attention to draw")
+    return attention_heatmap(matrix, trace.source, step_labels(trace),
+                             highlight_step=highlight_step, title=title)
+
+
+def wrong_steps_heatmap(attention: DecodeTrace, steps: Sequence[int],
+                        plain_tokens: Sequence[str] | None = None, title: str = "") -> go.Figure:
+    """Rows of ``attention``'s matrix at ``steps`` (where the plain model went wrong).
+
+    A row is labelled by the attention model's token and, given ``plain_tokens`` (the plain
+    model's token per step, "" where it had stopped), the plain model's: ``"7: C | plain D"``.
+    Steps the attention trace never reached are left out.
+    """
+    matrix = attention.attention_matrix()
+    if matrix is None:
+        raise ValueError("a plain model's trace has no attention to draw")
+    kept = [t for t in steps if 0 <= t < matrix.shape[0]]
+    labels = []
+    for t in kept:
+        label = f"{t}: {token_label(attention.steps[t].chosen_token)}"
+        if plain_tokens is not None:
+            got = plain_tokens[t] if t < len(plain_tokens) and plain_tokens[t] else "(none)"
+            label += f" | plain {got}"
+        labels.append(label)
+    if not kept:
+        figure = go.Figure()
+        figure.add_annotation(text="no wrong steps to show", showarrow=False, xref="paper",
+                              yref="paper", x=0.5, y=0.5)
+        figure.update_layout(height=160, title={"text": title, "x": 0.0},
+                             xaxis={"visible": False}, yaxis={"visible": False})
+        return figure
+    rows = matrix[kept]  # (len(kept), S)
+    return attention_heatmap(rows, attention.source, labels, steps=kept, title=title)
+
+
+def _outside_shapes(low: float, high: float, first: float, last: float) -> list[dict]:
+    """Shaded bands over x < ``low`` and x > ``high`` within ``[first, last]`` (paper height)."""
+    bands = []
+    if first < low:
+        bands.append((first, min(low, last)))
+    if last > high:
+        bands.append((max(high, first), last))
+    return [{"type": "rect", "name": OUTSIDE_NAME, "xref": "x", "yref": "paper", "x0": x0,
+             "x1": x1, "y0": 0, "y1": 1, "fillcolor": OUTSIDE_FILL, "line": {"width": 0},
+             "layer": "below", "showlegend": i == 0, "legendgroup": OUTSIDE_NAME}
+            for i, (x0, x1) in enumerate(bands)]
+
+
+def _line_figure(title: str, x_title: str, y_title: str) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"}, height=340,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        xaxis={"title": x_title}, yaxis={"title": y_title, "tickformat": ".0%",
+                                         "range": [-0.03, 1.03]},
+        hovermode="x unified", plot_bgcolor="white",
+    )
+    figure.update_xaxes(showgrid=True, gridcolor="#eaeef2")
+    figure.update_yaxes(showgrid=True, gridcolor="#eaeef2")
+    return figure
+
+
+def error_rate_figure(per_position: pd.DataFrame, train_max: int | None = None) -> go.Figure:
+    """Share of wrong letters at each output position, one line per model.
+
+    ``per_position`` has columns position, model, n, error_rate. Positions ``>= train_max``
+    only occur in strings longer than any seen in training; they are shaded.
+    """
+    figure = _line_figure("Error rate by output position", "output position (0 = first written)",
+                          "letters wrong")
+    for model in MODELS:
+        part = per_position[per_position["model"] == model]
+        figure.add_trace(go.Scatter(
+            x=part["position"].tolist(), y=part["error_rate"].tolist(), name=model,
+            mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
+            customdata=part["n"].tolist(),
+            hovertemplate=f"{model}: %{{y:.1%}} wrong of %{{customdata}}<extra></extra>",
+        ))
+    if train_max is not None and len(per_position):
+        last = float(per_position["position"].max()) + 0.5
+        figure.update_layout(shapes=_outside_shapes(-0.5, train_max - 0.5, -0.5, last))
+    return figure
+
+
+def exact_match_figure(by_length: pd.DataFrame,
+                       train_range: tuple[int, int] | None = None) -> go.Figure:
+    """Exact-match accuracy by input length, one line per model, shaded outside ``train_range``.
+
+    ``by_length`` has columns length, model, n, exact_match (and more, ignored).
+    """
+    figure = _line_figure("Exact match by input length", "input length (letters)",
+                          "strings fully right")
+    for model in MODELS:
+        part = by_length[by_length["model"] == model]
+        figure.add_trace(go.Scatter(
+            x=part["length"].tolist(), y=part["exact_match"].tolist(), name=model,
+            mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
+            customdata=part["n"].tolist(),
+            hovertemplate=f"{model}: %{{y:.1%}} of %{{customdata}}<extra></extra>",
+        ))
+    if train_range is not None and len(by_length):
+        first = float(by_length["length"].min()) - 0.5
+        last = float(by_length["length"].max()) + 0.5
+        low, high = train_range
+        figure.update_layout(shapes=_outside_shapes(low - 0.5, high + 0.5, first, last))
+    return figure

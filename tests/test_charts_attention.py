@@ -1,0 +1,151 @@
+"""The attention figures: the data they draw, their labels, outlines and shading."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from seqrev.analysis import step_labels
+from seqrev.charts.attention import (
+    HIGHLIGHT_NAME,
+    IDEAL_NAME,
+    OUTSIDE_NAME,
+    attention_heatmap,
+    error_rate_figure,
+    exact_match_figure,
+    trace_heatmap,
+    wrong_steps_heatmap,
+)
+from seqrev.charts.training import MODEL_COLORS
+from seqrev.checkpoints import load_checkpoint
+from seqrev.decoding import greedy_trace
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return greedy_trace(load_checkpoint("attention").model, "MISSISSIPPIAN")
+
+
+def shapes_named(figure, name):
+    return [s for s in figure.layout.shapes if s.name == name]
+
+
+def outlined_cells(figure):
+    """(row index, column index) of every ideal-alignment rectangle."""
+    return [(round(s.y0 + 0.5), round(s.x0 + 0.5)) for s in shapes_named(figure, IDEAL_NAME)]
+
+
+def test_heatmap_draws_the_trace_attention_matrix(trace):
+    figure = trace_heatmap(trace, title="t")
+    heatmap = figure.data[0]
+    assert heatmap.type == "heatmap"
+    assert torch.tensor(heatmap.z, dtype=torch.float64).allclose(
+        trace.attention_matrix().double(), atol=1e-7)
+    assert list(heatmap.x) == [f"{i}: {ch}" for i, ch in enumerate("MISSISSIPPIAN")]
+    assert list(heatmap.y) == step_labels(trace)
+    tokens = [label.split(": ")[1] for label in heatmap.y]
+    assert "".join(t for t in tokens if t != "<eos>") == trace.output
+    assert (heatmap.zmin, heatmap.zmax) == (0.0, 1.0)
+    json.loads(figure.to_json())
+
+
+def test_ideal_outline_is_the_anti_diagonal(trace):
+    figure = trace_heatmap(trace)
+    steps, width = len(trace.steps), len(trace.source)
+    cells = outlined_cells(figure)
+    assert len(cells) == min(steps, width)
+    assert cells == [(t, width - 1 - t) for t in range(min(steps, width))]
+
+
+@pytest.mark.parametrize(("rows", "width"), [(3, 5), (5, 5), (7, 4), (1, 1)])
+def test_outline_has_min_steps_width_cells(rows, width):
+    matrix = torch.softmax(torch.randn(rows, width), dim=1)
+    figure = attention_heatmap(matrix, "ABCDEFG"[:width], [f"{t}: X" for t in range(rows)])
+    assert len(outlined_cells(figure)) == min(rows, width)
+    assert sum(bool(s.showlegend) for s in shapes_named(figure, IDEAL_NAME)) == 1
+
+
+def test_highlight_frames_the_selected_row_only(trace):
+    assert not shapes_named(trace_heatmap(trace), HIGHLIGHT_NAME)
+    framed = shapes_named(trace_heatmap(trace, highlight_step=4), HIGHLIGHT_NAME)
+    assert len(framed) == 1
+    assert (framed[0].y0, framed[0].y1) == (3.5, 4.5)
+    assert (framed[0].x0, framed[0].x1) == (-0.5, len(trace.source) - 0.5)
+    assert not shapes_named(trace_heatmap(trace, highlight_step=99), HIGHLIGHT_NAME)
+
+
+def test_mismatched_sizes_are_refused():
+    with pytest.raises(ValueError):
+        attention_heatmap(torch.ones(2, 3) / 3, "ABCD", ["0: A", "1: B"])
+    with pytest.raises(ValueError):
+        attention_heatmap(torch.ones(2, 3) / 3, "ABC", ["0: A"])
+
+
+def test_wrong_steps_heatmap_keeps_those_rows_and_their_ideal_cells(trace):
+    matrix = trace.attention_matrix()
+    steps = [1, 4, len(trace.steps) + 3]  # the last one was never reached: left out
+    plain_tokens = ["N", "X", "Y", "Z", "Q"]
+    figure = wrong_steps_heatmap(trace, steps, plain_tokens)
+    heatmap = figure.data[0]
+    assert torch.tensor(heatmap.z, dtype=torch.float64).allclose(
+        matrix[[1, 4]].double(), atol=1e-7)
+    assert list(heatmap.y) == [step_labels(trace)[1] + " | plain X",
+                               step_labels(trace)[4] + " | plain Q"]
+    width = len(trace.source)
+    assert outlined_cells(figure) == [(0, width - 2), (1, width - 5)]  # by step, not by row
+
+
+def test_wrong_steps_heatmap_with_nothing_to_show(trace):
+    figure = wrong_steps_heatmap(trace, [])
+    assert not figure.data and "no wrong steps" in figure.layout.annotations[0].text
+
+
+def comparison_frames(lengths):
+    by_length = pd.DataFrame(
+        [{"length": n, "model": m, "n": 10, "exact_match": 1.0 if m == "attention" else 0.5}
+         for m in ("plain", "attention") for n in lengths])
+    per_position = pd.DataFrame(
+        [{"position": p, "model": m, "n": 10, "error_rate": p / 20}
+         for m in ("plain", "attention") for p in range(max(lengths))])
+    return by_length, per_position
+
+
+def bands(figure):
+    return sorted((s.x0, s.x1) for s in shapes_named(figure, OUTSIDE_NAME))
+
+
+def test_exact_match_lines_per_model_in_house_colours():
+    by_length, _ = comparison_frames(range(1, 21))
+    figure = exact_match_figure(by_length, (3, 8))
+    assert [t.name for t in figure.data] == ["plain", "attention"]
+    assert [t.line.color for t in figure.data] == [MODEL_COLORS["plain"],
+                                                  MODEL_COLORS["attention"]]
+    assert list(figure.data[0].x) == list(range(1, 21))
+    assert list(figure.data[0].y) == [0.5] * 20 and list(figure.data[1].y) == [1.0] * 20
+
+
+@pytest.mark.parametrize(("lengths", "train", "expected"), [
+    (range(1, 21), (3, 8), [(0.5, 2.5), (8.5, 20.5)]),
+    (range(1, 17), (1, 8), [(8.5, 16.5)]),
+    (range(2, 6), (1, 8), []),
+    (range(12, 15), (1, 8), [(11.5, 14.5)]),  # all outside: the band stays within the data
+])
+def test_shading_spans_exactly_the_lengths_outside_training(lengths, train, expected):
+    by_length, _ = comparison_frames(lengths)
+    figure = exact_match_figure(by_length, train)
+    assert bands(figure) == expected
+    inside = [n for n in lengths if train[0] <= n <= train[1]]
+    for n in lengths:
+        shaded = any(x0 < n < x1 for x0, x1 in bands(figure))
+        assert shaded == (n not in inside)
+
+
+def test_error_rate_lines_and_positions_past_training_shaded():
+    _, per_position = comparison_frames(range(1, 13))
+    figure = error_rate_figure(per_position, train_max=8)
+    assert [t.name for t in figure.data] == ["plain", "attention"]
+    assert list(figure.data[0].x) == list(range(12))
+    assert list(figure.data[0].y) == pytest.approx([p / 20 for p in range(12)])
+    assert bands(figure) == [(7.5, 11.5)]
+    assert not bands(error_rate_figure(per_position))
