@@ -86,9 +86,66 @@ def _no_exception(tab) -> None:
     assert tab.locator("[data-testid='stException']").count() == 0, "a traceback is shown"
 
 
+def _sidebar_has_model_pickers(tab) -> None:
+    tab.get_by_text("Attention model").first.wait_for(timeout=30_000)
+
+
+def test_deep_link_on_a_fresh_server_keeps_the_router(page, server):
+    page.goto(f"{server}/decode?text=HELLOWORLD", wait_until="domcontentloaded")
+    page.get_by_text("DLROWOLLEH").first.wait_for(timeout=60_000)
+    _sidebar_has_model_pickers(page)
+    assert page.locator("[data-testid='stSidebarNav']").inner_text().count("common") == 0
+    _no_exception(page)
+
+
 def test_home_page(page, server):
     page.goto(server, wait_until="domcontentloaded")
     page.get_by_text("watch a seq2seq model learn", exact=False).wait_for(timeout=60_000)
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
+
+
+def _type(tab, label: str, text: str) -> None:
+    box = tab.get_by_label(label)
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_decode_page(page, server):
+    page.goto(f"{server}/decode", wait_until="domcontentloaded")
+    page.get_by_label("Your string (letters A-Z, up to 64)").wait_for(timeout=60_000)
+    _type(page, "Your string (letters A-Z, up to 64)", "abcdefghijklmnop")
+    page.get_by_text("Lowercase letters were upper-cased").first.wait_for(timeout=30_000)
+    page.get_by_text("PONMLKJIHGFEDCBA").first.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 2
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "decode.png"), full_page=True)
+    _type(page, "Your string (letters A-Z, up to 64)", "AB3!")
+    page.locator("[data-testid='stAlert']").filter(has_text="'3'").wait_for(timeout=30_000)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "decode-bad-input.png"), full_page=True)
+
+
+def test_attention_page(page, server):
+    page.goto(f"{server}/attention", wait_until="domcontentloaded")
+    _type(page, "String to reverse (letters A-Z, up to 64)", "JJDDNZGZZFQWERTY")
+    page.get_by_text("YTREWQFZZGZNDDJJ").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Compare").click()
+    page.get_by_text("Exact match by input length").first.wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "attention.png"), full_page=True)
+
+
+def test_train_page_start_and_stop(page, server):
+    page.goto(f"{server}/train", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Running: step").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(4000)  # let the charts fill for the screenshot
+    page.screenshot(path=str(SHOTS / "train-running.png"), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped: step").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Resume").wait_for(timeout=10_000)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "train-stopped.png"), full_page=True)
