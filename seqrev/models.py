@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrev.attention_scores import SCORE_FUNCTIONS, make_score
+from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
 from seqrev.vocab import PAD, VOCAB_SIZE
 
 MODEL_KINDS = ("plain", "attention")
@@ -146,6 +147,29 @@ class Seq2Seq(nn.Module):
         hidden, attention = self.advance(self.embed_gates(tokens), hidden, memory)
         return StepOutput(self.output(hidden), hidden, attention)
 
+    def _teacher_forced_states(
+        self, all_gates: torch.Tensor, hidden: torch.Tensor, memory: Memory
+    ) -> torch.Tensor:
+        """Decoder states (batch, T, hidden) for known inputs: ``advance`` over every step.
+
+        Dot-product scores and the plain model take the fused recurrences (hand-written
+        backward, same math; tests/test_models.py checks them against ``step``).
+        """
+        cell = self.decoder
+        if not self.has_attention:
+            return gru_sequence(all_gates, hidden, cell.weight_hh, cell.bias_hh)
+        if self.config.score != "additive":
+            states, _ = attention_gru_sequence(
+                all_gates, hidden, memory.states, memory.keys, memory.mask,
+                cell.weight_ih_context, cell.weight_hh, cell.bias_hh)
+            return states
+        states = []
+        # unbind, not all_gates[:, t]: each slice's backward would zero-fill the whole tensor
+        for gates in all_gates.unbind(1):  # T x (batch, 3H)
+            hidden, _ = self.advance(gates, hidden, memory)
+            states.append(hidden)
+        return torch.stack(states, dim=1)  # (batch, T, hidden)
+
     def forward(
         self,
         source: torch.Tensor,
@@ -161,12 +185,8 @@ class Seq2Seq(nn.Module):
         """
         memory, hidden = self.encode(source, lengths)
         if teacher_forcing >= 1.0:
-            states = []
-            # unbind, not all_gates[:, t]: each slice's backward would zero-fill the whole tensor
-            for gates in self.embed_gates(decoder_input).unbind(1):  # T x (batch, 3H)
-                hidden, _ = self.advance(gates, hidden, memory)
-                states.append(hidden)
-            return self.output(torch.stack(states, dim=1))  # (batch, T, vocab)
+            all_gates = self.embed_gates(decoder_input)  # (batch, T, 3H)
+            return self.output(self._teacher_forced_states(all_gates, hidden, memory))
         steps = decoder_input.shape[1]
         logits, tokens = [], decoder_input[:, 0]
         for t in range(steps):

@@ -63,8 +63,16 @@ def plain_args(inputs):
 
 
 def attention_args(inputs):
-    names = ("input_gates", "h0", "memory_states", "keys", "mask", "weight_context",
-             "weight_hh", "bias_hh")
+    names = (
+        "input_gates",
+        "h0",
+        "memory_states",
+        "keys",
+        "mask",
+        "weight_context",
+        "weight_hh",
+        "bias_hh",
+    )
     return [inputs[name] for name in names]
 
 
@@ -85,7 +93,13 @@ def test_attention_gru_sequence_gradcheck():
 
     def states_only(input_gates, h0, memory_states, keys, weight_context, weight_hh, bias_hh):
         return attention_gru_sequence(
-            input_gates, h0, memory_states, keys, inputs["mask"], weight_context, weight_hh,
+            input_gates,
+            h0,
+            memory_states,
+            keys,
+            inputs["mask"],
+            weight_context,
+            weight_hh,
             bias_hh,
         )[0]
 
@@ -151,3 +165,15 @@ def test_shared_keys_and_memory():
     want = grads_of(reference_attention_gru(*args)[0], leaves)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w)
+
+
+def test_forward_under_no_grad():
+    inputs = make_inputs(torch.float32)
+    with torch.no_grad():
+        states = gru_sequence(*plain_args(inputs))
+        attention_states, _ = attention_gru_sequence(*attention_args(inputs))
+        expected = reference_gru(*plain_args(inputs))
+        expected_attention_states, _ = reference_attention_gru(*attention_args(inputs))
+    assert not states.requires_grad and not attention_states.requires_grad
+    torch.testing.assert_close(states, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attention_states, expected_attention_states, atol=1e-5, rtol=1e-5)
