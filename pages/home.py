@@ -3,7 +3,8 @@
 import streamlit as st
 
 from pages.common import selected
-from seqrev.charts import headline_table
+from seqrev.charts import headline_table, sidecar_accuracy_by_length
+from seqrev.charts.attention import exact_match_figure
 
 st.title("seqrev: watch a seq2seq model learn to reverse strings")
 st.markdown(
@@ -17,7 +18,20 @@ models = {kind: selected(kind) for kind in ("plain", "attention")}
 rows = [cp.meta | {"name": cp.name, "kind": kind} for kind, cp in models.items() if cp]
 if rows:
     st.subheader("The selected models")
-    st.dataframe(headline_table(rows), hide_index=True)
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(headline_table(rows), hide_index=True, column_config={
+        "exact match, length 10": percent, "char accuracy, length 10": percent,
+        "exact match, training lengths": percent})
+    by_length = sidecar_accuracy_by_length(rows)
+    if len(by_length):
+        attention = models.get("attention")
+        trained = attention.train_config if attention and attention.train_config else None
+        figure = exact_match_figure(
+            by_length, (trained.min_len, trained.max_len) if trained else None)
+        figure.update_layout(title={"text": "Exact match by input length (from each "
+                                            "checkpoint's own evaluation; shaded: beyond the "
+                                            "attention model's training lengths)"})
+        st.plotly_chart(figure, width="stretch")
 for script, label, icon in (
     ("pages/train.py", "Train: race both models live", ":material/model_training:"),
     ("pages/decode.py", "Decode: step through your own string", ":material/text_rotation_none:"),

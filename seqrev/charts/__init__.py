@@ -33,3 +33,20 @@ def headline_table(sidecars: list[dict]) -> pd.DataFrame:
             "exact match, training lengths": trained.get("exact_match"),
         })
     return pd.DataFrame(rows)
+
+
+def sidecar_accuracy_by_length(sidecars: list[dict]) -> pd.DataFrame:
+    """Exact match by length from each sidecar's evaluation, one row per (kind, length).
+
+    Columns: length, model (the kind), n, exact_match, char_accuracy.
+    """
+    rows = []
+    for meta in sidecars:
+        kind = (meta.get("model_config") or {}).get("kind", "?")
+        by_length = (meta.get("evaluation") or {}).get("by_length") or {}
+        for length, numbers in by_length.items():
+            rows.append({"length": int(length), "model": kind, "n": numbers.get("n"),
+                         "exact_match": numbers.get("exact_match"),
+                         "char_accuracy": numbers.get("char_accuracy")})
+    columns = ["length", "model", "n", "exact_match", "char_accuracy"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["model", "length"], ignore_index=True)

@@ -1,0 +1,25 @@
+"""Home page (AppTest): renders on the shipped checkpoints and shows their own numbers."""
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from seqrev import checkpoints
+
+
+def test_home_shows_both_models_numbers():
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["model"]) == [checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION]
+    sidecar = checkpoints.read_sidecar(checkpoints.SHIPPED_ATTENTION, checkpoints.SHIPPED_DIR)
+    row = table[table["kind"] == "attention"].iloc[0]
+    assert row["exact match, length 10"] == sidecar["evaluation"]["length_10"]["exact_match"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    lines = {trace["name"]: trace for trace in spec["data"]}
+    expected = sidecar["evaluation"]["by_length"]
+    assert lines["attention"]["x"] == sorted(int(k) for k in expected)
+    assert lines["attention"]["y"] == [expected[str(x)]["exact_match"]
+                                       for x in lines["attention"]["x"]]
+    assert "plain" in lines
+    assert [s.label for s in at.sidebar.selectbox] == ["Plain model", "Attention model"]
