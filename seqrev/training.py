@@ -30,11 +30,13 @@ _init_lock = threading.Lock()  # model init seeds the global RNG briefly
 class TrainConfig:
     """How to train; saved in every checkpoint beside the ModelConfig."""
 
+    # The defaults are tuned for time to accuracy on this 2-core CPU (README, "Speed"): the
+    # attention model passes 99% exact match on length 10 in about 1200 steps.
     steps: int = 1500  # optimizer steps in all
-    batch_size: int = 128  # strings per step
-    learning_rate: float = 3e-3  # Adam
-    min_len: int = 1  # shortest training string
-    max_len: int = 16  # longest training string
+    batch_size: int = 64  # strings per step; 64 beat 128 and 256 in wall time to 99%
+    learning_rate: float = 3e-3  # Adam; 5e-3 plateaued near 75%, 1e-3 (the lab's) is slow
+    min_len: int = 10  # shortest training string (the lab's length)
+    max_len: int = 10  # longest training string
     teacher_forcing: float = 1.0  # chance of feeding the true previous letter (1 = always)
     grad_clip: float | None = 1.0  # max global gradient norm; None = no clipping
     lr_schedule: str = "cosine"  # "constant", or "cosine" decay to 10% over `steps`

@@ -199,7 +199,7 @@ def test_examples_are_plain_wrong_and_attention_right(shipped):
 
 
 def test_examples_are_capped_but_counted(shipped):
-    result = compare_models(*shipped, range(6, 14), 30, seed=1, max_examples=3)
+    result = compare_models(*shipped, range(16, 24), 30, seed=1, max_examples=3)
     assert len(result.examples) == 3 < result.n_plain_only
 
 

@@ -37,6 +37,7 @@ def tiny(at: AppTest, steps: int, models: str = "both") -> None:
     at.slider(key="train_embedding").set_value(8)
     at.slider(key="train_hidden").set_value(16)
     at.select_slider(key="train_batch").set_value(8)
+    at.number_input(key="train_min_len").set_value(1)
     at.number_input(key="train_max_len").set_value(5)
     at.number_input(key="train_eval_every").set_value(5)
     at.number_input(key="train_steps").set_value(steps)
