@@ -17,7 +17,7 @@ import torch
 
 from seqrev.data import Batch, ReversalTask, batch_from_source
 from seqrev.decoding import DecodeTrace
-from seqrev.evaluation import greedy_batch, score_outputs
+from seqrev.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.models import Seq2Seq
 from seqrev.vocab import EOS, PAD, decode, encode, token_label
 
@@ -190,15 +190,6 @@ def step_table(attention: DecodeTrace, plain: DecodeTrace | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def exact_rows(batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
-    """True for each row whose greedy ``outputs`` match the target through ``<eos>``. (batch,)"""
-    target = batch.target  # (batch, T)
-    produced = torch.full_like(target, PAD)  # (batch, T)
-    steps = min(outputs.shape[1], target.shape[1])
-    produced[:, :steps] = outputs[:, :steps]
-    return ((produced == target) | (target == PAD)).all(dim=1)  # (batch,)
-
-
 def length_sweep(lengths: Sequence[int], n_per_length: int, seed: int = 0) -> Batch:
     """``n_per_length`` fresh strings of each length, from ReversalTask(L, L).eval_set(n, seed+L).
 
@@ -214,20 +205,6 @@ def length_sweep(lengths: Sequence[int], n_per_length: int, seed: int = 0) -> Ba
         sources.append(torch.cat([part.source, padding], dim=1))  # (n, longest)
         counts.append(part.lengths)
     return batch_from_source(torch.cat(sources), torch.cat(counts))  # (n * lengths, longest)
-
-
-def _greedy_by_length(model: Seq2Seq, batch: Batch) -> torch.Tensor:
-    """Greedy outputs (batch, longest + 1), decoding each length apart so none pays for padding."""
-    width = int(batch.lengths.max()) + 1
-    outputs = torch.full((batch.source.shape[0], width), PAD, dtype=torch.long)
-    for length in sorted(set(batch.lengths.tolist())):
-        rows = torch.nonzero(batch.lengths == length).flatten()  # (n,)
-        part = Batch(*(t[rows] for t in batch))
-        part = Batch(part.source[:, :length], part.lengths, part.decoder_input[:, : length + 1],
-                     part.target[:, : length + 1])
-        produced = greedy_batch(model, part)  # (n, <= length + 1)
-        outputs[rows, : produced.shape[1]] = produced
-    return outputs
 
 
 @dataclass
@@ -267,8 +244,8 @@ def compare_models(
     start = time.perf_counter()
     lengths = sorted(set(int(n) for n in lengths))
     batch = length_sweep(lengths, n_per_length, seed)
-    outputs = {"plain": _greedy_by_length(plain, batch),
-               "attention": _greedy_by_length(attention, batch)}
+    outputs = {"plain": greedy_by_length(plain, batch),
+               "attention": greedy_by_length(attention, batch)}
     reports = {name: score_outputs(batch, out, max_failures=0) for name, out in outputs.items()}
     exact = {name: exact_rows(batch, out) for name, out in outputs.items()}  # (batch,) each
 
