@@ -13,12 +13,13 @@ from seqrev.charts.decoding import (
     topk_figure,
 )
 from seqrev.decoding import beam_search, greedy_trace
-from seqrev.vocab import MAX_INPUT_LEN, token_label
+from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize, token_label
 
 require_router("pages/decode.py")
 
 TEXT_KEY, SAVED_KEY, METHOD_KEY, WIDTH_KEY, STEP_KEY = (
     "decode_text", "decode_saved_text", "decode_method", "decode_width", "decode_step")
+PREFIX_KEY = "decode_prefix"
 GREEDY, BEAM = "Greedy", "Beam search"
 DEFAULT_TEXT = "ZUPEIDWNVG"  # the lab's own sample input
 EXAMPLES = {
@@ -53,11 +54,11 @@ def _init_from_link() -> None:
         st.session_state[WIDTH_KEY] = width if 1 <= width <= 8 else 4
 
 
-def _decode(checkpoint, text: str, method: str, width: int):
+def _decode(checkpoint, text: str, method: str, width: int, prefix: str = ""):
     try:
         if method == BEAM:
             return beam_search(checkpoint.model, text, width)
-        return greedy_trace(checkpoint.model, text)
+        return greedy_trace(checkpoint.model, text, prefix=prefix)
     except (RuntimeError, ValueError) as error:
         st.error(f"The {checkpoint.name} model could not decode {text!r}: {error}")
         return None
@@ -138,8 +139,21 @@ if st.query_params.to_dict() != link:
     st.query_params.from_dict(link)
 
 text = checked_input(raw)
+prefix = ""
+if text and method == GREEDY:
+    with st.expander("What if? Force the first output letters"):
+        raw_prefix = st.text_input(
+            "Letters to force at the start of the output (then greedy takes over)",
+            key=PREFIX_KEY, on_change=_restart, placeholder="e.g. a wrong first letter",
+            help="Seq2Seq-Vis's what-if: feed the decoder a prefix of your choice and see "
+                 "whether each model recovers, and how surprised it was by each forced letter.")
+        if raw_prefix:
+            try:
+                prefix = normalize(raw_prefix)
+            except InputError as error:
+                st.error(f"Cannot force {raw_prefix[:40]!r}: {error}.")
 models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
-traces = {kind: _decode(cp, text, method, width) for kind, cp in models.items() if cp}
+traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
 if traces:
     any_trace = next(iter(traces.values()))
@@ -150,7 +164,8 @@ if traces:
             st.subheader(f"{kind.capitalize()} model · {models[kind].name}")
             st.html(marked_output_html(trace.output, trace.expected))
             verdict = "correct" if trace.correct else "wrong"
-            st.caption(f"{method.lower()} output `{trace.output or '(empty)'}`: {verdict}; "
+            how = f"greedy after the forced `{prefix}`" if prefix else method.lower()
+            st.caption(f"{how} output `{trace.output or '(empty)'}`: {verdict}; "
                        f"{len(trace.steps)} steps, log-probability {trace.log_prob:.3f}")
     step = step_control(STEP_KEY, max(len(t.steps) for t in traces.values()))
     step_columns = dict(zip(traces, st.columns(len(traces)), strict=True))

@@ -8,7 +8,7 @@ import torch
 
 from seqrev.data import batch_from_strings
 from seqrev.models import Memory, Seq2Seq
-from seqrev.vocab import EOS, SOS, decode, normalize
+from seqrev.vocab import EOS, SOS, decode, encode, normalize
 
 
 def default_max_steps(length: int) -> int:
@@ -97,24 +97,33 @@ def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "fo
 
 
 @torch.inference_mode()
-def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None) -> DecodeTrace:
-    """Greedy decoding of ``text`` (validated and upper-cased) with a per-step trace."""
+def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix: str = ""
+                 ) -> DecodeTrace:
+    """Greedy decoding of ``text`` (validated and upper-cased) with a per-step trace.
+
+    ``prefix`` (letters) is a what-if: its letters are forced as the first outputs, whatever the
+    model prefers, and greedy decoding continues from there. The trace still records what the
+    model's distribution was at the forced steps.
+    """
     text = normalize(text)
+    forced = encode(normalize(prefix)) if prefix else []
     model.eval()
     memory, hidden = _encode_text(model, text)
     device = hidden.device
     fed, steps, log_prob = SOS, [], 0.0
-    for position in range(max_steps or default_max_steps(len(text))):
+    limit = max(max_steps or default_max_steps(len(text)), len(forced) + 1)
+    for position in range(limit):
         out = model.step(torch.tensor([fed], device=device), hidden, memory)
         hidden = out.hidden
         log_probs = torch.log_softmax(out.logits[0], 0)  # (vocab,)
-        chosen = int(log_probs.argmax())
+        chosen = forced[position] if position < len(forced) else int(log_probs.argmax())
         log_prob += float(log_probs[chosen])
         steps.append(_step_record(position, fed, out, chosen))
         if chosen == EOS:
             break
         fed = chosen
-    return DecodeTrace(text, decode([s.chosen_token for s in steps]), log_prob, steps)
+    method = "forced prefix" if forced else "greedy"
+    return DecodeTrace(text, decode([s.chosen_token for s in steps]), log_prob, steps, method)
 
 
 @torch.inference_mode()

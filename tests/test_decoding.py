@@ -77,3 +77,19 @@ def test_decoding_validates_input():
         greedy_trace(model_of("plain"), "AB C")
     with pytest.raises(ValueError):
         beam_search(model_of("plain"), "ABC", width=0)
+
+
+def test_forced_prefix_is_a_what_if_that_then_continues_greedily():
+    model = model_of("attention", 1)
+    greedy = greedy_trace(model, "ABCDEF")
+    same = greedy_trace(model, "ABCDEF", prefix=greedy.output[:3])
+    assert [s.chosen_token for s in same.steps] == [s.chosen_token for s in greedy.steps]
+    assert same.method == "forced prefix" and greedy.method == "greedy"
+    forced = greedy_trace(model, "ABCDEF", prefix="zzz")
+    assert forced.output.startswith("ZZZ")
+    assert [s.chosen_token for s in forced.steps[:3]] == encode("ZZZ")
+    assert [s.fed_token for s in forced.steps[1:4]] == encode("ZZZ")
+    for step in forced.steps[3:]:  # greedy from there on
+        assert step.chosen_token == int(step.probabilities.argmax())
+    with pytest.raises(InputError):
+        greedy_trace(model, "ABC", prefix="Z1")

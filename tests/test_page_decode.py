@@ -150,3 +150,16 @@ def test_beam_mode_draws_both_trees(shipped):
         assert tree["chosen path"]["y"] == trace.best_path
         assert f"best path {trace.output}" in specs[f"decode_beam_{kind}"]["layout"]["title"][
             "text"]
+
+
+def test_forced_prefix_what_if(shipped):
+    at = typed(decode_page(), "ABCDEFGH")
+    at.text_input(key="decode_prefix").input("hgq").run()
+    assert not at.exception
+    expected = [greedy_trace(shipped[kind], "ABCDEFGH", prefix="HGQ") for kind in KINDS]
+    assert outputs_html(at) == [marked_output_html(t.output, t.expected) for t in expected]
+    assert all(t.output.startswith("HGQ") for t in expected)
+    assert "greedy after the forced `HGQ`" in " ".join(c.value for c in at.caption)
+    at.text_input(key="decode_prefix").input("H!").run()
+    assert not at.exception
+    assert any("'!'" in e.value for e in at.error)
