@@ -29,8 +29,9 @@ from seqrev.vocab import MAX_INPUT_LEN, token_label
 require_router("pages/attention.py")
 
 INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
-DEFAULT_INPUT = "MISSISSIPPIAN"
+DEFAULT_INPUT = "ATTENTIONISALLYOUNEED"  # 21 letters: past where the shipped plain model holds
 EXAMPLES = {  # button label: (string, tooltip)
+    "ATTENTION…": ("ATTENTIONISALLYOUNEED", "21 letters, longer than training"),
     "MISSISSIPPIAN": ("MISSISSIPPIAN", "repeated letters"),
     "ABCDEFGHIJKL": ("ABCDEFGHIJKL", "a run of the alphabet"),
     "ZUPEIDWNVG": ("ZUPEIDWNVG", "the lab's sample answer"),

@@ -45,7 +45,8 @@ def page():
 def test_page_renders_every_part(page):
     assert not page.error
     titles = list(charts(page))
-    assert any(t.startswith("Attention of 'attention' reversing MISSISSIPPIAN") for t in titles)
+    heading = "Attention of 'attention' reversing ATTENTIONISALLYOUNEED"
+    assert any(t.startswith(heading) for t in titles)
     for start in ("Error rate by output position", "Exact match by input length",
                   "Attention reversing "):
         chart_titled(page, start)
