@@ -19,7 +19,7 @@ from seqrev.data import Batch, ReversalTask, batch_from_source
 from seqrev.decoding import DecodeTrace
 from seqrev.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.models import Seq2Seq
-from seqrev.vocab import EOS, PAD, decode, encode, token_label
+from seqrev.vocab import PAD, decode, expected_tokens, token_label
 
 MODELS = ("plain", "attention")
 
@@ -40,11 +40,6 @@ def correct_mass(matrix: torch.Tensor, source_len: int) -> list[float | None]:
     """Attention weight on the correct source position per step; None where there is none."""
     return [None if j is None else float(matrix[t, j])
             for t, j in enumerate(correct_positions(matrix.shape[0], source_len))]
-
-
-def expected_tokens(source: str) -> list[int]:
-    """The token ids a perfect decoder emits for ``source``: the reversed letters, then <eos>."""
-    return encode(source[::-1]) + [EOS]
 
 
 def wrong_steps(trace: DecodeTrace) -> list[int]:

@@ -16,12 +16,13 @@ import torch
 
 from seqrev import checkpoints
 from seqrev.attention_scores import SCORE_FUNCTIONS
+from seqrev.data import ReversalTask
 from seqrev.decoding import decode_text
 from seqrev.devices import DEVICE_CHOICES, resolve_device
-from seqrev.evaluation import evaluate_fresh
+from seqrev.evaluation import evaluate_fresh, greedy_batch
 from seqrev.models import MODEL_KINDS, ModelConfig
 from seqrev.training import PRESETS, TrainConfig, Trainer, preset
-from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize
+from seqrev.vocab import MAX_INPUT_LEN, InputError, decode, normalize
 
 EXIT_USAGE = 2
 
@@ -239,10 +240,6 @@ def cmd_sample(args) -> int:
     if args.length > MAX_INPUT_LEN:
         raise UsageError(f"--length {args.length} is over the limit of {MAX_INPUT_LEN}")
     checkpoint = _load(args.checkpoint, args.device)
-    from seqrev.data import ReversalTask
-    from seqrev.evaluation import greedy_batch
-    from seqrev.vocab import decode
-
     batch = ReversalTask(args.length, args.length).eval_set(args.n, args.seed)
     outputs = greedy_batch(checkpoint.model, batch)
     for row in range(args.n):

@@ -66,3 +66,15 @@ def token_label(token: int) -> str:
 def reverse_target(text: str) -> str:
     """What the task expects for ``text``."""
     return text[::-1]
+
+
+def expected_tokens(source: str) -> list[int]:
+    """The token ids a perfect decoder emits for ``source``: the reversed letters, then <eos>."""
+    return encode(reverse_target(source)) + [EOS]
+
+
+def expected_token(expected: str, position: int) -> int | None:
+    """The token due at output ``position`` given the ``expected`` (already reversed) letters:
+    a letter, then ``<eos>``, then none."""
+    tokens = encode(expected) + [EOS]
+    return tokens[position] if position < len(tokens) else None

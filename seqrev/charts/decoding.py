@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 
 from seqrev.decoding import DecodeStep, DecodeTrace
-from seqrev.vocab import EOS, encode, token_label
+from seqrev.vocab import EOS, expected_token, token_label
 
 CHOSEN_RIGHT, CHOSEN_WRONG, EXPECTED, OTHER = "#1a7f37", "#cf222e", "#1a7f37", "#afb8c1"
 ATTENTION, TARGET_EDGE = "#0969da", "#1a7f37"
@@ -85,13 +85,6 @@ def marked_output_html(produced: str, expected: str) -> str:
     return (f'<div class="seqrev-marked" data-wrong="{wrong}" '
             f'aria-label="output {html.escape(produced or "(empty)")}: {summary}" '
             f'style="display:flex;flex-wrap:wrap;align-items:flex-start">{boxes}</div>')
-
-
-def expected_token(expected: str, position: int) -> int | None:
-    """The token that should come at output ``position``: a letter, then ``<eos>``, then none."""
-    if position < len(expected):
-        return encode(expected[position])[0]
-    return EOS if position == len(expected) else None
 
 
 def top_tokens(probabilities: torch.Tensor, k: int, also: tuple[int | None, ...] = ()
