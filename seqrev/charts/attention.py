@@ -149,6 +149,19 @@ def _line_figure(title: str, x_title: str, y_title: str) -> go.Figure:
     return figure
 
 
+def _add_model_lines(figure: go.Figure, frame: pd.DataFrame, x: str, y: str, hover: str
+                     ) -> None:
+    """One line per model of ``frame[y]`` against ``frame[x]``, with n on hover."""
+    for model in MODELS:
+        part = frame[frame["model"] == model]
+        figure.add_trace(go.Scatter(
+            x=part[x].tolist(), y=part[y].tolist(), name=model,
+            mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
+            customdata=part["n"].tolist(),
+            hovertemplate=f"{model}: %{{y:.1%}} {hover} %{{customdata}}<extra></extra>",
+        ))
+
+
 def error_rate_figure(per_position: pd.DataFrame, train_max: int | None = None) -> go.Figure:
     """Share of wrong letters at each output position, one line per model.
 
@@ -157,14 +170,7 @@ def error_rate_figure(per_position: pd.DataFrame, train_max: int | None = None) 
     """
     figure = _line_figure("Error rate by output position", "output position (0 = first written)",
                           "letters wrong")
-    for model in MODELS:
-        part = per_position[per_position["model"] == model]
-        figure.add_trace(go.Scatter(
-            x=part["position"].tolist(), y=part["error_rate"].tolist(), name=model,
-            mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
-            customdata=part["n"].tolist(),
-            hovertemplate=f"{model}: %{{y:.1%}} wrong of %{{customdata}}<extra></extra>",
-        ))
+    _add_model_lines(figure, per_position, "position", "error_rate", "wrong of")
     if train_max is not None and len(per_position):
         last = float(per_position["position"].max()) + 0.5
         figure.update_layout(shapes=_outside_shapes(-0.5, train_max - 0.5, -0.5, last))
@@ -179,14 +185,7 @@ def exact_match_figure(by_length: pd.DataFrame,
     """
     figure = _line_figure("Exact match by input length", "input length (letters)",
                           "strings fully right")
-    for model in MODELS:
-        part = by_length[by_length["model"] == model]
-        figure.add_trace(go.Scatter(
-            x=part["length"].tolist(), y=part["exact_match"].tolist(), name=model,
-            mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
-            customdata=part["n"].tolist(),
-            hovertemplate=f"{model}: %{{y:.1%}} of %{{customdata}}<extra></extra>",
-        ))
+    _add_model_lines(figure, by_length, "length", "exact_match", "of")
     if train_range is not None and len(by_length):
         first = float(by_length["length"].min()) - 0.5
         last = float(by_length["length"].max()) + 0.5
