@@ -5,6 +5,9 @@ This is the only UI module besides the page scripts; the computing stays in ``se
 
 from __future__ import annotations
 
+import re
+import string
+
 import streamlit as st
 
 from seqrev import checkpoints
@@ -12,6 +15,26 @@ from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize
 
 PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
 ROUTED_KEY, PENDING_PAGE_KEY = "_router_ran", "_pending_page"
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+# bare URLs, www. names and e-mail addresses are linked by GFM even when escaped: a zero-width
+# space after the scheme's colon, after "www" and after "@" breaks those patterns
+_AUTOLINK = re.compile(r"(?i)(\\:)(?=\\/\\/)|(www)(?=\\\.)|(\\@)")
+
+
+def escape_markdown(text: object, max_len: int | None = None) -> str:
+    """``text`` as literal characters inside st.markdown / st.error / st.caption messages.
+
+    Backslash-escapes every ASCII punctuation character (CommonMark allows escaping all of
+    them), so links ``[x](url)``, images ``![x](url)``, Streamlit directives ``:red[x]``,
+    math ``$x$``, HTML tags, emphasis and code spans show as typed. Line breaks become spaces,
+    so no block (heading, list, table) can start. ``max_len`` shortens long text with "…".
+    """
+    raw = str(text)
+    if max_len is not None and len(raw) > max_len:
+        raw = raw[:max_len] + "…"
+    raw = re.sub(r"[\r\n\u2028\u2029]+", " ", raw)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", raw)
+    return _AUTOLINK.sub(lambda m: (m.group(0) + "\u200b"), escaped)
 
 
 def require_router(script: str) -> None:
@@ -65,7 +88,7 @@ def selected(kind: str) -> checkpoints.Checkpoint | None:
     try:
         return load_checkpoint(name, _mtime(name))
     except checkpoints.CheckpointError as error:
-        st.error(f"Could not load the {kind} checkpoint: {error}")
+        st.error(f"Could not load the {kind} checkpoint: {escape_markdown(error)}")
         return None
 
 
@@ -77,11 +100,10 @@ def checked_input(text: str) -> str | None:
     try:
         cleaned = normalize(text)
     except InputError as error:
-        shown = text if len(text) <= 40 else text[:40] + "…"
-        st.error(f"Cannot decode {shown!r}: {error}.")
+        st.error(f"Cannot decode “{escape_markdown(text, 40)}”: {escape_markdown(error)}.")
         return None
     if cleaned != text:
-        st.caption(f"Lowercase letters were upper-cased: {cleaned}")
+        st.caption(f"Lowercase letters were upper-cased: {escape_markdown(cleaned)}")
     return cleaned
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.common import escape_markdown
 from seqrev import checkpoints
 from seqrev.charts.decoding import marked_output_html
 from seqrev.decoding import beam_search, greedy_trace
@@ -86,7 +87,7 @@ def test_lowercase_is_upper_cased_with_a_note(shipped):
 def test_bad_input_shows_an_error_and_no_charts(text, named):
     at = typed(decode_page(), text)
     assert len(at.error) == 1
-    assert named in at.error[0].value
+    assert escape_markdown(named) in at.error[0].value  # user characters are escaped
     assert not at.get("plotly_chart")
     assert not outputs_html(at)
 
