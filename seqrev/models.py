@@ -8,7 +8,7 @@ and the context is concatenated with the input embedding. The GRU parameters kee
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -17,6 +17,7 @@ from torch import nn
 
 from seqrev.attention_scores import SCORE_FUNCTIONS, make_score
 from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
+from seqrev.settings import setting
 from seqrev.vocab import PAD, VOCAB_SIZE
 
 MODEL_KINDS = ("plain", "attention")
@@ -26,19 +27,39 @@ MODEL_KINDS = ("plain", "attention")
 class ModelConfig:
     """Everything needed to rebuild a model; saved in every checkpoint."""
 
-    kind: str = "attention"  # "plain" (seq2seq.py) or "attention" (seq2seq_attention.py)
-    embedding_dim: int = 64  # lab: 64, shared by encoder and decoder
-    hidden_dim: int = 100  # lab: 100, both GRUs
-    score: str = "bilinear"  # attention score function; unused by the plain model
+    # "plain" (seq2seq.py) or "attention" (seq2seq_attention.py)
+    kind: str = field(default="attention", metadata=setting(
+        "--model", "Model", "plain: the encoder's last state is all the decoder gets; "
+        "attention: the decoder looks back at every encoder state.",
+        group="model", widget="segmented", choices=MODEL_KINDS))
+    # lab: 64, shared by encoder and decoder
+    embedding_dim: int = field(default=64, metadata=setting(
+        "--embedding-dim", "Embedding size", "Length of each letter's learned vector.",
+        group="model", widget="slider", minimum=1, maximum=256, step=1))
+    # lab: 100, both GRUs
+    hidden_dim: int = field(default=100, metadata=setting(
+        "--hidden-dim", "Hidden size (GRU)", "Length of the encoder's and decoder's state "
+        "vector: all the plain model has to remember the string.",
+        group="model", widget="slider", minimum=1, maximum=512, step=1))
+    # attention score function; unused by the plain model
+    score: str = field(default="bilinear", metadata=setting(
+        "--score", "Attention score function", "bilinear is the lab's (W h_i)·q.",
+        group="model", widget="select", choices=SCORE_FUNCTIONS))
     vocab_size: int = VOCAB_SIZE  # <pad>, <sos>, <eos>, A..Z
 
     def __post_init__(self) -> None:
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}; choose plain or attention")
-        if self.score not in SCORE_FUNCTIONS:
-            raise ValueError(f"unknown score {self.score!r}; choose from {SCORE_FUNCTIONS}")
-        if self.embedding_dim < 1 or self.hidden_dim < 1:
-            raise ValueError("embedding_dim and hidden_dim must be positive")
+        from seqrev.settings import settings_of
+
+        problems = []
+        for item in settings_of(ModelConfig, "model"):
+            try:
+                item.check(getattr(self, item.name))
+            except ValueError as error:
+                problems.append(f"{item.name}: {error}")
+        if self.vocab_size != VOCAB_SIZE:
+            problems.append(f"vocab_size must be {VOCAB_SIZE}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)

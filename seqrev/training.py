@@ -10,19 +10,21 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from seqrev.data import ReversalTask
-from seqrev.devices import resolve_device
+from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.evaluation import evaluate
 from seqrev.models import ModelConfig, Seq2Seq, build_model
-from seqrev.vocab import PAD
+from seqrev.settings import setting, settings_of
+from seqrev.vocab import MAX_INPUT_LEN, PAD
 
 EVENTS = ("step", "eval", "end")
+LR_SCHEDULES = ("constant", "cosine")
 _init_lock = threading.Lock()  # model init seeds the global RNG briefly
 
 
@@ -32,36 +34,66 @@ class TrainConfig:
 
     # The defaults are tuned for time to accuracy on this 2-core CPU (README, "Speed"): the
     # attention model passes 99% exact match on length 10 in about 1200 steps.
-    steps: int = 1500  # optimizer steps in all
-    batch_size: int = 64  # strings per step; 64 beat 128 and 256 in wall time to 99%
-    learning_rate: float = 3e-3  # Adam; 5e-3 plateaued near 75%, 1e-3 (the lab's) is slow
-    min_len: int = 10  # shortest training string (the lab's length)
-    max_len: int = 10  # longest training string
-    teacher_forcing: float = 1.0  # chance of feeding the true previous letter (1 = always)
-    grad_clip: float | None = 1.0  # max global gradient norm; None = no clipping
-    lr_schedule: str = "cosine"  # "constant", or "cosine" decay to 10% over `steps`
-    seed: int = 0  # weights, batches and teacher-forcing coins
-    eval_every: int = 100  # steps between held-out evaluations (0 = never)
-    eval_size: int = 500  # fresh strings in the held-out set
+    # optimizer steps in all
+    steps: int = field(default=1500, metadata=setting(
+        "--steps", "Steps", "Optimizer steps in all; each draws a fresh batch.",
+        group="data", minimum=1, maximum=100_000, step=100))
+    # strings per step; 64 beat 128 and 256 in wall time to 99%
+    batch_size: int = field(default=64, metadata=setting(
+        "--batch-size", "Batch size", "Random strings per step.", group="data",
+        widget="select_slider", minimum=1, maximum=512,
+        suggestions=(8, 16, 32, 64, 128, 256, 512)))
+    # Adam; 5e-3 plateaued near 75%, 1e-3 (the lab's) is slow
+    learning_rate: float = field(default=3e-3, metadata=setting(
+        "--lr", "Learning rate (Adam)", "Adam's step size; the lab used 1e-3.",
+        group="optimisation", widget="select_slider", minimum=1e-5, maximum=0.5,
+        suggestions=(1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)))
+    min_len: int = field(default=10, metadata=setting(
+        "--min-len", "Shortest training string", "Training strings have a length drawn "
+        "evenly from shortest to longest.", group="data", minimum=1, maximum=MAX_INPUT_LEN))
+    max_len: int = field(default=10, metadata=setting(
+        "--max-len", "Longest training string", "Longer strings at test time show how far "
+        "a model generalizes.", group="data", minimum=1, maximum=MAX_INPUT_LEN))
+    # chance of feeding the true previous letter (1 = always)
+    teacher_forcing: float = field(default=1.0, metadata=setting(
+        "--teacher-forcing", "Teacher forcing", "Chance of feeding the decoder the true "
+        "previous letter instead of its own guess.", group="optimisation", widget="slider",
+        minimum=0.0, maximum=1.0, step=0.05))
+    # max global gradient norm; None = no clipping
+    grad_clip: float | None = field(default=1.0, metadata=setting(
+        "--grad-clip", "Gradient clipping", "Largest global gradient norm; 0 turns "
+        "clipping off.", group="optimisation", minimum=0.0, maximum=100.0, step=0.5,
+        zero_means_none=True))
+    lr_schedule: str = field(default="cosine", metadata=setting(
+        "--lr-schedule", "Learning-rate schedule", "constant, or cosine decay to 10% of the "
+        "rate by the last step.", group="optimisation", widget="select",
+        choices=LR_SCHEDULES))
+    # weights, batches and teacher-forcing coins
+    seed: int = field(default=0, metadata=setting(
+        "--seed", "Random seed", "Seeds the weights, the batches and the teacher-forcing "
+        "coins: the same seed gives the same run.", group="run", minimum=0,
+        maximum=2**31 - 1))
+    eval_every: int = field(default=100, metadata=setting(
+        "--eval-every", "Evaluate every (steps, 0 = never)", "Steps between held-out "
+        "evaluations.", group="run", minimum=0, maximum=100_000, step=50))
+    eval_size: int = field(default=500, metadata=setting(
+        "--eval-size", "Held-out strings", "Fresh strings in the fixed held-out set.",
+        group="run", minimum=1, maximum=10_000, step=100))
     eval_seed: int = 1_000_003  # seed of the held-out set, kept apart from training seeds
-    device: str = "cpu"  # "auto", "cpu" or "cuda"
+    device: str = field(default="cpu", metadata=setting(
+        "--device", "Device", "auto picks CUDA when present.", group="run",
+        widget="select", choices=DEVICE_CHOICES))
 
     def __post_init__(self) -> None:
         problems = []
-        if self.steps < 1:
-            problems.append("steps must be at least 1")
-        if self.batch_size < 1:
-            problems.append("batch_size must be at least 1")
-        if not (0 < self.learning_rate < 1):
-            problems.append("learning_rate must be in (0, 1)")
-        if not 1 <= self.min_len <= self.max_len:
-            problems.append("need 1 <= min_len <= max_len")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            problems.append("teacher_forcing must be in [0, 1]")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            problems.append("grad_clip must be positive or None")
-        if self.lr_schedule not in ("constant", "cosine"):
-            problems.append("lr_schedule must be constant or cosine")
+        for item in settings_of(TrainConfig, "train"):
+            try:
+                item.check(getattr(self, item.name))
+            except ValueError as error:
+                problems.append(f"{item.name}: {error}")
+        if not problems and self.min_len > self.max_len:
+            problems.append(f"min_len {self.min_len} is above max_len {self.max_len}: the "
+                            f"shortest training string must not be longer than the longest")
         if problems:
             raise ValueError("; ".join(problems))
 
