@@ -1,0 +1,77 @@
+"""Launching queued runs as worker processes, at most ``max_running()`` at a time.
+
+The server calls :func:`launch_pending` when a run is queued, on every poll and once at
+start; a worker calls it as it ends, so the queue drains with no page open. Claiming is one
+SQLite transaction, so two callers never start the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from seqrev.runs import RunStore, RunStoreError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER_THREADS = 1  # each worker's torch threads: the server keeps a core for the pages
+_children: list[subprocess.Popen] = []
+
+
+def max_running() -> int:
+    """``$SEQREV_MAX_RUNNING``, else one worker per core minus one for the server (>= 1)."""
+    configured = os.environ.get("SEQREV_MAX_RUNNING", "").strip()
+    if configured.isdigit() and int(configured) >= 1:
+        return int(configured)
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def reap_children() -> None:
+    """Collect finished worker processes so none lingers as a zombie."""
+    _children[:] = [child for child in _children if child.poll() is None]
+
+
+def worker_command(run_ids: list[str], threads: int = WORKER_THREADS) -> list[str]:
+    command = [sys.executable, "-m", "seqrev", "train", "--quiet", "--threads", str(threads)]
+    for run_id in run_ids:
+        command += ["--run", run_id]
+    return command
+
+
+def launch_pending(store: RunStore, limit: int | None = None) -> list[list[str]]:
+    """Mark dead workers' runs interrupted, then start queued runs up to the limit.
+
+    Returns the groups of run ids started.
+    """
+    reap_children()
+    store.reap()
+    started = []
+    for run_ids in store.claim_next(limit or max_running()):
+        folder = store.run_folder(run_ids[0])
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / "worker.log", "ab") as log:
+                child = subprocess.Popen(
+                    worker_command(run_ids), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    env={**os.environ, "SEQREV_RUNS_DIR": str(store.root)})
+        except OSError as error:
+            for run_id in run_ids:
+                store.set_status(run_id, "failed", error=f"could not start a worker: {error}")
+            continue
+        _children.append(child)
+        store.attach_worker(run_ids[0], child.pid)
+        for run_id in run_ids[1:]:
+            store.attach_worker(run_id, child.pid)
+        started.append(run_ids)
+    return started
+
+
+def try_launch_pending(store: RunStore) -> str | None:
+    """:func:`launch_pending`, returning a one-line problem instead of raising."""
+    try:
+        launch_pending(store)
+    except RunStoreError as error:
+        return str(error)
+    return None
