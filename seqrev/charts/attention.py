@@ -17,10 +17,11 @@ from seqrev.analysis import MODELS, source_labels, step_labels
 from seqrev.charts.decoding import TARGET_EDGE
 from seqrev.charts.training import model_color
 from seqrev.decoding import DecodeTrace
-from seqrev.vocab import token_label
+from seqrev.vocab import expected_tokens, token_label
 
 IDEAL_NAME, HIGHLIGHT_NAME, OUTSIDE_NAME = "ideal alignment", "selected step", "outside training"
-HIGHLIGHT_EDGE = "#24292f"
+FORCED_NAME, CLICK_NAME = "forced", "cells"
+HIGHLIGHT_EDGE, FORCED_EDGE = "#24292f", "#bf8700"
 OUTSIDE_FILL = "rgba(110, 119, 129, 0.15)"
 HEATMAP_SCALE = "Blues"
 ROW_PX, MAX_VALUE_COLUMNS = 30, 16
@@ -37,11 +38,15 @@ def _rect(name: str, x0: float, x1: float, y0: float, y1: float, color: str, wid
 def attention_heatmap(
     matrix: torch.Tensor | Sequence[Sequence[float]], source: str, row_labels: Sequence[str],
     steps: Sequence[int] | None = None, highlight_step: int | None = None, title: str = "",
+    forced_cells: Sequence[tuple[int, int]] = (), clickable: bool = False,
 ) -> go.Figure:
     """Heatmap of ``matrix`` (rows, S): rows are decode steps ``steps`` (default 0..rows-1).
 
     The cell each row should read, source ``S-1-t`` for step ``t < S``, is outlined; the row of
-    ``highlight_step`` (a step number, not a row index) gets a dark frame.
+    ``highlight_step`` (a step number, not a row index) gets a dark frame; each ``(step,
+    position)`` of ``forced_cells`` (attention overrides) a dashed amber frame. ``clickable``
+    lays an invisible marker on every cell, carrying ``[step, position]`` as customdata, so a
+    page can read a clicked cell from the chart's selection.
     """
     z = torch.as_tensor(matrix, dtype=torch.float64)  # (rows, S)
     n_rows, width = z.shape
@@ -68,6 +73,20 @@ def attention_heatmap(
         row = steps.index(highlight_step)
         shapes.append(_rect(HIGHLIGHT_NAME, -0.5, width - 0.5, row - 0.5, row + 0.5,
                             HIGHLIGHT_EDGE, 3, dash="dot", legend=True))
+    first_forced = True
+    for step, position in forced_cells:
+        if step in steps and 0 <= position < width:
+            row = steps.index(step)
+            shapes.append(_rect(FORCED_NAME, position - 0.45, position + 0.45, row - 0.45,
+                                row + 0.45, FORCED_EDGE, 3, dash="dash", legend=first_forced))
+            first_forced = False
+    if clickable:
+        cells = [(row, step, column) for row, step in enumerate(steps) for column in range(width)]
+        figure.add_trace(go.Scatter(
+            x=[columns[c] for _, _, c in cells], y=[row_labels[r] for r, _, _ in cells],
+            customdata=[[step, c] for _, step, c in cells], mode="markers", name=CLICK_NAME,
+            marker={"size": 14, "symbol": "square", "opacity": 0}, showlegend=False,
+            hoverinfo="skip"))
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"}, shapes=shapes,
         height=max(260, 140 + ROW_PX * n_rows + (40 if vertical_ticks else 0)),
@@ -82,13 +101,42 @@ def attention_heatmap(
 
 
 def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
-                  title: str = "") -> go.Figure:
-    """The whole attention matrix of an attention model's ``trace``."""
+                  title: str = "", clickable: bool = False) -> go.Figure:
+    """The whole attention matrix of an attention model's ``trace`` (the weights used).
+
+    Steps where an override forced the attention get their forced cell framed.
+    """
     matrix = trace.attention_matrix()
     if matrix is None:
         raise ValueError("a plain model's trace has no attention to draw")
+    forced = [(s.position, s.forced_position) for s in trace.steps if s.overridden]
     return attention_heatmap(matrix, trace.source, step_labels(trace),
-                             highlight_step=highlight_step, title=title)
+                             highlight_step=highlight_step, title=title, forced_cells=forced,
+                             clickable=clickable)
+
+
+def override_probability_figure(original: DecodeTrace, forced: DecodeTrace,
+                                title: str = "") -> go.Figure:
+    """Probability of the expected token at each step, the model's own run against the forced
+    one; forced steps marked. A line that comes back up after a forced step is a recovery."""
+    want = expected_tokens(original.source)
+    figure = _line_figure(title or "Probability of the right letter, step by step",
+                          "decode step", "p(expected token)")
+    figure.update_layout(hovermode="closest")
+    for name, trace, color in (("model's own", original, model_color("attention")),
+                               ("forced", forced, FORCED_EDGE)):
+        steps = [t for t in range(min(len(trace.steps), len(want)))]
+        values = [float(trace.steps[t].probabilities[want[t]]) for t in steps]
+        written = [token_label(trace.steps[t].chosen_token) for t in steps]
+        figure.add_trace(go.Scatter(
+            x=steps, y=values, name=name, mode="lines+markers", customdata=written,
+            line={"color": color, "dash": "dot" if name == "forced" else "solid"},
+            hovertemplate=f"{name}: step %{{x}} wrote %{{customdata}}, "
+                          "p(right) %{y:.3f}<extra></extra>"))
+    for override in forced.overrides:
+        figure.add_vline(x=override.step, line={"color": FORCED_EDGE, "width": 1, "dash": "dash"})
+    figure.update_xaxes(dtick=1 if len(want) <= 24 else None)
+    return figure
 
 
 def wrong_steps_heatmap(attention: DecodeTrace, steps: Sequence[int],

@@ -1,0 +1,102 @@
+"""Hidden states on 2-D PCA planes: one string's paths, and the reference cloud.
+
+Both figures are a 2 x 2 grid: rows encoder / decoder, columns one per model. Inputs are
+:class:`seqrev.projection.StateMap` and :class:`seqrev.projection.TracePath`, keyed by model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from seqrev.charts.training import model_color
+from seqrev.projection import StateMap, TracePath
+
+POSITION_SCALE = "Viridis"
+COLOR_BY = {"position": "input position i / decode step t",
+            "left": "letters still to write (decoder); letters still to read (encoder)"}
+LABEL_LIMIT = 32  # past this many points a path's text labels are left to the hover
+
+
+def _grid(models: list[str], maps: Mapping[str, StateMap], title: str) -> go.Figure:
+    names = []
+    for part in ("encoder", "decoder"):
+        for model in models:
+            pca = getattr(maps[model], f"{part}_pca")
+            share = float(pca.explained.sum())
+            names.append(f"{model}: {part} states (PC1+PC2 hold {share:.0%} of the variance)")
+    figure = make_subplots(rows=2, cols=len(models), subplot_titles=names,
+                           horizontal_spacing=0.08, vertical_spacing=0.12)
+    figure.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, height=820,
+                         margin={"l": 10, "r": 10, "t": 90, "b": 10}, plot_bgcolor="white")
+    figure.update_xaxes(title_text="PC1", showgrid=True, gridcolor="#eaeef2", zeroline=False)
+    figure.update_yaxes(title_text="PC2", showgrid=True, gridcolor="#eaeef2", zeroline=False)
+    return figure
+
+
+def state_paths_figure(maps: Mapping[str, StateMap], paths: Mapping[str, TracePath],
+                       title: str = "") -> go.Figure:
+    """Each model's states for one string: the encoder path (reading) and the decoder path
+    (writing), every point labelled ``position: letter``, on that model's fixed planes, over
+    the reference cloud in grey."""
+    models = [m for m in paths if m in maps]
+    figure = _grid(models, maps, title)
+    for column, model in enumerate(models, start=1):
+        state_map, path = maps[model], paths[model]
+        color = model_color(model)
+        for row, (cloud, xy, labels, part) in enumerate((
+                (state_map.encoder_xy, path.encoder_xy, path.encoder_labels, "encoder"),
+                (state_map.decoder_xy, path.decoder_xy, path.decoder_labels, "decoder")),
+                start=1):
+            figure.add_trace(go.Scattergl(
+                x=cloud[:, 0].tolist(), y=cloud[:, 1].tolist(), mode="markers",
+                marker={"size": 3, "color": "rgba(140,149,159,0.25)"}, hoverinfo="skip",
+                showlegend=False, name="reference"), row=row, col=column)
+            text = labels if len(labels) <= LABEL_LIMIT else None
+            figure.add_trace(go.Scatter(
+                x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="lines+markers+text",
+                text=text, textposition="top center", textfont={"size": 10},
+                customdata=labels, name=f"{model} {part}", showlegend=False,
+                line={"color": color, "width": 1.5}, marker={"size": 7, "color": color},
+                hovertemplate=f"{model} {part}<br>%{{customdata}}<br>"
+                              "(%{x:.2f}, %{y:.2f})<extra></extra>"), row=row, col=column)
+            figure.add_trace(go.Scatter(
+                x=[float(xy[0, 0])], y=[float(xy[0, 1])], mode="markers", showlegend=False,
+                marker={"symbol": "circle-open", "size": 16, "color": "#24292f",
+                        "line": {"width": 2}},
+                hovertemplate="first point<extra></extra>"), row=row, col=column)
+    return figure
+
+
+def reference_figure(maps: Mapping[str, StateMap], color_by: str = "position",
+                     title: str = "") -> go.Figure:
+    """Every reference state on its model's planes, coloured by position (or letters left)."""
+    if color_by not in COLOR_BY:
+        raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}")
+    models = list(maps)
+    figure = _grid(models, maps, title)
+    for column, model in enumerate(models, start=1):
+        state_map = maps[model]
+        reference = state_map.reference
+        encoder_value = (reference.encoder_position if color_by == "position"
+                         else reference.encoder_length - 1 - reference.encoder_position)
+        decoder_value = (reference.decoder_step if color_by == "position"
+                         else reference.decoder_left)
+        high = max(int(encoder_value.max()), int(decoder_value.max()))
+        for row, (xy, value, part) in enumerate((
+                (state_map.encoder_xy, encoder_value, "encoder"),
+                (state_map.decoder_xy, decoder_value, "decoder")), start=1):
+            show_scale = row == 1 and column == len(models)
+            figure.add_trace(go.Scattergl(
+                x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers",
+                customdata=value.tolist(), name=f"{model} {part}", showlegend=False,
+                marker={"size": 4, "color": value.tolist(), "colorscale": POSITION_SCALE,
+                        "cmin": min(0, int(value.min())), "cmax": high, "opacity": 0.7,
+                        "showscale": show_scale,
+                        "colorbar": {"title": {"text": "position" if color_by == "position"
+                                               else "left"}, "thickness": 10}},
+                hovertemplate=f"{model} {part}<br>{color_by} %{{customdata}}"
+                              "<extra></extra>"), row=row, col=column)
+    return figure
