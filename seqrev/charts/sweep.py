@@ -1,0 +1,100 @@
+"""Pictures of a capacity sweep: exact match by test length and hidden size, and the curve.
+
+Inputs are the tables of ``seqrev.capacity`` (``aggregate`` and ``capacity_curve``): plain
+DataFrames in, plotly Figures out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from seqrev.charts.training import model_color
+
+HEATMAP_SCALE = "Viridis"
+CHART_HEIGHT = 380
+
+
+def capacity_heatmap(table: pd.DataFrame, kind: str, *, train_max: int | None = None,
+                     threshold: float = 0.95) -> go.Figure:
+    """Exact match of ``kind``: hidden size (rows) x test length (columns), from ``aggregate``.
+
+    Cells not yet measured stay empty, so a running sweep fills in. ``train_max`` draws a line
+    after the longest training length; cells at or above ``threshold`` are marked with a dot.
+    """
+    rows = table[table["kind"] == kind]
+    figure = go.Figure()
+    title = f"{kind}: exact match by test length and hidden size"
+    if rows.empty:
+        figure.add_annotation(text="no finished trials yet", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    else:
+        grid = rows.pivot_table(index="hidden_dim", columns="test_length",
+                                values="exact_match", aggfunc="max").sort_index()
+        hidden = [str(int(h)) for h in grid.index]
+        lengths = [int(n) for n in grid.columns]
+        figure.add_trace(go.Heatmap(
+            z=grid.to_numpy().tolist(), x=lengths, y=hidden, zmin=0.0, zmax=1.0,
+            colorscale=HEATMAP_SCALE, colorbar={"title": {"text": "exact"}, "thickness": 12},
+            hovertemplate=("hidden %{y}<br>length %{x}<br>exact %{z:.1%}<extra></extra>"),
+            xgap=1, ygap=1, name=kind,
+        ))
+        reached = rows[rows["exact_match"] >= threshold]
+        figure.add_trace(go.Scatter(
+            x=reached["test_length"].astype(int).tolist(),
+            y=[str(int(h)) for h in reached["hidden_dim"]], mode="markers",
+            marker={"size": 5, "color": "white", "line": {"width": 0}},
+            name=f">= {threshold:.0%}", hoverinfo="skip",
+        ))
+        if train_max is not None:
+            figure.add_vline(x=train_max + 0.5, line={"color": "white", "dash": "dash"},
+                             annotation_text="training max", annotation_position="top left")
+    figure.update_layout(
+        title={"text": title}, height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        xaxis={"title": {"text": "test length (letters)"}, "dtick": 2},
+        yaxis={"title": {"text": "hidden size"}, "type": "category"},
+        legend={"orientation": "h", "y": -0.25}, showlegend=not rows.empty,
+    )
+    return figure
+
+
+def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
+                         hidden_sizes: list[int] | None = None) -> go.Figure:
+    """The smallest hidden size reaching ``threshold`` exact at length N, one line per model.
+
+    ``curve`` is ``capacity.capacity_curve``'s table; lengths no hidden size reaches are gaps,
+    marked with an x at the top of the axis. ``hidden_sizes`` (the sweep's) become the ticks.
+    """
+    figure = go.Figure()
+    top = max(hidden_sizes) if hidden_sizes else None
+    for kind in sorted(curve["kind"].unique()) if not curve.empty else []:
+        rows = curve[curve["kind"] == kind].sort_values("test_length")
+        color = model_color(kind)
+        figure.add_trace(go.Scatter(
+            x=rows["test_length"].tolist(), y=rows["hidden_dim"].tolist(),
+            mode="lines+markers", line={"color": color, "shape": "hv"}, name=kind,
+            connectgaps=False,
+            hovertemplate=f"{kind}<br>length %{{x}}<br>smallest hidden %{{y}}<extra></extra>",
+        ))
+        missing = rows[rows["hidden_dim"].isna()]
+        if top is not None and not missing.empty:
+            figure.add_trace(go.Scatter(
+                x=missing["test_length"].tolist(), y=[top * 1.25] * len(missing),
+                mode="markers", marker={"symbol": "x", "color": color, "size": 8},
+                name=f"{kind}: none reaches {threshold:.0%}",
+                hovertemplate=f"{kind}<br>length %{{x}}<br>no hidden size in the sweep "
+                              f"reaches {threshold:.0%}<extra></extra>",
+            ))
+    if curve.empty:
+        figure.add_annotation(text="no finished trials yet", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    yaxis = {"title": {"text": "smallest hidden size"}, "type": "log", "rangemode": "tozero"}
+    if hidden_sizes:
+        yaxis["tickvals"] = sorted(hidden_sizes)
+    figure.update_layout(
+        title={"text": f"Smallest hidden size reaching {threshold:.0%} exact match at length N"},
+        height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        xaxis={"title": {"text": "length N (letters)"}, "dtick": 2},
+        yaxis=yaxis, legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
