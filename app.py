@@ -8,6 +8,7 @@ from pages.common import PENDING_PAGE_KEY, ROUTED_KEY, sidebar
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/decode.py", title="Decode", icon=":material/text_rotation_none:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
 ]

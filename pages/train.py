@@ -1,294 +1,365 @@
-"""Train: the plain and the attention model, alone or racing live, then saved as checkpoints."""
+"""Train: start a run or a race in a worker process, watch it live, stop, resume and save it.
+
+The URL keeps the run (``/train?run=ID&token=T``), so a reload, another tab or tomorrow finds
+it again; without a run it keeps the settings, so a link hands them out.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pandas as pd
 import streamlit as st
 
-from pages.common import ATTENTION_KEY, PLAIN_KEY, require_router
-from seqrev import checkpoints
-from seqrev.attention_scores import SCORE_FUNCTIONS
+from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
+from pages.run_common import can_control, open_store, remember_token, tokens
+from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import accuracy_figure, loss_figure, speed_figure
-from seqrev.devices import DEVICE_CHOICES, resolve_device
-from seqrev.jobs import TrainingJob, format_duration, make_configs, train_command
-from seqrev.models import ModelConfig
-from seqrev.training import PRESETS, TrainConfig, preset
-from seqrev.vocab import MAX_INPUT_LEN
+from seqrev.cost import SLOW_FACTOR, relative_step_cost
+from seqrev.run_history import CHART_POINTS, format_duration, history_view
+from seqrev.runs import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
+from seqrev.training import preset
+from seqrev.worker import save_run_checkpoint
 
 require_router("pages/train.py")
 
-JOB_KEY = "train_job"  # the session's TrainingJob: it outlives page switches
-SAVED_KEY = "train_saved"  # checkpoint names saved this session, newest last
-NOTE_KEY = "train_save_note"  # ("success" | "error", text) from the last save
-HEADER_COLORS = {"plain": "blue", "attention": "orange"}  # Streamlit's nearest to MODEL_COLORS
-TORCH_THREADS = 1  # the server keeps the other core; see app.py
 CHOICES = {"both": "Both: a fair race", "plain": "Plain", "attention": "Attention"}
-LEARNING_RATES = sorted({1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2}
-                        | {tc.learning_rate for _, tc in PRESETS.values()})
-BATCH_SIZES = sorted({8, 16, 32, 64, 128, 256, 512} | {tc.batch_size for _, tc in PRESETS.values()})
+MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
+HEADER_COLORS = {"plain": "blue", "attention": "orange"}
+DEFAULT_STEP_SECONDS = 0.025  # a default step on one core of this class of machine (README)
+ACTIVE = ("queued", "running")
+GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
 
 
-def preset_state(model_config: ModelConfig, train_config: TrainConfig) -> dict:
-    """The settings widgets' values for a pair of configs."""
-    return {
-        "train_embedding": model_config.embedding_dim, "train_hidden": model_config.hidden_dim,
-        "train_score": model_config.score, "train_lr": train_config.learning_rate,
-        "train_schedule": train_config.lr_schedule, "train_batch": train_config.batch_size,
-        "train_steps": train_config.steps, "train_min_len": train_config.min_len,
-        "train_max_len": train_config.max_len, "train_tf": train_config.teacher_forcing,
-        "train_clip": float(train_config.grad_clip or 0.0), "train_seed": train_config.seed,
-        "train_eval_every": train_config.eval_every, "train_device": train_config.device,
-    }
+def widget_key(item: settings.Setting) -> str:
+    return f"train_{item.name}"
+
+
+def widget_state(model_config, train_config) -> dict:
+    """The settings widgets' values for a pair of configs (text for typed numbers)."""
+    values = settings.values_of(model_config, train_config)
+    return {widget_key(item): item.format(values[item.name]) if item.widget == "number"
+            else values[item.name] for item in settings.all_settings() if item.name != "kind"}
 
 
 def load_preset(name: str) -> None:
-    st.session_state.update(preset_state(*preset(name)))
+    st.session_state.update(widget_state(*preset(name)))
+    st.session_state.pop(CONFIRM_KEY, None)
 
 
-def save(kind: str, name: str, overwrite: bool) -> None:
-    """Button callback: evaluate and save one trained model, then pick it in the sidebar.
-
-    It runs before the next script run, so the sidebar's picker can still be set.
-    """
-    job: TrainingJob | None = st.session_state.get(JOB_KEY)
-    if job is None or kind not in job.trainers or job.status == "running":
-        st.session_state[NOTE_KEY] = ("error", "Stop training before saving.")
+def init_from_link() -> None:
+    """Fill the widgets once per session: from the URL's settings, else the app defaults."""
+    if widget_key(settings.by_name()["steps"]) in st.session_state:
         return
-    trainer = job.trainers[kind]
+    st.session_state.update(widget_state(*preset("default")))
+    values, problems = settings.from_query(st.query_params.to_dict())
+    model = st.query_params.get("model")
+    st.session_state[MODELS_KEY] = model if model in CHOICES else "both"
+    if model is not None and model not in CHOICES:
+        problems.append(f"model must be one of {', '.join(CHOICES)}")
+    values.pop("kind", None)
     try:
-        with st.spinner(f"Measuring {kind} on held-out strings and saving it as {name}..."):
-            record = checkpoints.training_record(
-                trainer, command=train_command(trainer.model_config, trainer.config, name))
-            checkpoints.save_checkpoint(name, trainer.model, trainer.config, record,
-                                        overwrite=overwrite)
-    except (OSError, ValueError, checkpoints.CheckpointError) as error:
-        st.session_state[NOTE_KEY] = ("error", f"Could not save {name!r}: {error}")
+        st.session_state.update(widget_state(*settings.build_configs(values)))
+    except ValueError as error:
+        problems.append(str(error))
+    for problem in problems:
+        st.warning(f"Ignored a setting in the link: {escape_markdown(problem, 200)}")
+
+
+def setting_widget(item: settings.Setting, disabled: bool):
+    """One setting's widget; returns its raw value."""
+    key = widget_key(item)
+    if item.widget == "slider":
+        kind = item.kind
+        return st.slider(item.label, kind(item.minimum), kind(item.maximum),
+                         step=kind(item.step or 1), key=key, help=item.help, disabled=disabled)
+    if item.widget == "select":
+        return st.selectbox(item.label, item.choices, key=key, help=item.help,
+                            disabled=disabled)
+    if item.widget == "select_slider":
+        options = sorted(set(item.suggestions) | {st.session_state[key]})
+        return st.select_slider(item.label, options, key=key, help=item.help,
+                                format_func=lambda v: f"{v:g}", disabled=disabled)
+    return st.text_input(item.label, key=key, help=f"{item.help} ({item.range_text()})",
+                         max_chars=40, disabled=disabled)
+
+
+def settings_form() -> tuple[list, object] | None:
+    """Every setting's widget, generated from the config fields; the configs, or None."""
+    init_from_link()
+    choice = st.segmented_control("Model", list(CHOICES), format_func=CHOICES.get,
+                                  key=MODELS_KEY, required=True,
+                                  help="A race trains both models in one worker, one step each "
+                                       "in turn, on identical batches from the same seed.")
+    kinds = ["plain", "attention"] if choice == "both" else [choice]
+    groups = {group: [s for s in settings.all_settings() if s.group == group and s.name != "kind"]
+              for group in settings.GROUPS}
+    raw: dict = {}
+    for column, group in zip(st.columns(3), GROUP_TITLES, strict=True):
+        with column:
+            st.markdown(f"**{GROUP_TITLES[group]}**")
+            for item in groups[group]:
+                raw[item.name] = setting_widget(
+                    item, disabled=item.name == "score" and "attention" not in kinds)
+    for column, item in zip(st.columns(len(groups["run"])), groups["run"], strict=True):
+        with column:
+            raw[item.name] = setting_widget(item, disabled=False)
+    problems, values = [], {}
+    for name, value in raw.items():
+        item = settings.by_name()[name]
+        try:
+            values[name] = item.parse(value) if item.widget == "number" else item.check(value)
+        except ValueError as error:
+            problems.append(str(error))
+    if not problems:
+        try:
+            model_config, train_config = settings.build_configs(values)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        st.error("Start is off until these are fixed:\n\n" + "\n\n".join(
+            f"- {escape_markdown(p, 200)}" for p in problems))
+        return None
+    return [replace(model_config, kind=kind) for kind in kinds], train_config
+
+
+def slow_settings_ok(model_configs, train_config) -> bool:
+    """Settings far slower than the defaults show the estimate and need a tick to start."""
+    cost = max(relative_step_cost(c, train_config) for c in model_configs) * len(model_configs)
+    if cost <= SLOW_FACTOR:
+        return True
+    per_step = cost * DEFAULT_STEP_SECONDS
+    st.warning(f"These settings make each step about {cost:,.0f}× a default step: roughly "
+               f"{per_step:.1f} s per step and {format_duration(per_step * train_config.steps)} "
+               "for the run on this machine.")
+    return st.checkbox("Start anyway", key=CONFIRM_KEY)
+
+
+def start(store: RunStore, model_configs, train_config) -> None:
+    token = new_token()
+    runs = scheduler.submit(store, model_configs, train_config, token=token)
+    for run in runs:
+        tokens()[run.id] = token
+    st.query_params.from_dict({"run": runs[0].id, "token": token})
+    st.session_state.pop(NOTE_KEY, None)
+
+
+def show_run_link(run: RunRecord) -> None:
+    token = tokens().get(run.id)
+    with st.expander("Links to this run"):
+        st.caption("Read-only: anyone with it can watch.")
+        st.code(f"/train?run={run.id}", language=None)
+        if token:
+            st.caption("With control: whoever holds it can stop, resume, save or delete.")
+            st.code(f"/train?run={run.id}&token={token}", language=None)
+
+
+def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
+    run = runs[0]
+    step = min(r.steps_done for r in runs)
+    each = " (each model)" if len(runs) > 1 else ""
+    if run.status == "queued":
+        position = store.queue_position(run.id)
+        st.progress(0.0, text=f"Queued, position {position}: it starts when a worker is free.")
         return
-    st.session_state[PLAIN_KEY if kind == "plain" else ATTENTION_KEY] = name
-    saved = st.session_state.setdefault(SAVED_KEY, [])
-    if name not in saved:
-        saved.append(name)
+    wall = max(r.wall_seconds for r in runs)
+    if run.status == "running" and not step:
+        st.progress(0.0, text="Starting a worker process...")
+        return
+    eta = ""
+    if run.status == "running" and step:
+        eta = f" · about {format_duration(wall * (run.steps_total - step) / step)} left"
+    st.progress(min(1.0, step / run.steps_total),
+                text=f"{run.status.capitalize()}: step {step} of {run.steps_total}{each} · "
+                     f"{format_duration(wall)} elapsed{eta}")
+    for member in runs:
+        if member.error:
+            st.error(f"The {member.kind} run {member.status}: {escape_markdown(member.error, 300)}")
+
+
+def live(run_ids: list[str], was_active: bool) -> None:
+    """Progress, latest numbers and charts, read from the store; polled while active."""
+    store = open_store()
+    if store is None:
+        return
+    if was_active:
+        scheduler.try_launch_pending(store)
+    try:
+        runs = [store.get(run_id) for run_id in run_ids]
+        views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
+    except RunStoreError as error:
+        st.error(f"Could not read the run: {escape_markdown(error, 300)}")
+        return
+    if was_active and not any(run.status in ACTIVE for run in runs):
+        st.rerun()
+    progress_line(store, runs)
+    for column, run in zip(st.columns(len(runs)), runs, strict=True):
+        view = views[run.kind]
+        with column:
+            st.markdown(f":{HEADER_COLORS.get(run.kind, 'gray')}[**{run.kind.capitalize()}**] "
+                        f"· run `{run.id}` · {run.status}")
+            loss_col, exact_col, speed_col = st.columns(3)
+            loss_col.metric("Loss (smoothed)",
+                            f"{view.smoothed_loss[-1]:.3f}" if view.steps else "–")
+            exact_col.metric("Exact match", "–" if run.exact_match is None
+                             else f"{run.exact_match:.1%}",
+                             help="Strings reversed perfectly, of the fixed held-out set.")
+            speed = run.steps_per_second
+            speed_col.metric("Steps/s", "–" if speed is None else f"{speed:.1f}",
+                             help="Real progress: steps done per wall second of this run.")
+    total = runs[0].steps_total
+    loss_col, accuracy_col, speed_col = st.columns(3)
+    loss_col.plotly_chart(loss_figure(views, total), width="stretch", key="train_loss_chart")
+    accuracy_col.plotly_chart(accuracy_figure(views, total), width="stretch",
+                              key="train_accuracy_chart")
+    speed_col.plotly_chart(speed_figure(views, total), width="stretch", key="train_speed_chart")
+
+
+def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
+    """Button callback: evaluate and save a run's model, then pick it in the sidebar."""
+    try:
+        run = store.get(run_id)
+        with st.spinner(f"Measuring the {run.kind} model on fresh strings and saving it..."):
+            record = save_run_checkpoint(store, run, name, overwrite=overwrite)
+    except (OSError, ValueError, RunStoreError, checkpoints.CheckpointError) as error:
+        st.session_state[NOTE_KEY] = ("error", f"Could not save {name}: "
+                                               f"{str(error).splitlines()[0][:300]}")
+        return
+    st.session_state[PLAIN_KEY if run.kind == "plain" else ATTENTION_KEY] = name
     exact = record["evaluation"]["length_10"]["exact_match"]
     st.session_state[NOTE_KEY] = (
-        "success", f"Saved {kind} model as **{name}** (exact match on 1000 length-10 strings: "
-                   f"{exact:.1%}). It is now selected in the sidebar for the other pages.")
+        "success", f"Saved the {run.kind} model as {name} (exact match on 1000 length-10 "
+                   f"strings: {exact:.1%}). It is now selected in the sidebar.")
 
 
-def settings() -> tuple[list[str], dict] | None:
-    """The settings widgets; the chosen kinds and make_configs' arguments, or None if invalid."""
-    for key, value in preset_state(*preset("default")).items():
-        st.session_state.setdefault(key, value)
-    st.session_state.setdefault("train_models", "both")
-    choice = st.segmented_control(
-        "Model", list(CHOICES), format_func=CHOICES.get, key="train_models", required=True,
-        persist_state="session",
-        help="A race trains both models in one thread, one step each in turn, on identical "
-             "batches from the same seed.")
-    kinds = ["plain", "attention"] if choice == "both" else [choice]
-    model_col, data_col, optim_col = st.columns(3)
-    with model_col:
-        st.markdown("**Model**")
-        embedding = st.slider("Embedding size", 2, 256, step=2, key="train_embedding",
-                              persist_state="session")
-        hidden = st.slider("Hidden size (GRU)", 8, 512, step=4, key="train_hidden",
-                           persist_state="session")
-        score = st.selectbox("Attention score function", SCORE_FUNCTIONS, key="train_score",
-                             disabled="attention" not in kinds, persist_state="session",
-                             help="bilinear is the lab's (W h_i)·q.")
-    with data_col:
-        st.markdown("**Data**")
-        min_len = st.number_input("Shortest training string", 1, MAX_INPUT_LEN,
-                                  key="train_min_len", persist_state="session")
-        max_len = st.number_input("Longest training string", 1, MAX_INPUT_LEN,
-                                  key="train_max_len", persist_state="session")
-        batch = st.select_slider("Batch size", BATCH_SIZES, key="train_batch",
-                                 persist_state="session")
-        steps = st.number_input("Steps", 1, 100_000, step=100, key="train_steps",
-                                persist_state="session")
-    with optim_col:
-        st.markdown("**Optimisation**")
-        learning_rate = st.select_slider("Learning rate (Adam)", LEARNING_RATES, key="train_lr",
-                                         format_func=lambda v: f"{v:g}", persist_state="session")
-        schedule = st.selectbox("Learning-rate schedule", ("constant", "cosine"),
-                                key="train_schedule", persist_state="session",
-                                help="cosine decays to 10% of the rate by the last step.")
-        teacher = st.slider("Teacher forcing", 0.0, 1.0, step=0.05, key="train_tf",
-                            persist_state="session",
-                            help="Chance of feeding the true previous letter to the decoder "
-                                 "instead of its own guess.")
-        clip = st.number_input("Gradient clipping (0 = off)", 0.0, 100.0, step=0.5,
-                               key="train_clip", persist_state="session")
-    seed_col, device_col, eval_col = st.columns(3)
-    seed = seed_col.number_input("Random seed", 0, 2**31 - 1, key="train_seed",
-                                 persist_state="session")
-    device = device_col.selectbox("Device", DEVICE_CHOICES, key="train_device",
-                                  persist_state="session")
-    eval_every = eval_col.number_input("Evaluate every (steps, 0 = never)", 0, 100_000,
-                                       step=50, key="train_eval_every", persist_state="session")
-    try:
-        resolve_device(device)
-    except ValueError as error:
-        st.error(f"{error}. Choose cpu or auto.")
-        return None
-    if min_len > max_len:
-        st.error(f"The shortest training string ({min_len}) is longer than the longest "
-                 f"({max_len}).")
-        return None
-    arguments = {
-        "embedding_dim": embedding, "hidden_dim": hidden, "score": score,
-        "steps": int(steps), "batch_size": batch, "learning_rate": learning_rate,
-        "lr_schedule": schedule, "min_len": int(min_len), "max_len": int(max_len),
-        "teacher_forcing": float(teacher), "grad_clip": float(clip), "seed": int(seed),
-        "eval_every": int(eval_every), "device": device,
-    }
-    try:
-        make_configs(kinds, **arguments)
-    except ValueError as error:
-        st.error(f"These settings cannot train: {error}.")
-        return None
-    return kinds, arguments
-
-
-def live(job: TrainingJob, was_running: bool) -> None:
-    """Progress, latest numbers and charts; polled by a fragment while training runs."""
-    status = job.status
-    if was_running and status != "running":
-        st.rerun()
-    progress = job.progress()
-    step = min(progress.per_model.values())
-    each = " (each model)" if job.racing else ""
-    eta = f" · about {format_duration(progress.eta)} left" if status == "running" else ""
-    st.progress(progress.fraction,
-                text=f"{status.capitalize()}: step {step} of {job.train_config.steps}{each} · "
-                     f"{format_duration(progress.elapsed)} elapsed{eta}")
-    if status == "error":
-        st.error(f"Training stopped with an error: {job.error}")
-    latest = job.latest()
-    for column, (kind, numbers) in zip(st.columns(len(latest)), latest.items(), strict=True):
-        loss, exact, speed = (numbers["smoothed_loss"], numbers["exact_match"],
-                              numbers["steps_per_second"])
-        with column:
-            st.markdown(f":{HEADER_COLORS.get(kind, 'gray')}[**{kind.capitalize()}**]")
-            a, b, c = st.columns(3)
-            a.metric("Loss (smoothed)", "–" if loss is None else f"{loss:.3f}")
-            b.metric("Exact match", "–" if exact is None else f"{exact:.1%}",
-                     help="Strings reversed perfectly, of the fixed held-out set.")
-            c.metric("Steps/s", "–" if speed is None else f"{speed:.1f}")
-    views = job.views()
-    loss_col, accuracy_col, speed_col = st.columns(3)
-    steps = job.train_config.steps
-    loss_col.plotly_chart(loss_figure(views, steps), width="stretch", key="train_loss_chart")
-    accuracy_col.plotly_chart(accuracy_figure(views, steps), width="stretch",
-                              key="train_accuracy_chart")
-    speed_col.plotly_chart(speed_figure(views, steps), width="stretch", key="train_speed_chart")
-
-
-def save_panel(job: TrainingJob) -> None:
-    """Name, overwrite check and Save button for each trained model."""
+def save_panel(store: RunStore, runs: list[RunRecord]) -> None:
+    """A name, a Replace tick tied to that name, and Save, for each run with a saved state."""
     st.subheader("Save as a checkpoint")
     st.caption("Saving measures the model on fresh strings of every length (a few seconds), "
                "then lists it in the sidebar's model pickers on every page.")
-    for column, kind in zip(st.columns(len(job.kinds)), job.kinds, strict=True):
+    for column, run in zip(st.columns(len(runs)), runs, strict=True):
         with column:
-            raw = st.text_input(f"Name for the {kind} model", value=f"my-{kind}",
-                                key=f"train_name_{kind}", max_chars=64)
+            raw = st.text_input(f"Name for the {run.kind} model", value=f"my-{run.kind}",
+                                key=f"train_name_{run.id}", max_chars=64)
             try:
                 name = checkpoints.sanitize_name(raw)
-            except ValueError as error:
-                st.error(str(error))
+            except ValueError:
+                st.error("Use letters, digits, _ . - for the name.")
                 continue
             if name != raw.strip():
-                st.caption(f"Will be saved as `{name}`.")
+                st.caption("Will be saved as:")
+                st.code(name, language=None)
+            if checkpoints.is_shipped(name):
+                st.error(f"{name} is a shipped model and can't be replaced from the app: "
+                         "choose another name.")
+                continue
             overwrite = False
             if checkpoints.exists(name):
-                shipped = name in (checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION)
-                if name in st.session_state.get(SAVED_KEY, []):
-                    st.info(f"`{name}` was saved in this session; replace it to save again.")
-                else:
-                    st.warning(f"A checkpoint called `{name}` exists"
-                               + (" (a shipped model)" if shipped else "") + ".")
-                overwrite = st.checkbox(f"Replace `{name}`", key=f"train_overwrite_{kind}")
-            st.button(f"Save {kind}", key=f"train_save_{kind}", on_click=save,
-                      args=(kind, name, overwrite),
+                st.warning(f"A checkpoint called {escape_markdown(name)} exists.")
+                overwrite = st.checkbox(f"Replace {escape_markdown(name)}",
+                                        key=f"train_replace_{run.id}_{name}")
+            st.button(f"Save {run.kind}", key=f"train_save_{run.id}", on_click=save,
+                      args=(store, run.id, name, overwrite),
                       disabled=checkpoints.exists(name) and not overwrite)
 
 
-def downloads(job: TrainingJob) -> None:
-    """Metrics CSV of this run, and the files of the checkpoints saved this session."""
-    st.download_button("Metrics (CSV)", data=lambda: job.metrics_frame().to_csv(index=False),
-                       file_name="seqrev-training-metrics.csv", mime="text/csv",
+def metrics_csv(store: RunStore, runs: list[RunRecord]) -> str:
+    frames = []
+    for run in runs:
+        history = store.history(run.id)
+        frame = history.steps.merge(history.evals.drop(columns="wall_seconds"), on="step",
+                                    how="left")
+        frame.insert(0, "model", run.kind)
+        frame.insert(0, "run", run.id)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+
+def run_view(store: RunStore, run_id: str) -> None:
+    """The run (or race) named in the URL: live charts, controls, save and downloads."""
+    try:
+        runs = store.group(store.get(run_id))
+    except RunStoreError:
+        st.error(f"There is no run {escape_markdown(run_id, 40)} in this app's run store. "
+                 "The Runs page lists every run.")
+        return
+    remember_token(store, runs[0], st.query_params.get("token"))
+    control = can_control(store, runs[0])
+    active = any(run.status in ACTIVE for run in runs)
+    buttons = st.container(horizontal=True)
+    if buttons.button("Stop", key="train_stop", disabled=not (active and control),
+                      icon=":material/stop:"):
+        for run in runs:
+            store.request_stop(run.id)
+        st.rerun()
+    resumable = all(run.status in scheduler.RESUMABLE for run in runs)
+    if buttons.button("Resume", key="train_resume", icon=":material/resume:",
+                      disabled=not (resumable and control)):
+        scheduler.resume(store, runs[0])
+        st.rerun()
+    if buttons.button("New run", key="train_new", icon=":material/add:"):
+        st.query_params.clear()
+        st.rerun()
+    if not control:
+        st.info("You are watching this run read-only: only the browser that started it "
+                "(or a link with its token) can stop, resume or save it.")
+    st.fragment(run_every=0.5 if active else None)(live)([r.id for r in runs], active)
+    if control and not active and all(r.steps_done for r in runs):
+        save_panel(store, runs)
+    note = st.session_state.get(NOTE_KEY)
+    if note:
+        (st.success if note[0] == "success" else st.error)(escape_markdown(note[1], 400))
+    st.download_button("Metrics (CSV)", data=lambda: metrics_csv(store, runs),
+                       file_name=f"seqrev-{runs[0].id}-metrics.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="train_csv")
-    for name in st.session_state.get(SAVED_KEY, []):
-        weights = checkpoints.CHECKPOINT_DIR / f"{name}.safetensors"
-        sidecar = checkpoints.CHECKPOINT_DIR / f"{name}.json"
-        if not (weights.is_file() and sidecar.is_file()):
-            continue
-        left, right = st.columns(2)
-        left.download_button(f"{name}.safetensors", data=weights.read_bytes,
-                             file_name=weights.name, mime="application/octet-stream",
-                             on_click="ignore", icon=":material/download:",
-                             key=f"train_weights_{name}")
-        right.download_button(f"{name}.json", data=sidecar.read_bytes, file_name=sidecar.name,
-                              mime="application/json", on_click="ignore",
-                              icon=":material/download:", key=f"train_sidecar_{name}")
+    show_run_link(runs[0])
+    with st.expander("The same training from the command line"):
+        for run in runs:
+            st.code(settings.command_line(run.model_config, run.train_config,
+                                          f"my-{run.kind}"), language="bash")
 
 
 st.title("Train")
 st.markdown(
     "Each step draws a fresh batch of random strings and nudges the weights to lower the "
     "**loss**: how surprised the decoder is by the next correct letter, fed the true previous "
-    "one (teacher forcing). Every few steps each model reverses a fixed set of 500 held-out "
-    "strings on its own: **exact match** counts the strings it gets entirely right, "
-    "**characters** the letters in the right place. In a race both models see the very same "
-    "batches, taking one step each in turn; **steps/s** counts each model's own compute. "
-    "Training keeps going while you visit other pages."
+    "one (teacher forcing). Every few steps each model reverses a fixed set of held-out "
+    "strings on its own: **exact match** counts the strings it gets entirely right. In a race "
+    "both models see the very same batches, one step each in turn. Training runs in its own "
+    "process: reload, close the tab or come back tomorrow, and this page's link finds it."
 )
 
-job: TrainingJob | None = st.session_state.get(JOB_KEY)
-running = job is not None and job.status == "running"
-
-with st.expander("Settings", expanded=job is None):
+store = open_store()
+run_id = st.query_params.get("run")
+if store is not None and run_id is not None and not valid_run_id(run_id):
+    st.error(f"There is no run {escape_markdown(run_id, 40)}: run ids look like r2x7k9q4mz.")
+    run_id = None
+with st.expander("Settings", expanded=run_id is None):
     presets = st.container(horizontal=True)
     presets.button("Lab settings", on_click=load_preset, args=("seed",), key="train_lab",
                    help="The course lab: embedding 64, hidden 100, batch 64, length 10, "
                         "Adam 1e-3 constant, no clipping, 5000 steps.")
     presets.button("App defaults", on_click=load_preset, args=("default",),
-                       key="train_defaults")
-    chosen = settings()
-    if running:
-        st.caption("New settings apply to the next Start.")
+                   key="train_defaults")
+    chosen = settings_form()
+    ready = chosen is not None and slow_settings_ok(*chosen)
+    if chosen is not None:
+        query = settings.to_query(chosen[0][0], chosen[1])
+        kinds = [c.kind for c in chosen[0]]
+        model = "both" if len(kinds) == 2 else kinds[0]
+        link = "&".join(f"{k}={v}" for k, v in {"model": model, **query}.items())
+        st.caption("A link that opens this page with these settings:")
+        st.code(f"/train?{link}", language=None)
+    if st.button("Start", type="primary", key="train_start", icon=":material/play_arrow:",
+                 disabled=store is None or not ready):
+        try:
+            start(store, *chosen)
+        except RunStoreError as error:
+            st.error(f"Could not start: {escape_markdown(error, 300)}")
+        else:
+            st.rerun()
 
-buttons = st.container(horizontal=True)
-if buttons.button("Start", type="primary", key="train_start",
-                    disabled=running or chosen is None, icon=":material/play_arrow:"):
-    kinds, arguments = chosen
-    try:
-        new_job = TrainingJob(*make_configs(kinds, **arguments), torch_threads=TORCH_THREADS)
-    except ValueError as error:
-        st.error(f"Cannot start: {error}.")
-    else:
-        st.session_state[JOB_KEY] = new_job
-        st.session_state.pop(NOTE_KEY, None)
-        new_job.start()
-        st.rerun()
-if buttons.button("Stop", key="train_stop", disabled=not running, icon=":material/stop:"):
-    job.stop()
-    st.rerun()
-if buttons.button("Resume", key="train_resume", icon=":material/resume:",
-                     disabled=job is None or job.status != "stopped"):
-    job.resume()
-    st.rerun()
-
-if job is None:
-    st.info("Choose settings and press **Start**.")
-else:
-    st.fragment(run_every=0.5 if running else None)(live)(job, running)
-    if job.status in ("stopped", "finished"):
-        save_panel(job)
-    note = st.session_state.get(NOTE_KEY)
-    if note:
-        (st.success if note[0] == "success" else st.error)(note[1])
-    downloads(job)
-    with st.expander("The same training from the command line"):
-        for trainer in job.trainers.values():
-            st.code(train_command(trainer.model_config, trainer.config,
-                                  f"my-{trainer.model_config.kind}"), language="bash")
+if store is not None and run_id is not None:
+    run_view(store, run_id)
+elif store is not None:
+    st.info("Choose settings and press **Start**. Earlier runs are on the **Runs** page.")

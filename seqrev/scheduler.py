@@ -75,3 +75,29 @@ def try_launch_pending(store: RunStore) -> str | None:
     except RunStoreError as error:
         return str(error)
     return None
+
+
+RESUMABLE = ("stopped", "interrupted", "failed")
+
+
+def submit(store: RunStore, model_configs, train_config, *, token: str | None = None,
+           source: str = "app") -> list:
+    """Queue one run per model config (two share a group id: a race) and start what fits.
+
+    Returns the new runs, re-read after launching, plain first.
+    """
+    from seqrev.runs import new_token
+
+    group_id = "g" + new_token()[:9] if len(model_configs) > 1 else None
+    runs = [store.create_run(config, train_config, group_id=group_id, source=source,
+                             token=token)
+            for config in sorted(model_configs, key=lambda c: c.kind != "plain")]
+    launch_pending(store)
+    return [store.get(run.id) for run in runs]
+
+
+def resume(store: RunStore, run) -> None:
+    """Queue ``run`` (and the runs racing it) again from their last saved state."""
+    for member in store.group(run):
+        store.set_status(member.id, "queued", only_from=RESUMABLE)
+    launch_pending(store)

@@ -13,7 +13,7 @@ from seqrev.charts.training import (
     model_color,
     speed_figure,
 )
-from seqrev.jobs import CHART_POINTS, HistoryView, downsample, ema
+from seqrev.run_history import CHART_POINTS, HistoryView, downsample, ema
 
 
 def history(offset: float = 0.0, n: int = 5, evals: int = 2) -> HistoryView:
@@ -21,9 +21,11 @@ def history(offset: float = 0.0, n: int = 5, evals: int = 2) -> HistoryView:
     loss = [3.0 / s + offset for s in steps]
     return HistoryView(
         steps=steps, loss=loss, smoothed_loss=ema(loss), steps_per_second=[10.0 + offset] * n,
+        wall_seconds=[0.1 * s for s in steps],
         eval_steps=[10 * (i + 1) for i in range(evals)],
+        eval_wall_seconds=[1.0 * (i + 1) for i in range(evals)],
         exact_match=[0.1 * (i + 1) for i in range(evals)],
-        char_accuracy=[0.2 * (i + 1) for i in range(evals)], total_steps=n,
+        char_accuracy=[0.2 * (i + 1) for i in range(evals)],
     )
 
 
@@ -108,8 +110,10 @@ def test_a_long_downsampled_history_makes_a_small_figure():
     capped = HistoryView(
         steps=downsample(full.steps), loss=downsample(full.loss),
         smoothed_loss=downsample(full.smoothed_loss),
-        steps_per_second=downsample(full.steps_per_second), eval_steps=full.eval_steps,
-        exact_match=full.exact_match, char_accuracy=full.char_accuracy, total_steps=n,
+        steps_per_second=downsample(full.steps_per_second),
+        wall_seconds=downsample(full.wall_seconds), eval_steps=full.eval_steps,
+        eval_wall_seconds=full.eval_wall_seconds, exact_match=full.exact_match,
+        char_accuracy=full.char_accuracy,
     )
     runs = {"plain": capped, "attention": capped}
     figure = loss_figure(runs, n)

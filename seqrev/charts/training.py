@@ -1,6 +1,6 @@
 """Live training charts: loss, held-out accuracy and speed, one line per model.
 
-Every function takes plain per-model data (``seqrev.jobs.HistoryView`` or anything with the
+Every function takes plain per-model data (``seqrev.run_history.HistoryView`` or anything with the
 same fields) keyed by model kind, and optionally the run's length in steps to fix the x axis
 while it grows, and returns a ``plotly.graph_objects.Figure``. When two
 models race they share each chart, always in the colours of ``MODEL_COLORS``.
@@ -13,7 +13,7 @@ from typing import Protocol
 
 import plotly.graph_objects as go
 
-from seqrev.jobs import SPEED_WINDOW
+from seqrev.run_history import SPEED_WINDOW
 
 # One colour per model kind, for every page (colour-blind-safe blue and orange).
 MODEL_COLORS: dict[str, str] = {"plain": "#1f77b4", "attention": "#ff7f0e"}
@@ -22,7 +22,7 @@ CHART_HEIGHT = 380
 
 
 class RunSeries(Protocol):
-    """What a chart reads for one model (``seqrev.jobs.HistoryView`` has these fields)."""
+    """What a chart reads for one model (``seqrev.run_history.HistoryView`` has these fields)."""
 
     steps: Sequence[int]
     loss: Sequence[float]
@@ -103,9 +103,9 @@ def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = Non
 
 
 def speed_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
-    """Optimizer steps per second of each model's own compute (median of recent steps)."""
+    """Real progress: optimizer steps per wall second of each run, over its recent steps."""
     has_points = any(len(run.steps) for run in runs.values())
-    figure = _figure("Speed", f"median of each model's last {SPEED_WINDOW} steps",
+    figure = _figure("Speed", f"steps per wall second, over the last {SPEED_WINDOW} steps",
                      "steps per second", None if has_points else "no steps yet", total_steps)
     for kind, run in runs.items():
         figure.add_trace(go.Scatter(

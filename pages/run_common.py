@@ -1,0 +1,60 @@
+"""What the Train and Runs pages share: the run store, control tokens, and who may act.
+
+Pages only launch, stop and read runs; the training happens in worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from seqrev import scheduler
+from seqrev.runs import RunRecord, RunStore, RunStoreError
+
+TOKENS_KEY = "run_tokens"  # run id -> control token, for the runs this browser controls
+SHARED_ENV = "SEQREV_SHARED"  # set to 1 on a shared server behind a local proxy
+
+
+def open_store() -> RunStore | None:
+    """The run store, or None after an st.error saying why it can't be used."""
+    try:
+        store = RunStore()
+    except RunStoreError as error:
+        st.error(f"The run store can't be used, so training is unavailable: {error}. "
+                 "Decoding with saved checkpoints still works.")
+        return None
+    _startup(store.root.as_posix())
+    return store
+
+
+@st.cache_resource(show_spinner=False)
+def _startup(root: str) -> bool:
+    """Once per server: runs whose worker died are marked interrupted, queued runs start."""
+    problem = scheduler.try_launch_pending(RunStore(root))
+    return problem is None
+
+
+def tokens() -> dict[str, str]:
+    return st.session_state.setdefault(TOKENS_KEY, {})
+
+
+def remember_token(store: RunStore, run: RunRecord, token: str | None) -> bool:
+    """Keep ``token`` for ``run`` (and its race) if it controls it; True if it does."""
+    if not token or not store.check_token(run.id, token):
+        return False
+    for member in store.group(run):
+        tokens()[member.id] = token
+    return True
+
+
+def is_local_user() -> bool:
+    """A browser on this machine, on a server not marked shared: it controls every run."""
+    if os.environ.get(SHARED_ENV, "").strip() not in ("", "0"):
+        return False
+    return st.context.ip_address is None
+
+
+def can_control(store: RunStore, run: RunRecord) -> bool:
+    """Whether this browser may stop, resume, save or delete ``run``."""
+    return is_local_user() or store.check_token(run.id, tokens().get(run.id))

@@ -1,0 +1,110 @@
+"""Runs: every training run, from the app or the command line; overlay, resume, delete."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import escape_markdown, require_router
+from pages.run_common import can_control, open_store, tokens
+from seqrev import scheduler
+from seqrev.charts.runs import METRICS, X_AXES, compare_figure
+from seqrev.run_compare import differing_settings, run_label, runs_frame
+from seqrev.run_history import CHART_POINTS, history_view
+from seqrev.runs import RunStore, RunStoreError
+
+require_router("pages/runs.py")
+
+MAX_OVERLAID = 10
+
+
+def table(store: RunStore, runs) -> None:
+    """Every run, newest first, with only the settings that differ between runs."""
+    positions = {run.id: store.queue_position(run.id) for run in runs if run.status == "queued"}
+    st.dataframe(
+        runs_frame(runs, positions), hide_index=True, width="stretch",
+        column_config={"best exact": st.column_config.NumberColumn(format="percent"),
+                       "steps/s": st.column_config.NumberColumn(format="%.1f")})
+
+
+def pick(runs) -> list:
+    """The runs to overlay: the newest three by default."""
+    by_id = {run.id: run for run in runs}
+    labels = {run.id: run_label(run, differing_settings(runs)) for run in runs}
+    newest = [run.id for run in reversed(runs)]
+    chosen = st.multiselect("Runs to compare", newest, default=newest[:3],
+                            format_func=labels.get, key="runs_chosen",
+                            max_selections=MAX_OVERLAID)
+    return [by_id[run_id] for run_id in chosen]
+
+
+def overlay(store: RunStore, chosen) -> None:
+    """The chosen runs' curves on one chart, against steps or wall time."""
+    shown = differing_settings(chosen)
+    series = {run_label(run, shown): history_view(store.history(run.id, CHART_POINTS))
+              for run in chosen}
+    metric_col, axis_col = st.columns(2)
+    metric = metric_col.segmented_control(
+        "Curve", list(METRICS), format_func=lambda m: METRICS[m][0], key="runs_metric",
+        default="exact_match", required=True)
+    x_axis = axis_col.segmented_control("Against", list(X_AXES), format_func=X_AXES.get,
+                                        key="runs_x_axis", default="step", required=True)
+    st.plotly_chart(compare_figure(series, metric, x_axis), width="stretch",
+                    key="runs_compare_chart")
+
+
+def actions(store: RunStore, run) -> None:
+    """Open, resume or delete one selected run."""
+    control = can_control(store, run)
+    token = tokens().get(run.id)
+    query = {"run": run.id, **({"token": token} if token else {})}
+    row = st.container(horizontal=True)
+    row.page_link("pages/train.py", label=f"Open {run.id} on the Train page",
+                  icon=":material/open_in_new:", query_params=query)
+    if row.button("Resume", key="runs_resume", icon=":material/resume:",
+                  disabled=not control or run.status not in scheduler.RESUMABLE):
+        scheduler.resume(store, run)
+        st.rerun()
+    if row.button("Stop", key="runs_stop", icon=":material/stop:",
+                  disabled=not control or run.status not in ("queued", "running")):
+        store.request_stop(run.id)
+        st.rerun()
+    sure = st.checkbox(f"Yes, delete run {run.id} and its history", key=f"runs_sure_{run.id}",
+                       disabled=not control or run.status == "running")
+    if st.button("Delete", key="runs_delete", icon=":material/delete:",
+                 disabled=not (control and sure) or run.status == "running"):
+        store.delete(run.id)
+        st.rerun()
+    if not control:
+        st.caption("Read-only: this browser did not start this run (open it with its "
+                   "control link to act on it).")
+
+
+def page() -> None:
+    st.title("Runs")
+    st.markdown("Every training run, from this app or from `python -m seqrev train`. Pick "
+                "runs to lay their curves over each other, against steps or wall time; pick one "
+                "to open, resume, stop or delete it. A race is two runs with the same race id.")
+    store = open_store()
+    if store is None:
+        return
+    scheduler.try_launch_pending(store)
+    try:
+        runs = store.list_runs()
+    except RunStoreError as error:
+        st.error(f"Could not read the runs: {escape_markdown(error, 300)}")
+        return
+    if not runs:
+        st.info("No runs yet: start one on the Train page.")
+        return
+    table(store, runs)
+    chosen = pick(runs)
+    if chosen:
+        overlay(store, chosen)
+    st.subheader("One run")
+    by_id = {run.id: run for run in runs}
+    target = st.selectbox("Run", [run.id for run in reversed(runs)], key="runs_target",
+                          format_func=lambda run_id: run_label(by_id[run_id]))
+    actions(store, by_id[target])
+
+
+page()
