@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from pages.common import checked_input, require_router, selected
+from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.widgets import step_control
 from seqrev.analysis import (
     Comparison,
@@ -19,16 +20,39 @@ from seqrev.analysis import (
 from seqrev.charts.attention import (
     error_rate_figure,
     exact_match_figure,
+    override_probability_figure,
     trace_heatmap,
     wrong_steps_heatmap,
 )
 from seqrev.charts.decoding import marked_output_html
-from seqrev.decoding import greedy_trace
+from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
+from seqrev.charts.projection import COLOR_BY, reference_figure, state_paths_figure
+from seqrev.decoding import (
+    AttentionOverride,
+    OverrideError,
+    check_blend,
+    check_overrides,
+    greedy_trace,
+    override_steps,
+    parse_overrides,
+)
+from seqrev.mechanism import override_outcome, step_mechanism
+from seqrev.projection import (
+    REFERENCE_LENGTHS,
+    REFERENCE_N,
+    fit_state_map,
+    progress_correlation,
+    trace_path,
+)
 from seqrev.vocab import MAX_INPUT_LEN, token_label
 
 require_router("pages/attention.py")
 
 INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
+OVERRIDES_KEY, BLEND_KEY, LINK_ERRORS_KEY = "att_overrides", "att_blend", "att_link_errors"
+FORCE_STEP_KEY, FORCE_POSITION_KEY = "att_force_step", "att_force_position"
+HEATMAP_KEY, VIEW_KEY, COLOR_KEY = "att_heatmap", "att_mechanism_view", "att_color_by"
+OWN_RUN, WHAT_IF_RUN = "the model's own run", "the what-if run"
 DEFAULT_INPUT = "ATTENTIONISALLYOUNEED"  # 21 letters: past where the shipped plain model holds
 EXAMPLES = {  # button label: (string, tooltip)
     "ATTENTION…": ("ATTENTIONISALLYOUNEED", "21 letters, longer than training"),
@@ -52,12 +76,86 @@ def identity(checkpoint) -> str:
 
 
 def html_download(label: str, figure, file_name: str, key: str) -> None:
-    st.download_button(label, lambda: figure.to_html(include_plotlyjs="cdn"), file_name,
+    """A self-contained HTML file (plotly.js inside), so it opens without internet."""
+    st.download_button(label, lambda: figure.to_html(include_plotlyjs=True), file_name,
                        "text/html", key=key, on_click="ignore", icon=":material/download:")
+
+
+@st.cache_resource(show_spinner="Fitting the state maps on fresh strings…", max_entries=8)
+def state_map(checkpoint_id: str, _model):
+    """One model's PCA planes, fitted once on the fixed reference set; shared and read-only."""
+    return fit_state_map(_model)
 
 
 def set_input(text: str) -> None:
     st.session_state[INPUT_KEY] = text
+    clear_overrides()
+
+
+def clear_overrides() -> None:
+    st.session_state[OVERRIDES_KEY] = []
+    st.session_state[LINK_ERRORS_KEY] = []
+
+
+def set_override(step: int, position: int) -> None:
+    """Force ``step`` onto ``position``, replacing any override already at that step."""
+    kept = [o for o in st.session_state.get(OVERRIDES_KEY, []) if o[0] != step]
+    st.session_state[OVERRIDES_KEY] = sorted([*kept, (step, position)])
+    st.session_state[LINK_ERRORS_KEY] = []
+
+
+def add_selected_override() -> None:
+    set_override(int(st.session_state[FORCE_STEP_KEY]),
+                 int(st.session_state[FORCE_POSITION_KEY]))
+
+
+def drop_last_override() -> None:
+    st.session_state[OVERRIDES_KEY] = st.session_state.get(OVERRIDES_KEY, [])[:-1]
+
+
+def on_heatmap_click() -> None:
+    """A clicked heatmap cell carries ``[step, position]``: force that step onto that letter."""
+    event = st.session_state.get(HEATMAP_KEY) or {}
+    for point in (event.get("selection") or {}).get("points", []):
+        data = point.get("customdata")
+        if isinstance(data, list) and len(data) >= 2:
+            set_override(int(data[0]), int(data[1]))
+            st.session_state[STEP_KEY] = int(data[0])
+            st.session_state[FORCE_STEP_KEY] = int(data[0])
+            st.session_state[FORCE_POSITION_KEY] = int(data[1])
+
+
+def init_from_link() -> None:
+    """On a fresh visit, fill the input and the overrides from ``?text=&attend=&blend=``."""
+    if INPUT_KEY in st.session_state:
+        return
+    params = st.query_params
+    st.session_state[INPUT_KEY] = params.get("text", DEFAULT_INPUT)
+    errors, blend, overrides = [], 1.0, []
+    try:
+        blend = check_blend(params.get("blend", "1"))
+    except OverrideError as error:
+        errors.append(f"Ignored blend in the link: {error}.")
+    try:
+        overrides = parse_overrides(params.get("attend", ""), blend)
+    except OverrideError as error:
+        errors.append(f"Ignored attend in the link: {error}.")
+    st.session_state[BLEND_KEY] = blend
+    st.session_state[OVERRIDES_KEY] = sorted((o.step, o.position) for o in overrides)
+    st.session_state[LINK_ERRORS_KEY] = errors
+
+
+def sync_link(text: str, overrides: list[tuple[int, int]], blend: float) -> None:
+    link = {"text": text}
+    if overrides:
+        link |= {"attend": ",".join(f"{t}:{p}" for t, p in overrides), "blend": f"{blend:g}"}
+    if st.query_params.to_dict() != link:
+        st.query_params.from_dict(link)
+
+
+def position_label(source: str, position: int, step: int) -> str:
+    marks = {len(source) - 1 - step: " (the outline)", len(source) - step: " (+1)"}
+    return f"{position}: {source[position]}{marks.get(position, '')}"
 
 
 st.title("Attention: where each output letter looks")
@@ -75,13 +173,27 @@ plain, attention = selected("plain"), selected("attention")
 if attention is None or plain is None:
     st.stop()
 
-st.session_state.setdefault(INPUT_KEY, DEFAULT_INPUT)
-text = st.text_input(f"String to reverse (letters A-Z, up to {MAX_INPUT_LEN})", key=INPUT_KEY)
+init_from_link()
+st.session_state.setdefault(OVERRIDES_KEY, [])
+st.session_state.setdefault(BLEND_KEY, 1.0)
+text = st.text_input(f"String to reverse (letters A-Z, up to {MAX_INPUT_LEN})", key=INPUT_KEY,
+                     on_change=clear_overrides)
 columns = st.columns(len(EXAMPLES))
 for column, (label, (example, note)) in zip(columns, EXAMPLES.items(), strict=True):
     column.button(label, help=f"{example}: {note}", on_click=set_input, args=(example,),
                   width="stretch", key=f"att_example_{example}")
 source = checked_input(text)
+for message in st.session_state.get(LINK_ERRORS_KEY, []):
+    st.error(escape_markdown(message))
+override_error = None
+if source and st.session_state[OVERRIDES_KEY]:
+    try:
+        check_overrides([AttentionOverride(t, p) for t, p in st.session_state[OVERRIDES_KEY]],
+                        len(source), True)
+    except OverrideError as error:
+        override_error = str(error)
+        st.session_state[OVERRIDES_KEY] = []
+sync_link(text, st.session_state[OVERRIDES_KEY], st.session_state[BLEND_KEY])
 
 if source:
     trace = greedy_trace(attention.model, source)
@@ -132,12 +244,174 @@ if source:
             f"({source[summary.top_position]}, {summary.top_weight:.0%})."
         )
     heatmap = trace_heatmap(trace, highlight_step=step,
-                            title=f"Attention of '{attention.name}' reversing {source}")
-    st.plotly_chart(heatmap, width="stretch", key="att_heatmap")
+                            title=f"Attention of '{attention.name}' reversing {source}",
+                            clickable=True)
+    st.plotly_chart(heatmap, width="stretch", key=HEATMAP_KEY, on_select=on_heatmap_click,
+                    selection_mode="points")
     st.caption("Rows: output steps, top to bottom; columns: input letters; hover for the "
                "weights. The encoder reads left to right, so its state at position i also "
                "remembers the letters before i: a model can fetch letter i from a state just "
-               "after it, which shows as weight one column right of the outline.")
+               "after it, which shows as weight one column right of the outline. **Click a "
+               "cell** to force that step to read that letter (the what-if below).")
+
+    st.header("What if it looked elsewhere?")
+    st.markdown(
+        "Force the attention at a step onto one input letter (Seq2Seq-Vis's *force attention*), "
+        "or blend: the slider runs from the model's own weights (0) to the forced one-hot (1). "
+        "The decoder then carries on greedily from the state that produces. Several steps can "
+        "be forced at once, one letter per step; the address bar keeps them.")
+    control, forced_column = st.columns([3, 2])
+    with control:
+        n_override_steps = override_steps(len(source))
+        pick_step, pick_position, pick_button = st.columns([2, 3, 2],
+                                                           vertical_alignment="bottom")
+        if st.session_state.get(FORCE_STEP_KEY, 0) >= n_override_steps:
+            st.session_state[FORCE_STEP_KEY] = 0
+        if st.session_state.get(FORCE_POSITION_KEY, 0) >= len(source):
+            st.session_state[FORCE_POSITION_KEY] = 0
+        force_step = pick_step.selectbox(
+            "Step", range(n_override_steps), key=FORCE_STEP_KEY,
+            format_func=lambda t: f"{t}" if t < len(source) else f"{t} (<eos>)")
+        pick_position.selectbox(
+            "Reads input letter", range(len(source)), key=FORCE_POSITION_KEY,
+            format_func=lambda i: position_label(source, i, force_step))
+        pick_button.button("Force", on_click=add_selected_override, key="att_force",
+                           icon=":material/ads_click:", width="stretch")
+        st.slider("Blend: 0 = the model's own weights, 1 = the forced letter only", 0.0, 1.0,
+                  step=0.05, key=BLEND_KEY)
+        st.caption(f"The plain model (`{escape_markdown(plain.name)}`) has no attention to "
+                   "override: its decoder sees the input only through the encoder's last "
+                   "state, so there is nothing to force.")
+    blend = float(st.session_state[BLEND_KEY])
+    active = [AttentionOverride(t, p, blend) for t, p in st.session_state[OVERRIDES_KEY]]
+    with forced_column:
+        if override_error:
+            st.error(f"Dropped the overrides: {escape_markdown(override_error)}.")
+        if active:
+            st.markdown("**Forced:** " + ", ".join(
+                f"step {o.step} → input {o.position} ({source[o.position]})" for o in active)
+                + f", blend {blend:g}")
+            undo, clear = st.columns(2)
+            undo.button("Undo last", on_click=drop_last_override, key="att_undo",
+                        icon=":material/undo:", width="stretch")
+            clear.button("Clear all", on_click=clear_overrides, key="att_clear",
+                         icon=":material/clear_all:", width="stretch")
+        else:
+            st.info("Nothing forced yet: pick a step and a letter, or click a heatmap cell. "
+                    f"Try step 3 on the outline: input {len(source) - 4} "
+                    f"({source[len(source) - 4]})." if len(source) >= 4 else
+                    "Nothing forced yet: pick a step and a letter, or click a heatmap cell.")
+    what_if = greedy_trace(attention.model, source, overrides=active) if active else None
+    if what_if is not None:
+        outcome = override_outcome(trace, what_if)
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**The model's own run**")
+            st.html(marked_output_html(trace.output, expected))
+        with right:
+            st.markdown("**With the forced attention**")
+            st.html(marked_output_html(what_if.output, expected))
+        cells = st.columns(4)
+        if outcome.forced:
+            first_forced = outcome.forced[0]
+            cells[0].metric(
+                f"Step {first_forced.step} wrote", first_forced.written,
+                f"p = {first_forced.probability:.2f}"
+                + ("" if first_forced.right else f"; right: {first_forced.expected}"),
+                delta_color="green" if first_forced.right else "red", delta_arrow="off",
+                help="The letter written at the (first) forced step and its probability; "
+                     "the right letter is named when it differs. The model's own run wrote "
+                     f"{first_forced.original}.")
+        changed = outcome.changed_steps
+        cells[1].metric("Steps changed", f"{len(changed)}",
+                        ", ".join(map(str, changed[:12])) + (" …" if len(changed) > 12 else "")
+                        if changed else "none", delta_color="off", delta_arrow="off",
+                        help="Steps where the forced run wrote a different token from the "
+                             "model's own run (or one of the runs had already stopped).")
+        later = outcome.later_right
+        cells[2].metric("Afterwards", "—" if later is None else
+                        ("recovers" if outcome.recovered else "right" if later else "derailed"),
+                        help="After the last forced step, does every later step write the "
+                             "right letter? 'recovers': a forced step went wrong and the model "
+                             "came back; 'right': nothing went wrong; 'derailed': later letters "
+                             "are wrong.")
+        cells[3].metric("Whole output", "exact" if outcome.exact else "not exact")
+        for unreached in outcome.unreached:
+            st.caption(f"Step {unreached.step} was never reached: the forced run wrote "
+                       f"<eos> at step {len(what_if.steps) - 1}.")
+        forced_heatmap = trace_heatmap(
+            what_if, highlight_step=step if step < len(what_if.steps) else None,
+            title="Attention used in the what-if run (forced cells framed)")
+        probability = override_probability_figure(trace, what_if)
+        left, right = st.columns(2)
+        left.plotly_chart(forced_heatmap, width="stretch", key="att_forced_heatmap")
+        right.plotly_chart(probability, width="stretch", key="att_forced_probability")
+        html_download("What-if heatmap (HTML)", forced_heatmap, f"forced_{source}.html",
+                      "att_forced_html")
+
+    st.header(f"Inside step {step}: from query to context")
+    views = [OWN_RUN] + ([WHAT_IF_RUN] if what_if is not None else [])
+    if st.session_state.get(VIEW_KEY) not in views:
+        st.session_state[VIEW_KEY] = OWN_RUN
+    view = st.radio("Take apart", views, key=VIEW_KEY, horizontal=True) if len(views) > 1 \
+        else OWN_RUN
+    inside = what_if if view == WHAT_IF_RUN else trace
+    if step >= len(inside.steps):
+        st.info(f"The what-if run stopped at step {len(inside.steps) - 1}.")
+    else:
+        mechanism = step_mechanism(attention.model, inside, step)
+        fed = token_label(mechanism.fed_token)
+        st.markdown(
+            f"Step {step} was fed `{fed}` and wrote `{token_label(mechanism.written_token)}`. "
+            f"The query **q** is the decoder's state before this step ("
+            + ("the encoder's last state" if step == 0 else f"after step {step - 1}")
+            + f"). Score function: **{mechanism.score_name}**, one score per input letter:")
+        st.latex(mechanism.formula)
+        st.plotly_chart(vectors_figure(mechanism, title=f"Step {step}: the numbers that meet"),
+                        width="stretch", key="att_vectors")
+        st.plotly_chart(scores_figure(mechanism, title=f"Step {step}: scores, then softmax"),
+                        width="stretch", key="att_scores")
+        st.caption("Purple: the highest score. Green outline: the letter this step should copy "
+                   "(input S−1−t)." + (" Amber: the weights actually used after forcing."
+                                       if mechanism.overridden else ""))
+        st.markdown(f"**Check the winning score by hand.** Input {mechanism.winner} "
+                    f"({source[mechanism.winner]}) wins. Its score is a sum of "
+                    f"{mechanism.contributions.numel()} terms; the largest three, then the "
+                    "rest:")
+        st.latex(mechanism.worked_score())
+        st.latex(mechanism.worked_softmax())
+        left, right = st.columns([3, 2])
+        left.plotly_chart(contributions_figure(mechanism), width="stretch",
+                          key="att_contributions")
+        right.dataframe(pd.DataFrame(
+            [{"dimension": d.dim, "key": d.key_value, "q" if mechanism.score_name != "additive"
+              else "W_q q + b": d.query_value, "term": d.term} for d in mechanism.top_dims]),
+            hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                            for c in ("key", "q", "W_q q + b", "term")})
+        used_top = int(mechanism.used.argmax())
+        st.markdown(
+            f"**The context** c = Σ a_i h_i mixes the encoder states by those weights (here "
+            f"{float(mechanism.used[used_top]):.0%} from input {used_top}, "
+            f"{source[used_top]}). It is concatenated with the embedding of `{fed}` "
+            f"({mechanism.embedding_dim} numbers) and the pair, "
+            f"{mechanism.embedding_dim + mechanism.context.numel()} numbers, is the decoder "
+            "GRU's input; its new state scores the output letters, and is the next step's q.")
+        numbers = pd.DataFrame({"position": range(len(source)), "letter": list(source),
+                                "score": mechanism.scores.tolist(),
+                                "own weight": mechanism.weights.tolist(),
+                                "used weight": mechanism.used.tolist()})
+        keys = pd.DataFrame(mechanism.keys.numpy(), columns=[f"key_{d}" for d in
+                                                             range(mechanism.keys.shape[1])])
+        vectors = pd.DataFrame({"q": mechanism.query.tolist(), "c": mechanism.context.tolist()})
+        downloads = st.columns(2)
+        downloads[0].download_button(
+            "This step's scores and keys (CSV)", pd.concat([numbers, keys], axis=1).to_csv(
+                index=False), f"step{step}_{source}.csv", "text/csv", key="att_step_csv",
+            on_click="ignore", icon=":material/download:")
+        downloads[1].download_button(
+            "This step's q and c (CSV)", vectors.to_csv(index_label="dimension"),
+            f"step{step}_q_c_{source}.csv", "text/csv", key="att_step_qc_csv",
+            on_click="ignore", icon=":material/download:")
 
     st.subheader("The same string through both models")
     left, right = st.columns(2)
@@ -179,6 +453,41 @@ if source:
         with buttons[2]:
             html_download("Wrong-step rows (HTML)", wrong_figure, f"plain_wrong_{source}.html",
                           "att_wrong_html")
+
+if source:
+    st.header("Where the states go")
+    st.markdown(
+        "Each hidden state is 100 numbers; here they are projected onto their two main "
+        f"directions (PCA), fitted once on {REFERENCE_N} fresh strings of "
+        f"{REFERENCE_LENGTHS[0]}-{REFERENCE_LENGTHS[1]} letters (a fixed seed), so the axes "
+        "stay put when you change the string. Top: the encoder reading your string; bottom: "
+        "the decoder writing it, each point after one step. Grey: the reference states.")
+    maps = {"plain": state_map(identity(plain), plain.model),
+            "attention": state_map(identity(attention), attention.model)}
+    paths = {"plain": trace_path(maps["plain"], plain_trace),
+             "attention": trace_path(maps["attention"], trace)}
+    paths_figure = state_paths_figure(maps, paths, title=f"States of both models for {source}")
+    st.plotly_chart(paths_figure, width="stretch", key="att_state_paths")
+    color_by = st.radio("Colour the reference states by", list(COLOR_BY), key=COLOR_KEY,
+                        horizontal=True, format_func=lambda k: COLOR_BY[k])
+    cloud_figure = reference_figure(
+        maps, color_by, title=f"{REFERENCE_N} fresh strings on the same planes")
+    st.plotly_chart(cloud_figure, width="stretch", key="att_state_cloud")
+    tracking = {kind: progress_correlation(maps[kind]) for kind in maps}
+    st.caption(
+        "The plain model's decoder must know how far along it is from its state alone, and "
+        "its states lie along a curve ordered by the letters still to write. Along the first "
+        "direction (PC1) of each decoder plane: "
+        + "; ".join(f"{kind}: correlation with the letters left {corr:.2f}, PC1 holds "
+                    f"{share:.0%} of the state's variance"
+                    for kind, (corr, share) in tracking.items())
+        + ". A share that is smaller means the count is a smaller part of what the state "
+          "carries: the attention model can also find its place in the input.")
+    with st.container(horizontal=True):
+        html_download("State paths (HTML)", paths_figure, f"states_{source}.html",
+                      "att_paths_html")
+        html_download("Reference states (HTML)", cloud_figure, "reference_states.html",
+                      "att_cloud_html")
 
 st.header("Many strings: where the plain model breaks")
 train = plain.train_config or attention.train_config

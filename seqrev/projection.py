@@ -139,3 +139,14 @@ def trace_path(state_map: StateMap, trace: DecodeTrace) -> TracePath:
         state_map.decoder_pca.project(decoder),
         [f"{s.position}: {token_label(s.chosen_token)}" for s in trace.steps],
     )
+
+
+def progress_correlation(state_map: StateMap) -> tuple[float, float]:
+    """How well the decoder plane's PC1 tracks the letters still to write.
+
+    Returns (|correlation of PC1 with letters left|, PC1's share of the variance), over the
+    reference states.
+    """
+    values = torch.stack([state_map.decoder_xy[:, 0],
+                          state_map.reference.decoder_left.float()])  # (2, N_d)
+    return abs(float(torch.corrcoef(values)[0, 1])), float(state_map.decoder_pca.explained[0])
