@@ -51,14 +51,21 @@ def require_router(script: str) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def load_checkpoint(name: str, _mtime: float) -> checkpoints.Checkpoint:
-    """One shared, never-mutated model per (name, file time): a re-saved name reloads."""
+def load_checkpoint(name: str, version: tuple) -> checkpoints.Checkpoint:
+    """One shared, never-mutated model per (name, file version): a re-saved name reloads."""
     return checkpoints.load_checkpoint(name)
 
 
-def _mtime(name: str) -> float:
-    path = checkpoints.CHECKPOINT_DIR / f"{name}.safetensors"
-    return path.stat().st_mtime if path.exists() else 0.0
+def _version(name: str) -> tuple:
+    """The folder and the identity, size and time of ``name``'s files (the cache key)."""
+    stamps: list = [str(checkpoints.CHECKPOINT_DIR)]
+    for suffix in (".safetensors", ".json"):
+        try:
+            info = (checkpoints.CHECKPOINT_DIR / f"{name}{suffix}").stat()
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def checkpoint_choices(kind: str) -> list[str]:
@@ -86,7 +93,7 @@ def selected(kind: str) -> checkpoints.Checkpoint | None:
         st.error(f"No {kind} checkpoint is available: train one on the Train page.")
         return None
     try:
-        return load_checkpoint(name, _mtime(name))
+        return load_checkpoint(name, _version(name))
     except checkpoints.CheckpointError as error:
         st.error(f"Could not load the {kind} checkpoint: {escape_markdown(error)}")
         return None
@@ -119,3 +126,15 @@ def sidebar() -> None:
             if st.session_state.get(key) not in choices:
                 st.session_state[key] = choices[0]
             st.selectbox(f"{kind.capitalize()} model", choices, key=key)
+        skipped_files_note()
+
+
+def skipped_files_note() -> None:
+    """A collapsed note naming each checkpoint file that was skipped, and why."""
+    problems = checkpoints.list_checkpoint_problems()
+    if not problems:
+        return
+    count = f"{len(problems)} checkpoint file{'s' if len(problems) > 1 else ''}"
+    with st.expander(f"{count} skipped", expanded=False, icon=":material/warning:"):
+        for file_name, problem in problems:
+            st.caption(f"**{escape_markdown(file_name, 80)}**: {escape_markdown(problem, 400)}")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import checked_input, require_router, selected
+from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.widgets import step_control
 from seqrev.charts.decoding import (
     attention_row_figure,
@@ -47,11 +47,20 @@ def _init_from_link() -> None:
             "text", st.session_state.get(SAVED_KEY, DEFAULT_TEXT))
     if METHOD_KEY not in st.session_state:
         beam = st.query_params.get("beam", "")
-        width = int(beam) if beam.isdigit() else 0
-        if beam and not 1 <= width <= 8:
-            st.warning(f"Ignored beam={beam!r} in the link: the beam width is 1 to 8.")
-        st.session_state[METHOD_KEY] = BEAM if 1 <= width <= 8 else GREEDY
-        st.session_state[WIDTH_KEY] = width if 1 <= width <= 8 else 4
+        width = _link_beam_width(beam)
+        if beam and width is None:
+            st.warning(f"Ignored beam={escape_markdown(beam, 40)} in the link: the beam "
+                       "width is a whole number from 1 to 8.")
+        st.session_state[METHOD_KEY] = GREEDY if width is None else BEAM
+        st.session_state[WIDTH_KEY] = width or 4
+
+
+def _link_beam_width(raw: str) -> int | None:
+    """The beam width a link asks for, parsed strictly: ASCII digits, 1 to 8; else None."""
+    if not (0 < len(raw) <= 2 and raw.isascii() and raw.isdigit()):
+        return None
+    width = int(raw)
+    return width if 1 <= width <= 8 else None
 
 
 def _decode(checkpoint, text: str, method: str, width: int, prefix: str = ""):
@@ -60,7 +69,8 @@ def _decode(checkpoint, text: str, method: str, width: int, prefix: str = ""):
             return beam_search(checkpoint.model, text, width)
         return greedy_trace(checkpoint.model, text, prefix=prefix)
     except (RuntimeError, ValueError) as error:
-        st.error(f"The {checkpoint.name} model could not decode {text!r}: {error}")
+        st.error(f"The {escape_markdown(checkpoint.name)} model could not decode "
+                 f"{escape_markdown(text, 40)}: {escape_markdown(error)}")
         return None
 
 
@@ -151,7 +161,8 @@ if text and method == GREEDY:
             try:
                 prefix = normalize(raw_prefix)
             except InputError as error:
-                st.error(f"Cannot force {raw_prefix[:40]!r}: {error}.")
+                st.error(f"Cannot force “{escape_markdown(raw_prefix, 40)}”: "
+                         f"{escape_markdown(error)}.")
 models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
 traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
@@ -161,7 +172,7 @@ if traces:
     output_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
     for kind, trace in traces.items():
         with output_columns[kind]:
-            st.subheader(f"{kind.capitalize()} model · {models[kind].name}")
+            st.subheader(f"{kind.capitalize()} model · {escape_markdown(models[kind].name)}")
             st.html(marked_output_html(trace.output, trace.expected))
             verdict = "correct" if trace.correct else "wrong"
             how = f"greedy after the forced `{prefix}`" if prefix else method.lower()
