@@ -183,16 +183,16 @@ for column, (label, (example, note)) in zip(columns, EXAMPLES.items(), strict=Tr
     column.button(label, help=f"{example}: {note}", on_click=set_input, args=(example,),
                   width="stretch", key=f"att_example_{example}")
 source = checked_input(text)
-for message in st.session_state.get(LINK_ERRORS_KEY, []):
-    st.error(escape_markdown(message))
-override_error = None
 if source and st.session_state[OVERRIDES_KEY]:
     try:
         check_overrides([AttentionOverride(t, p) for t, p in st.session_state[OVERRIDES_KEY]],
                         len(source), True)
     except OverrideError as error:
-        override_error = str(error)
+        st.session_state[LINK_ERRORS_KEY] = [
+            *st.session_state.get(LINK_ERRORS_KEY, []), f"Dropped the overrides: {error}."]
         st.session_state[OVERRIDES_KEY] = []
+for message in st.session_state.get(LINK_ERRORS_KEY, []):
+    st.error(escape_markdown(message))
 sync_link(text, st.session_state[OVERRIDES_KEY], st.session_state[BLEND_KEY])
 
 if source:
@@ -285,8 +285,6 @@ if source:
     blend = float(st.session_state[BLEND_KEY])
     active = [AttentionOverride(t, p, blend) for t, p in st.session_state[OVERRIDES_KEY]]
     with forced_column:
-        if override_error:
-            st.error(f"Dropped the overrides: {escape_markdown(override_error)}.")
         if active:
             st.markdown("**Forced:** " + ", ".join(
                 f"step {o.step} → input {o.position} ({source[o.position]})" for o in active)

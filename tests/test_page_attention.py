@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from seqrev.analysis import compare_models, trace_numbers, wrong_steps
 from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import greedy_trace
+from seqrev.decoding import AttentionOverride, greedy_trace
+from seqrev.vocab import token_label
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 INPUT_KEY = "att_input"
@@ -128,3 +129,134 @@ def test_batch_comparison_follows_its_settings(page):
         assert (tables[0]["plain"] != tables[0]["expected"]).all()
         assert (tables[0]["attention"] == tables[0]["expected"]).all()
         assert page.selectbox(key="att_example").value == result.examples["input"][0]
+
+
+# --- the step taken apart, forced attention, and the state maps (issue 9) ---------------------
+
+def open_with_link(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.switch_page("pages/attention.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def metric(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_mechanism_numbers_are_the_heatmaps_and_recompute(page):
+    page.slider(key="att_step__slider").set_value(3).run()
+    assert not page.exception and not page.error
+    heatmap = chart_titled(page, "Attention of 'attention'")["data"][0]
+    scores = chart_titled(page, "Step 3: scores, then softmax")["data"]
+    vectors = chart_titled(page, "Step 3: the numbers that meet")["data"]
+    q = torch.tensor(vectors[0]["z"][0], dtype=torch.float64)  # (H,)
+    keys = torch.tensor(vectors[1]["z"], dtype=torch.float64)  # (S, H)
+    shown_scores = torch.tensor(scores[0]["y"], dtype=torch.float64)
+    # from the shown q and keys: the shown scores, and the heatmap's row as their softmax
+    recomputed = keys @ q
+    assert torch.allclose(recomputed, shown_scores, rtol=1e-6, atol=1e-5)
+    assert torch.allclose(torch.softmax(recomputed, 0),
+                          torch.tensor(heatmap["z"][3], dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(torch.tensor(scores[1]["y"], dtype=torch.float64),
+                          torch.tensor(heatmap["z"][3], dtype=torch.float64), atol=1e-7)
+    latex = [element.value for element in page.get("latex")]
+    assert any("(W h_i)" in value for value in latex)
+    winner = int(shown_scores.argmax())
+    assert any(f"s_{{{winner}}}" in value and f"{float(shown_scores[winner]):.3f}" in value
+               for value in latex)
+
+
+def test_forcing_step_three_with_the_select_boxes(page):
+    model = load_checkpoint("attention").model
+    page.selectbox(key="att_force_step").set_value(3)
+    page.selectbox(key="att_force_position").set_value(17)
+    page.button(key="att_force").click().run()
+    assert not page.exception and not page.error
+    assert page.query_params["attend"] in (["3:17"], "3:17")  # AppTest may keep lists
+    forced = greedy_trace(model, "ATTENTIONISALLYOUNEED",
+                          overrides=[AttentionOverride(3, 17)])
+    written = metric(page, "Step 3 wrote")
+    assert written.value == token_label(forced.steps[3].chosen_token)
+    assert f"p = {float(forced.steps[3].probabilities.max()):.2f}" in written.delta
+    assert metric(page, "Whole output").value == ("exact" if forced.correct else "not exact")
+    used = chart_titled(page, "Attention used in the what-if run")
+    assert used["data"][0]["z"][3][17] == 1.0
+    assert any(s.get("name") == "forced" for s in used["layout"]["shapes"])
+    lines = chart_titled(page, "Probability of the right letter")["data"]
+    assert [line["name"] for line in lines] == ["model's own", "forced"]
+
+
+def test_blend_and_stacked_overrides_come_from_the_link():
+    at = open_with_link(text="HELLOWORLD", attend="1:8,4:0", blend="0.5")
+    assert not at.error
+    assert at.slider(key="att_blend").value == 0.5
+    used = chart_titled(at, "Attention used in the what-if run")["data"][0]["z"]
+    own = chart_titled(at, "Attention of 'attention'")["data"][0]["z"]
+    assert used[1][8] >= 0.5 and used[4][0] >= 0.5
+    assert used[0] == own[0]  # before the first forced step nothing changes
+    assert any("step 1 → input 8" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"attend": "3"}, "'3'"), ({"attend": "a:b"}, "'a:b'"), ({"attend": "99:0"}, "99"),
+    ({"attend": "0:21"}, "21"), ({"attend": "1:1", "blend": "1.5"}, "1.5"),
+    ({"attend": "1:1", "blend": "nan"}, "nan"),
+])
+def test_bad_override_in_the_link_is_an_error_naming_it(params, named):
+    at = open_with_link(**params)
+    assert not at.exception
+    assert at.error, f"no st.error for {params}"
+    assert any(named in e.value.replace("\\", "") for e in at.error)
+    chart_titled(at, "Attention of 'attention'")  # the page still works
+
+
+def test_clear_and_new_text_drop_the_overrides():
+    at = open_with_link(text="HELLOWORLD", attend="2:3")
+    assert at.session_state["att_overrides"] == [(2, 3)]
+    at.button(key="att_clear").click().run()
+    assert at.session_state["att_overrides"] == [] and "attend" not in at.query_params
+    at = open_with_link(text="HELLOWORLD", attend="2:3")
+    at.text_input(key=INPUT_KEY).set_value("ABC").run()
+    assert not at.exception and not at.error
+    assert at.session_state["att_overrides"] == []
+
+
+def test_plain_model_is_said_to_have_no_attention_to_override(page):
+    assert any("has no attention to override" in c.value for c in page.caption)
+
+
+def test_what_if_run_can_be_taken_apart():
+    at = open_with_link(text="HELLOWORLD", attend="2:3")
+    at.slider(key="att_step__slider").set_value(2).run()
+    at.radio(key="att_mechanism_view").set_value("the what-if run").run()
+    assert not at.exception
+    bars = chart_titled(at, "Step 2: scores, then softmax")["data"]
+    assert [b["name"] for b in bars] == ["score", "model's own weights",
+                                         "used (forced, blend 1)"]
+    assert bars[2]["y"][3] == 1.0
+
+
+def test_state_maps_show_both_models_on_the_reference_planes(page):
+    from seqrev.projection import fit_state_map, trace_path
+    paths = chart_titled(page, "States of both models for ATTENTIONISALLYOUNEED")
+    cloud = chart_titled(page, "300 fresh strings on the same planes")
+    lines = [t for t in paths["data"] if t.get("mode") == "lines+markers+text"]
+    assert [t["name"] for t in lines] == ["plain encoder", "plain decoder",
+                                          "attention encoder", "attention decoder"]
+    model = load_checkpoint("attention").model
+    expected = trace_path(fit_state_map(model), greedy_trace(model, "ATTENTIONISALLYOUNEED"))
+    assert torch.allclose(torch.tensor([lines[3]["x"], lines[3]["y"]]).t(),
+                          expected.decoder_xy, atol=1e-4)
+    assert lines[2]["text"][0] == "0: A"
+    assert len(cloud["data"]) == 4
+    page.radio(key="att_color_by").set_value("left").run()
+    assert not page.exception
+    # the planes do not move when the string changes
+    before = chart_titled(page, "300 fresh strings")["data"][0]["x"]
+    page.text_input(key=INPUT_KEY).set_value("QWERTY").run()
+    assert chart_titled(page, "300 fresh strings")["data"][0]["x"] == before
