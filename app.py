@@ -11,6 +11,7 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/decode.py", title="Decode", icon=":material/text_rotation_none:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_view:"),
 ]
 
 

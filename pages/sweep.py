@@ -1,0 +1,195 @@
+"""Sweep: how big must the plain model's vector be for N letters, and does attention care?"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import escape_markdown, require_router
+from pages.run_common import is_local_user, open_store
+from seqrev import capacity, sweeps
+from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
+
+require_router("pages/sweep.py")
+
+SHIPPED = "shipped"
+HIDDEN_CHOICES = [4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+LENGTH_CHOICES = list(range(2, 33))
+ACTIVE = ("running", "stopping")
+
+
+def figures(frame: pd.DataFrame, key: str) -> None:
+    """Both models' heatmaps, the capacity curve and the hidden-size-per-letter table."""
+    if frame.empty:
+        st.info("No finished trials yet: the figures fill in as trials finish.")
+        return
+    train_maxes = sorted(int(m) for m in frame["max_len"].unique())
+    pick_col, scope_col = st.columns(2)
+    train_max = pick_col.selectbox(
+        "Heatmaps: trials trained up to", [None, *train_maxes], key=f"{key}_max",
+        format_func=lambda m: "any length (best trial per cell)" if m is None else f"{m} letters")
+    within = scope_col.toggle("Curve: count a length only inside its trial's training range",
+                              value=True, key=f"{key}_within")
+    table = capacity.aggregate(frame, max_len=train_max)
+    left, right = st.columns(2)
+    for column, kind in ((left, "plain"), (right, "attention")):
+        column.plotly_chart(capacity_heatmap(table, kind, train_max=train_max),
+                            width="stretch", key=f"{key}_heat_{kind}")
+    curve = capacity.capacity_curve(frame, within_training=within)
+    hidden_sizes = sorted(int(h) for h in frame["hidden_dim"].unique())
+    st.plotly_chart(capacity_curve_chart(curve, hidden_sizes=hidden_sizes), width="stretch",
+                    key=f"{key}_curve")
+    longest = capacity.longest_reached(frame, within_training=within)
+    st.caption("Per hidden size: the longest N such that every length 1..N reaches 95% exact "
+               "match (`tested up to` caps it), and the hidden size that costs per letter.")
+    st.dataframe(longest.rename(columns={
+        "hidden_dim": "hidden", "longest": "longest N at 95%",
+        "hidden_per_letter": "hidden per letter", "tested_up_to": "tested up to"}),
+        hide_index=True, column_config={
+            "hidden per letter": st.column_config.NumberColumn(format="%.1f")})
+
+
+def shipped() -> None:
+    try:
+        frame = capacity.load_results()
+    except ValueError as error:
+        st.error(f"The shipped sweep can't be shown: {escape_markdown(error)}")
+        return
+    trials = frame.drop_duplicates(["kind", "hidden_dim", "max_len", "seed"])
+    st.caption(f"The shipped sweep (`sweeps/capacity.csv`, {len(trials)} trials): both models, "
+               f"hidden sizes {', '.join(map(str, sorted(trials['hidden_dim'].unique())))}, "
+               f"trained on lengths 1 to {', '.join(map(str, sorted(trials['max_len'].unique())))}"
+               f", each scored on fresh strings up to twice its training maximum. The README "
+               f"gives its command and wall time.")
+    figures(frame, SHIPPED)
+
+
+def progress_panel(store, sweep_id: str) -> None:
+    """Counts, ETA and figures of one sweep; re-runs every 2 s while the sweep is active."""
+    try:
+        record = sweeps.get_sweep(sweep_id, store)
+        counts = sweeps.progress(record.id, store)
+        frame = sweeps.results(record.id, store)
+    except sweeps.SweepError as error:
+        st.error(escape_markdown(error))
+        return
+    cols = st.columns(5)
+    cols[0].metric("Status", record.status)
+    cols[1].metric("Finished", f"{counts.done} / {counts.total}")
+    cols[2].metric("Running", counts.running)
+    cols[3].metric("Queued", counts.queued)
+    cols[4].metric("ETA", "—" if counts.eta_seconds is None else f"{counts.eta_seconds:.0f} s")
+    if counts.failed:
+        st.warning(f"{counts.failed} trial(s) failed (their worker died twice, or training "
+                   "raised); the Runs page shows each one's error.")
+    st.progress(counts.done / counts.total if counts.total else 0.0)
+    axes = "; ".join(f"{name}: {', '.join(map(str, values))}"
+                     for name, values in record.spec.grid.items())
+    st.caption(f"Grid: {escape_markdown(axes)}. {record.spec.steps} steps per trial"
+               + (f", early stop at {record.spec.target:.0%} held-out exact"
+                  if record.spec.target else "") + ".")
+    controls(store, record)
+    figures(frame, f"sweep_{record.id}")
+
+
+def controls(store, record) -> None:
+    if not is_local_user():
+        return
+    row = st.container(horizontal=True)
+    if row.button("Stop", key="sweep_stop", icon=":material/stop:",
+                  disabled=record.status not in ACTIVE):
+        sweeps.request_stop(record.id, store)
+        st.rerun()
+    if row.button("Resume", key="sweep_resume", icon=":material/resume:",
+                  disabled=record.status in ACTIVE or record.status == "finished"):
+        launch(store, record.id, st.session_state.get("sweep_cpus", 1))
+
+
+def launch(store, sweep_id: str, cpus: int) -> None:
+    log = store.root / f"sweep-{sweep_id}.log"
+    sweeps.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
+    st.query_params["sweep"] = sweep_id
+    st.rerun()
+
+
+def start_form(store) -> None:
+    """A small sweep from the page: grid over hidden size, training length, model and seed."""
+    if not is_local_user():
+        st.caption("Starting sweeps is only open to a browser on this machine.")
+        return
+    with st.form("sweep_form"):
+        cols = st.columns(3)
+        hidden = cols[0].multiselect("Hidden sizes", HIDDEN_CHOICES, default=[16, 64])
+        lengths = cols[1].multiselect("Train on lengths 1 to", LENGTH_CHOICES, default=[5, 10])
+        kinds = cols[2].multiselect("Models", ["plain", "attention"],
+                                    default=["plain", "attention"])
+        cols = st.columns(4)
+        seeds = cols[0].number_input("Seeds", 1, 10, 1)
+        steps = cols[1].number_input("Steps per trial", 10, 100_000, 300, step=100)
+        target = cols[2].number_input("Early stop at held-out exact (0 = off)", 0.0, 1.0, 0.0,
+                                      step=0.01)
+        cpus = cols[3].number_input("Trials at once (local Ray CPUs)", 1,
+                                    max(1, os.cpu_count() or 1), 1, key="sweep_cpus")
+        address = st.text_input("Ray cluster address (empty: a local Ray on this machine; "
+                                "or set RAY_ADDRESS)", "")
+        submitted = st.form_submit_button("Start the sweep", icon=":material/play_arrow:")
+    if not submitted:
+        return
+    missing = [name for name, chosen in (("a hidden size", hidden), ("a training length", lengths),
+                                         ("a model", kinds)) if not chosen]
+    if missing:
+        st.error("Choose " + ", ".join(missing) + ".")
+        return
+    spec = sweeps.SweepSpec(
+        grid={"max_len": tuple(sorted(lengths)), "kind": tuple(kinds),
+              "hidden_dim": tuple(sorted(hidden)), "seed": tuple(range(int(seeds)))},
+        steps=int(steps), target=float(target) or None, eval_every=min(100, int(steps)))
+    try:
+        address = sweeps.resolve_address(address.strip() or None)
+        if address:
+            sweeps.check_address(address)
+        record = sweeps.create_sweep(spec, address=address, store=store)
+    except sweeps.SweepError as error:
+        st.error(escape_markdown(error))
+        return
+    launch(store, record.id, cpus)
+
+
+st.title("Sweep: how big must the hidden vector be for N letters?")
+st.markdown(
+    "The plain model carries the whole string in one hidden vector; attention reads every "
+    "input letter again at each step. A sweep trains both at many hidden sizes and training "
+    "lengths (each trial a run, on Ray), scores each on fresh strings up to twice its "
+    "training length, and draws where each model reaches **95% exact match**.")
+store = open_store()
+records = []
+if store is not None:
+    try:
+        records = sweeps.list_sweeps(store)
+    except sweeps.SweepError as error:
+        st.error(escape_markdown(error))
+ids = [SHIPPED] + [r.id for r in records]
+statuses = {r.id: r.status for r in records}
+wanted = st.query_params.get("sweep", SHIPPED)
+if wanted not in ids:
+    st.error(f"No sweep with id {escape_markdown(wanted, max_len=40)}; showing the shipped one.")
+    wanted = SHIPPED
+choice = st.selectbox(
+    "Results", ids, index=ids.index(wanted), key=f"sweep_choice_{wanted}",
+    format_func=lambda i: "the shipped sweep" if i == SHIPPED else f"{i} ({statuses[i]})")
+if choice != wanted:
+    st.query_params["sweep"] = choice
+    st.rerun()
+if choice == SHIPPED:
+    shipped()
+else:
+    polling = statuses.get(choice) in (*ACTIVE, "created")  # created: its driver is starting
+    st.fragment(run_every=2.0 if polling else None)(progress_panel)(
+        store, choice)
+if store is not None:
+    with st.expander("Start a sweep", expanded=False):
+        start_form(store)
+        st.caption("The same from the shell: `python -m seqrev sweep run --grid max_len=5,10 "
+                   "--grid kind=plain,attention --grid hidden_dim=16,64 --steps 300`")
