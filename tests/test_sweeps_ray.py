@@ -143,3 +143,25 @@ def test_stop_requested_from_another_process_reaches_the_driver(store):
     final = sweeps.run_sweep(record.id, store=store, on_event=ask)
     assert final.status == "stopped"
     assert store.list_runs(sweep_id=record.id)[0].status == "stopped"
+
+
+def test_cli_runs_a_sweep_on_its_own_local_ray_and_exports_it(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "results.csv"
+    env = {**os.environ, "SEQREV_RUNS_DIR": str(tmp_path / "cli-runs")}
+    done = subprocess.run(
+        [sys.executable, "-m", "seqrev", "sweep", "run", "--grid", "kind=plain,attention",
+         "--set", "embedding_dim=8", "--set", "hidden_dim=16", "--set", "max_len=3",
+         "--steps", "20", "--eval-per-length", "20", "--export", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 finished, 0 failed, 0 to go" in done.stdout
+    frame = pd.read_csv(out)
+    assert sorted(frame["kind"].unique()) == ["attention", "plain"]
+    assert sorted(frame["test_length"].unique()) == [1, 2, 3, 4, 5, 6]
+    store = RunStore(tmp_path / "cli-runs")
+    assert [r.status for r in store.list_runs()] == ["finished", "finished"]
