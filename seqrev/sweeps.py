@@ -30,6 +30,7 @@ import pandas as pd
 
 from seqrev import capacity
 from seqrev.models import ModelConfig
+from seqrev.sweep_coordinator import Coordinator
 from seqrev.training import TrainConfig
 
 GRID_LIMIT = 10_000  # more trials than this need --yes
@@ -524,29 +525,6 @@ def _ask(coordinator, run_id: str, step: int, elapsed: float) -> bool:
         return bool(ray.get(coordinator.heartbeat.remote(run_id, step, elapsed), timeout=10))
     except Exception:  # a slow or lost coordinator must not kill a trial
         return False
-
-
-class Coordinator:
-    """A tiny Ray actor: trials report their step to it, and learn from it whether to stop."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.stopped_runs: set[str] = set()
-        self.beats: dict[str, tuple[int, float]] = {}
-
-    def heartbeat(self, run_id: str, step: int, elapsed: float) -> bool:
-        self.beats[run_id] = (step, elapsed)
-        return self.stop or run_id in self.stopped_runs
-
-    def request_stop(self) -> None:
-        self.stop = True
-
-    def stop_runs(self, run_ids: list[str]) -> None:
-        self.stopped_runs.update(run_ids)
-
-    def progress(self) -> dict[str, tuple[int, float]]:
-        beats, self.beats = self.beats, {}
-        return beats
 
 
 # -- Ray ----------------------------------------------------------------------------------
