@@ -347,7 +347,7 @@ def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspecte
         else:
             with _open_regular(sidecar_path, name, f"{name}.json (its metadata)") as sidecar:
                 if os.fstat(sidecar.fileno()).st_size > MAX_METADATA_BYTES:
-                    raise SchemaError(f"{name}.json is over {MAX_METADATA_BYTES:,} bytes")
+                    raise SchemaError(f"{name}.json is over the {MAX_METADATA_BYTES:,}-byte limit")
                 meta = check_metadata(parse_json(sidecar.read(MAX_METADATA_BYTES + 1),
                                                  f"{name}.json"))
     except SchemaError as error:
@@ -373,6 +373,15 @@ def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspecte
     return _Inspected(meta, model_config, train_config, table, legacy), header_len
 
 
+def _check_digest(name: str, inspected: _Inspected, blob: bytes, header_len: int) -> None:
+    """Format 1 hashes the whole weights file; format 2 the tensor bytes after the header."""
+    digest = hashlib.sha256(blob if inspected.legacy else blob[8 + header_len:]).hexdigest()
+    wanted = inspected.meta.get("weights_sha256")
+    if wanted is not None and digest != wanted:
+        raise CheckpointError(name, "weights do not match the metadata's SHA-256 (corrupted, "
+                                    "truncated or from another checkpoint)")
+
+
 def _signature(path: Path) -> tuple | None:
     try:
         info = path.stat()
@@ -385,14 +394,19 @@ _INSPECTED: dict[tuple, _Inspected | CheckpointError] = {}
 
 
 def _inspect_cached(name: str, directory: Path | None) -> _Inspected:
-    """:func:`_inspect` remembered by the files' identity, size and time (list runs often)."""
+    """:func:`_inspect` plus the hash check, remembered by the files' identity, size and time.
+
+    ``list`` runs on every page rerun; a file is read in full once per version.
+    """
     weights_path, sidecar_path = _paths(name, directory)
     key = (str(weights_path), _signature(weights_path), _signature(sidecar_path))
     found = _INSPECTED.get(key)
     if found is None:
         try:
             with _open_regular(weights_path, name, f"{name}.safetensors") as handle:
-                found, _ = _inspect(handle, name, sidecar_path)
+                found, header_len = _inspect(handle, name, sidecar_path)
+                handle.seek(0)
+                _check_digest(name, found, handle.read(), header_len)
         except CheckpointError as error:
             found = error
         except OSError as error:
@@ -427,11 +441,7 @@ def load_checkpoint(
             blob = handle.read()
     except OSError as error:
         raise CheckpointError(name, f"cannot read: {error.strerror or 'I/O error'}") from None
-    digest = hashlib.sha256(blob if inspected.legacy else blob[8 + header_len:]).hexdigest()
-    wanted = inspected.meta.get("weights_sha256")
-    if wanted is not None and digest != wanted:
-        raise CheckpointError(name, "weights do not match the metadata's SHA-256 (corrupted, "
-                                    "truncated or from another checkpoint)")
+    _check_digest(name, inspected, blob, header_len)
     try:
         tensors = load_from_bytes(blob)
     except (SafetensorError, OSError, ValueError) as error:
