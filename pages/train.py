@@ -315,8 +315,8 @@ def run_view(store: RunStore, run_id: str) -> None:
     show_run_link(runs[0])
     with st.expander("The same training from the command line"):
         for run in runs:
-            st.code(settings.command_line(run.model_config, run.train_config,
-                                          f"my-{run.kind}"), language="bash")
+            st.code(settings.command_line(run.model_config, run.train_config, f"my-{run.kind}",
+                                          threads=scheduler.WORKER_THREADS), language="bash")
 
 
 st.title("Train")

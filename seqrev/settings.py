@@ -206,12 +206,18 @@ def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return {s.name: getattr(args, s.name) for s in all_settings() if hasattr(args, s.name)}
 
 
-def command_line(model_config, train_config, out: str | None = None) -> str:
-    """``python -m seqrev train ...`` spelling out every setting, so no default matters."""
+def command_line(model_config, train_config, out: str | None = None,
+                 threads: int | None = None) -> str:
+    """``python -m seqrev train ...`` spelling out every setting, so no default matters.
+
+    ``threads`` pins torch's thread count, which a bit-for-bit rerun needs too.
+    """
     parts = ["python", "-m", "seqrev", "train"]
     for item, value in zip(all_settings(), values_of(model_config, train_config).values(),
                            strict=True):
         parts += [item.flag, item.format(value)]
+    if threads:
+        parts += ["--threads", str(threads)]
     if out:
         parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
