@@ -12,12 +12,20 @@ import sys
 from seqrev import checkpoints, sweeps
 from seqrev.cli_runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
 from seqrev.data import ReversalTask
-from seqrev.decoding import decode_text
+from seqrev.decoding import (
+    AttentionOverride,
+    OverrideError,
+    check_blend,
+    check_overrides,
+    decode_text,
+    greedy_trace,
+    parse_override,
+)
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.evaluation import evaluate_fresh, greedy_batch
 from seqrev.runs import RunStoreError
 from seqrev.usage_error import UsageError
-from seqrev.vocab import MAX_INPUT_LEN, InputError, decode, normalize
+from seqrev.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
 
 EXIT_USAGE = 2
 
@@ -65,6 +73,14 @@ def _build_parser() -> _Parser:
     decode.add_argument("--checkpoint", required=True)
     decode.add_argument("--beam", type=_positive, default=1, help="beam width (1 = greedy)")
     decode.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    decode.add_argument("--attend", action="append", default=[], metavar="STEP:POS",
+                        help="force the attention at decode STEP onto input position POS "
+                             "(both from 0; repeat for more steps; greedy, attention models)")
+    decode.add_argument("--blend", default="1", metavar="B",
+                        help="with --attend: weights = (1-B) * the model's + B * forced (0-1)")
+    decode.add_argument("--json", action="store_true",
+                        help="one JSON object: the lab line's fields and, per step, the "
+                             "attention weights actually used")
     decode.add_argument("text", nargs="+")
 
     sample = commands.add_parser("sample", help="the lab's test printout on random strings")
@@ -118,14 +134,57 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverride]:
+    """``--attend``/``--blend`` parsed and checked against every text, or a UsageError."""
+    try:
+        blend = check_blend(args.blend)
+    except OverrideError as error:
+        raise UsageError(f"--blend: {error}") from None
+    try:
+        overrides = [parse_override(value, blend) for value in args.attend]
+        if overrides and not checkpoint.model.has_attention:
+            raise OverrideError(f"checkpoint {checkpoint.name!r} is a plain model: it has no "
+                                "attention to override")
+        if overrides and args.beam > 1:
+            raise OverrideError("works with greedy decoding only; leave out --beam")
+        for text in texts:
+            check_overrides(overrides, len(text), True)
+    except OverrideError as error:
+        raise UsageError(f"--attend: {error}") from None
+    return overrides
+
+
+def _decode_record(trace) -> dict:
+    """The lab line's fields and every step, for ``decode --json``."""
+    steps = [{"step": s.position, "fed": token_label(s.fed_token),
+              "wrote": token_label(s.chosen_token),
+              "probability": round(float(s.probabilities[s.chosen_token]), 6),
+              "attention": None if s.attention is None else [round(w, 6) for w in
+                                                             s.attention.tolist()],
+              "forced_position": s.forced_position,
+              "blend": s.blend if s.overridden else None} for s in trace.steps]
+    return {"input": trace.source, "should_get": trace.expected,
+            "model_generate": trace.output, "result": trace.correct, "method": trace.method,
+            "steps": steps}
+
+
 def cmd_decode(args) -> int:
     try:
         texts = [normalize(t) for t in args.text]
     except InputError as error:
         raise UsageError(str(error)) from None
     checkpoint = _load(args.checkpoint, args.device)
-    for text in texts:
-        print(lab_line(text, decode_text(checkpoint.model, text, args.beam).output))
+    overrides = _decode_overrides(args, checkpoint, texts)
+    traces = [greedy_trace(checkpoint.model, text, overrides=overrides) if overrides
+              else decode_text(checkpoint.model, text, args.beam) for text in texts]
+    if args.json:
+        print(json.dumps({"checkpoint": checkpoint.name, "beam": args.beam,
+                          "attend": [o.label() for o in overrides],
+                          "blend": overrides[0].blend if overrides else None,
+                          "strings": [_decode_record(trace) for trace in traces]}))
+        return 0
+    for trace in traces:
+        print(lab_line(trace.source, trace.output))
     return 0
 
 
