@@ -4,6 +4,13 @@ import streamlit as st
 
 from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.widgets import step_control
+from seqrev.charts.compare import (
+    comparison_figure,
+    comparison_html,
+    comparison_table,
+    differing_positions,
+    differing_steps,
+)
 from seqrev.charts.decoding import (
     attention_row_figure,
     beam_tree_figure,
@@ -20,6 +27,7 @@ require_router("pages/decode.py")
 TEXT_KEY, SAVED_KEY, METHOD_KEY, WIDTH_KEY, STEP_KEY = (
     "decode_text", "decode_saved_text", "decode_method", "decode_width", "decode_step")
 PREFIX_KEY = "decode_prefix"
+SECOND_KEY = "decode_second"
 GREEDY, BEAM = "Greedy", "Beam search"
 DEFAULT_TEXT = "ZUPEIDWNVG"  # the lab's own sample input
 EXAMPLES = {
@@ -195,3 +203,41 @@ if traces:
         for kind, trace in traces.items():
             st.plotly_chart(beam_tree_figure(trace, step), width="stretch",
                             key=f"decode_beam_{kind}")
+
+    st.subheader("Compare two inputs")
+    second_raw = st.text_input(
+        "A second string, decoded beside the first (optional)", key=SECOND_KEY,
+        placeholder=f"e.g. {text[:-1]}{'A' if text[-1] != 'A' else 'B'} (one letter changed)",
+        help="Seq2Seq-Vis's comparison mode: the same models and decoding on a second input; "
+             "the steps where the two runs write different tokens are marked.")
+    second = None
+    if second_raw:
+        try:
+            second = normalize(second_raw)
+        except InputError as error:
+            st.error(f"Cannot decode the second string “{escape_markdown(second_raw, 40)}”: "
+                     f"{escape_markdown(error)}.")
+    if second:
+        changed = differing_positions(text, second)
+        st.caption(f"Inputs differ at position{'s' if len(changed) != 1 else ''} "
+                   f"{', '.join(map(str, changed[:20]))}{' …' if len(changed) > 20 else ''}."
+                   if changed else "The two inputs are the same.")
+        compare_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
+        for kind, trace in traces.items():
+            other = _decode(models[kind], second, method, width, prefix)
+            if other is None:
+                continue
+            with compare_columns[kind]:
+                differ = differing_steps(trace, other)
+                st.markdown(f"**{kind.capitalize()} model**: "
+                            + (f"{len(differ)} step{'s differ' if len(differ) != 1 else ' differs'}"
+                               if differ else "no step differs"))
+                st.html(comparison_html(trace, other))
+                st.plotly_chart(comparison_figure(trace, other), width="stretch",
+                                key=f"decode_compare_{kind}")
+                table = comparison_table(trace, other)
+                st.dataframe(table.style.format(precision=3, subset=["first p", "second p"])
+                             .apply(lambda row: ["background-color: rgba(207, 34, 46, 0.12)"
+                                                 if row["differs"] else "" for _ in row],
+                                    axis=1),
+                             hide_index=True, key=f"decode_compare_table_{kind}")

@@ -1,0 +1,113 @@
+"""Two inputs decoded by one model, side by side (Seq2Seq-Vis's comparison mode).
+
+Data in (two traces), a DataFrame / HTML / plotly Figure out. A step "differs" when the two
+runs wrote different tokens there, or only one of them got that far.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from seqrev.charts.decoding import CHOSEN_WRONG, OTHER
+from seqrev.decoding import DecodeTrace
+from seqrev.vocab import token_label
+
+FIRST_COLOR, SECOND_COLOR = "#0969da", "#bf8700"
+DIFFER_FILL = "rgba(207, 34, 46, 0.12)"
+
+
+def differing_steps(first: DecodeTrace, second: DecodeTrace) -> list[int]:
+    """Steps where the runs wrote different tokens, or where only one run had a step."""
+    a = [s.chosen_token for s in first.steps]
+    b = [s.chosen_token for s in second.steps]
+    return [t for t in range(max(len(a), len(b))) if t >= len(a) or t >= len(b) or a[t] != b[t]]
+
+
+def differing_positions(first: str, second: str) -> list[int]:
+    """Input positions where the two strings differ (every position past the shorter one)."""
+    return [i for i in range(max(len(first), len(second)))
+            if i >= len(first) or i >= len(second) or first[i] != second[i]]
+
+
+def _top(trace: DecodeTrace, t: int) -> str:
+    step = trace.steps[t]
+    if step.attention is None:
+        return ""
+    position = int(step.attention.argmax())
+    return f"{position}: {trace.source[position]}"
+
+
+def comparison_table(first: DecodeTrace, second: DecodeTrace) -> pd.DataFrame:
+    """One row per step: each run's written token and its probability (and most-read input
+    letter, for an attention model), and whether the step differs."""
+    differ = set(differing_steps(first, second))
+    attention = first.steps and first.steps[0].attention is not None
+    rows = []
+    for t in range(max(len(first.steps), len(second.steps))):
+        row: dict = {"step": t, "differs": t in differ}
+        for name, trace in (("first", first), ("second", second)):
+            if t < len(trace.steps):
+                step = trace.steps[t]
+                row[f"{name} wrote"] = token_label(step.chosen_token)
+                row[f"{name} p"] = float(step.probabilities[step.chosen_token])
+                if attention:
+                    row[f"{name} reads"] = _top(trace, t)
+            else:
+                row[f"{name} wrote"], row[f"{name} p"] = "", None
+                if attention:
+                    row[f"{name} reads"] = ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+_CELL = ("display:inline-block;min-width:1.6em;margin:0 2px 4px 0;padding:2px 4px;"
+         "text-align:center;border-radius:4px;font-family:ui-monospace,SFMono-Regular,Menlo,"
+         "Consolas,monospace;font-size:1.15em;")
+
+
+def comparison_html(first: DecodeTrace, second: DecodeTrace) -> str:
+    """Both outputs, one box per step, stacked; steps that differ framed in red."""
+    differ = set(differing_steps(first, second))
+    n = max(len(first.steps), len(second.steps))
+    lines = []
+    for name, trace in (("first", first), ("second", second)):
+        boxes = []
+        for t in range(n):
+            text = token_label(trace.steps[t].chosen_token) if t < len(trace.steps) else "·"
+            edge = f"2px solid {CHOSEN_WRONG}" if t in differ else f"1px solid {OTHER}"
+            fill = DIFFER_FILL if t in differ else "transparent"
+            title = f"step {t}: {name} run wrote {text}" + (" (differs)" if t in differ else "")
+            boxes.append(f'<span title="{html.escape(title)}" style="{_CELL}border:{edge};'
+                         f'background:{fill}">{html.escape(text)}</span>')
+        lines.append(f'<div><span style="display:inline-block;width:4.5em;color:#57606a">'
+                     f'{name}</span>{"".join(boxes)}</div>')
+    return "".join(lines)
+
+
+def comparison_figure(first: DecodeTrace, second: DecodeTrace, title: str = "") -> go.Figure:
+    """Probability of the written token at each step for both runs; differing steps shaded."""
+    figure = go.Figure()
+    for name, trace, color in (("first", first, FIRST_COLOR), ("second", second, SECOND_COLOR)):
+        written = [token_label(s.chosen_token) for s in trace.steps]
+        figure.add_trace(go.Scatter(
+            x=list(range(len(trace.steps))),
+            y=[float(s.probabilities[s.chosen_token]) for s in trace.steps],
+            customdata=written, name=f"{name}: {trace.source}", mode="lines+markers",
+            line={"color": color},
+            hovertemplate=f"{name}: step %{{x}} wrote %{{customdata}} (p %{{y:.3f}})"
+                          "<extra></extra>"))
+    shapes = [{"type": "rect", "xref": "x", "yref": "paper", "x0": t - 0.5, "x1": t + 0.5,
+               "y0": 0, "y1": 1, "fillcolor": DIFFER_FILL, "line": {"width": 0},
+               "layer": "below"} for t in differing_steps(first, second)]
+    figure.update_layout(
+        title={"text": title or "Probability of each written token (shaded: steps that differ)",
+               "x": 0.0, "xanchor": "left"},
+        shapes=shapes, height=320, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        xaxis={"title": "decode step", "dtick": 1}, yaxis={"title": "p", "range": [0, 1.05]},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        plot_bgcolor="white",
+    )
+    return figure

@@ -1,0 +1,57 @@
+"""AppTest of the Decode page's second input (compare two inputs)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seqrev.charts.compare import differing_steps
+from seqrev.checkpoints import load_checkpoint
+from seqrev.decoding import greedy_trace
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def compare_tables(at: AppTest) -> list:
+    """The comparison tables (plain first), told apart by their "differs" column."""
+    return [d.value for d in at.dataframe if "differs" in d.value.columns]
+
+
+@pytest.fixture
+def page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/decode.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_second_string_decodes_beside_the_first_with_differences_marked(page):
+    page.text_input(key="decode_text").set_value("ABCDEFGHIJKLMNOPQRS").run()
+    page.text_input(key="decode_second").set_value("abcdefghijklmnopqrz").run()
+    assert not page.exception and not page.error
+    assert any(c.value == "Inputs differ at position 18." for c in page.caption)
+    tables = compare_tables(page)
+    assert len(tables) == 2
+    for kind, table in zip(("plain", "attention"), tables, strict=True):
+        model = load_checkpoint(kind).model
+        first = greedy_trace(model, "ABCDEFGHIJKLMNOPQRS")
+        second = greedy_trace(model, "ABCDEFGHIJKLMNOPQRZ")
+        differ = differing_steps(first, second)
+        assert table.loc[table["differs"], "step"].tolist() == differ
+        assert table["second wrote"].iloc[0] == "Z"
+        assert any(m.value.startswith(f"**{kind.capitalize()} model**: {len(differ)} step")
+                   for m in page.markdown)
+
+
+@pytest.mark.parametrize("bad", ["AB3", "[x](http://a.b)", "A" * 65])
+def test_bad_second_string_is_an_error_naming_it(page, bad):
+    page.text_input(key="decode_second").set_value(bad).run()
+    assert not page.exception
+    assert len(page.error) == 1 and "second string" in page.error[0].value
+    assert "](" not in page.error[0].value  # escaped, never a live link
+
+
+def test_no_second_string_no_comparison(page):
+    assert page.dataframe and compare_tables(page) == []
