@@ -50,9 +50,12 @@ def remember_token(store: RunStore, run: RunRecord, token: str | None) -> bool:
 
 def is_local_user() -> bool:
     """A browser on this machine, on a server not marked shared: it controls every run."""
-    if os.environ.get(SHARED_ENV, "").strip() not in ("", "0"):
-        return False
-    return st.context.ip_address is None
+    return local_connection(st.context.ip_address, os.environ.get(SHARED_ENV, ""))
+
+
+def local_connection(ip_address: object, shared: str) -> bool:
+    """Streamlit reports a loopback connection as ``None``; anything else is another machine."""
+    return shared.strip() in ("", "0") and ip_address is None
 
 
 def can_control(store: RunStore, run: RunRecord) -> bool:

@@ -1,51 +1,69 @@
-"""AppTest of the Train page: settings, a live run, Stop, bad settings and saving."""
+"""AppTest of the Train page: settings, a race in worker processes, reattach, stop, tokens, save."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from pages.common import PLAIN_KEY
-from seqrev import checkpoints
+from seqrev import checkpoints, scheduler
 from seqrev.models import ModelConfig
-from seqrev.training import TrainConfig, Trainer, preset
+from seqrev.runs import RunStore, new_token
+from seqrev.training import TrainConfig, preset
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-FOREVER = 100_000  # the widget's maximum: a run the test stops itself
+TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
+TINY_TEXT = {"train_min_len": "1", "train_max_len": "5", "train_eval_every": "10",
+             "train_eval_size": "50"}
 
 
 @pytest.fixture
-def page():
-    """The Train page after one run; a job it leaves running is stopped afterwards."""
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
+    yield folder
+    store = RunStore(folder)
+    for run in store.list_runs(statuses=["queued", "running"]):
+        store.request_stop(run.id)
+    deadline = time.monotonic() + 20
+    while store.list_runs(statuses=["running"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    scheduler.reap_children()
+
+
+def open_train(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("pages/train.py")
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
     at.run()
-    yield at
-    job = at.session_state["train_job"] if "train_job" in at.session_state else None  # noqa: SIM401
-    if job is not None:
-        job.stop(timeout=5)
+    assert not at.exception
+    return at
 
 
 def tiny(at: AppTest, steps: int, models: str = "both") -> None:
     at.segmented_control(key="train_models").set_value(models)
-    at.slider(key="train_embedding").set_value(8)
-    at.slider(key="train_hidden").set_value(16)
-    at.select_slider(key="train_batch").set_value(8)
-    at.number_input(key="train_min_len").set_value(1)
-    at.number_input(key="train_max_len").set_value(5)
-    at.number_input(key="train_eval_every").set_value(5)
-    at.number_input(key="train_steps").set_value(steps)
+    for key, value in TINY.items():
+        (at.select_slider(key=key) if key == "train_batch_size" else at.slider(key=key)
+         ).set_value(value)
+    for key, value in {**TINY_TEXT, "train_steps": str(steps)}.items():
+        at.text_input(key=key).input(value)
     at.run()
+    assert not at.error, [e.value for e in at.error]
+
+
+def shown(text: str) -> str:
+    """Markdown as the reader sees it: backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def chart_points(at: AppTest) -> dict[str, dict[str, int]]:
-    """Points per trace, per chart title."""
     charts = {}
     for element in at.get("plotly_chart"):
         spec = json.loads(element.proto.spec)
@@ -54,7 +72,7 @@ def chart_points(at: AppTest) -> dict[str, dict[str, int]]:
     return charts
 
 
-def poll(at: AppTest, done, timeout: float = 25.0) -> None:
+def poll(at: AppTest, done, timeout: float = 90.0) -> None:
     """Rerun as the browser's fragment timer would, until ``done()``."""
     deadline = time.monotonic() + timeout
     while not done():
@@ -64,133 +82,158 @@ def poll(at: AppTest, done, timeout: float = 25.0) -> None:
         assert not at.exception
 
 
-def job_of(at: AppTest):
-    return at.session_state["train_job"]
+def progress_text(at: AppTest) -> str:
+    bars = at.get("progress")
+    return bars[0].proto.text if bars else ""
 
 
-def test_the_page_renders_with_the_app_defaults(page):
-    assert not page.exception and not page.error
-    assert page.title[0].value == "Train"
+def test_the_page_renders_with_the_app_defaults(runs_dir):
+    at = open_train()
+    assert not at.error and at.title[0].value == "Train"
     model, train = ModelConfig(), TrainConfig()
-    assert page.slider(key="train_hidden").value == model.hidden_dim
-    assert page.slider(key="train_embedding").value == model.embedding_dim
-    assert page.select_slider(key="train_lr").value == train.learning_rate
-    assert page.number_input(key="train_steps").value == train.steps
-    assert page.number_input(key="train_max_len").value == train.max_len
-    assert not page.button(key="train_start").disabled
-    assert page.button(key="train_stop").disabled and page.button(key="train_resume").disabled
-    assert not page.get("plotly_chart")
+    assert at.slider(key="train_hidden_dim").value == model.hidden_dim
+    assert at.select_slider(key="train_learning_rate").value == train.learning_rate
+    assert at.text_input(key="train_steps").value == str(train.steps)
+    assert not at.button(key="train_start").disabled
+    assert not at.get("plotly_chart")
 
 
-def test_lab_settings_fill_the_widgets_with_the_lab_preset(page):
-    page.button(key="train_lab").click().run()
+def test_lab_settings_fill_the_widgets(runs_dir):
+    at = open_train()
+    at.button(key="train_lab").click().run()
     model, train = preset("seed")
-    assert page.slider(key="train_embedding").value == model.embedding_dim
-    assert page.slider(key="train_hidden").value == model.hidden_dim
-    assert page.select_slider(key="train_batch").value == train.batch_size
-    assert page.select_slider(key="train_lr").value == train.learning_rate
-    assert page.selectbox(key="train_schedule").value == train.lr_schedule
-    assert page.number_input(key="train_steps").value == train.steps
-    assert page.number_input(key="train_min_len").value == train.min_len == 10
-    assert page.number_input(key="train_clip").value == 0
-    page.button(key="train_defaults").click().run()
-    assert page.number_input(key="train_steps").value == TrainConfig().steps
-
-
-def test_a_race_draws_live_charts_and_stop_stops_it(page):
-    tiny(page, FOREVER)
-    page.button(key="train_start").click().run()
-    assert not page.exception
-    assert job_of(page).status == "running" and page.button(key="train_start").disabled
-
-    def evaluated_twice():
-        accuracy = chart_points(page).get("Held-out accuracy", {})
-        return min(accuracy.values(), default=0) >= 2
-
-    poll(page, evaluated_twice)
-    loss = chart_points(page)["Training loss"]
-    assert set(loss) == {"plain raw", "plain", "attention raw", "attention"}
-    assert min(loss.values()) >= 10
-    assert "Running: step" in page.get("progress")[0].proto.text
-
-    page.button(key="train_stop").click().run()
-    job = job_of(page)
-    assert job.status == "stopped"
-    stopped = job.progress().per_model
-    time.sleep(0.4)
-    page.run()
-    time.sleep(0.4)
-    page.run()
-    assert job.progress().per_model == stopped
-    points = chart_points(page)["Training loss"]["plain"]
-    assert points == min(stopped["plain"], 600)
-    assert "Stopped: step" in page.get("progress")[0].proto.text
-    assert not page.button(key="train_resume").disabled
-    assert {b.key for b in page.button} >= {"train_save_plain", "train_save_attention"}
+    assert at.slider(key="train_hidden_dim").value == model.hidden_dim
+    assert at.select_slider(key="train_learning_rate").value == train.learning_rate
+    assert at.text_input(key="train_steps").value == "5000"
+    assert at.text_input(key="train_grad_clip").value == "0"
+    assert at.selectbox(key="train_lr_schedule").value == "constant"
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("train_min_len", 6, "shortest training string"),
-    ("train_device", "cuda", "CUDA"),
+    ("train_steps", "1000000000000", "Steps"),
+    ("train_steps", "-5", "Steps"),
+    ("train_steps", "0", "Steps"),
+    ("train_eval_every", "-1", "Evaluate every"),
+    ("train_min_len", "0", "Shortest training string"),
+    ("train_max_len", "65", "Longest training string"),
+    ("train_seed", "100000000000000000000", "Random seed"),
+    ("train_min_len", "9", "min_len 9 is above max_len"),
+    ("train_grad_clip", "abc", "Gradient clipping"),
 ])
-def test_bad_settings_show_an_error_and_block_start(page, key, value, message):
-    if value == "cuda" and torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    page.number_input(key="train_max_len").set_value(5)
-    widget = page.selectbox(key=key) if key == "train_device" else page.number_input(key=key)
-    widget.set_value(value).run()
-    assert not page.exception
-    assert any(message in e.value for e in page.error)
-    assert page.button(key="train_start").disabled
+def test_out_of_range_fields_block_start_and_name_the_field(runs_dir, key, value, message):
+    at = open_train()
+    at.text_input(key="train_max_len").input("8")
+    at.text_input(key=key).input(value).run()
+    assert not at.exception
+    assert any(message in shown(e.value) for e in at.error), [e.value for e in at.error]
+    assert at.button(key="train_start").disabled
 
 
-def test_saving_writes_a_checkpoint_that_the_sidebar_offers(page, checkpoint_dir):
-    tiny(page, 20, models="plain")
-    page.button(key="train_start").click().run()
-    poll(page, lambda: job_of(page).status == "finished")
-    assert page.button(key="train_stop").disabled
+def test_the_largest_sizes_show_an_estimate_and_ask_first(runs_dir):
+    at = open_train()
+    at.slider(key="train_embedding_dim").set_value(256)
+    at.slider(key="train_hidden_dim").set_value(512)
+    at.select_slider(key="train_batch_size").set_value(512)
+    at.text_input(key="train_max_len").input("64").run()
+    assert any("per step" in w.value for w in at.warning)
+    assert at.button(key="train_start").disabled
+    at.checkbox(key="train_confirm_slow").check().run()
+    assert not at.button(key="train_start").disabled
 
-    page.text_input(key="train_name_plain").input("!!!").run()
-    assert any("not a usable checkpoint name" in e.value for e in page.error)
 
-    page.text_input(key="train_name_plain").input("plain").run()
-    assert any("exists" in w.value for w in page.warning)
-    assert page.button(key="train_save_plain").disabled
-    page.checkbox(key="train_overwrite_plain").check().run()
-    assert not page.button(key="train_save_plain").disabled
+def test_settings_come_from_the_link_and_bad_ones_are_named(runs_dir):
+    at = open_train({"model": "plain", "hidden-dim": "32", "lr": "0.001", "steps": "[x](y)"})
+    assert at.segmented_control(key="train_models").value == "plain"
+    assert at.slider(key="train_hidden_dim").value == 32
+    assert at.select_slider(key="train_learning_rate").value == 0.001
+    assert at.text_input(key="train_steps").value == str(TrainConfig().steps)
+    warnings = [w.value for w in at.warning]
+    assert any("Steps" in w for w in warnings)
+    assert not any("[x](y)" in w for w in warnings)  # shown escaped, never as a link
 
-    page.text_input(key="train_name_plain").input("tiny plain!").run()
-    assert any("tiny-plain" in c.value for c in page.caption)
-    page.button(key="train_save_plain").click().run()
-    assert not page.exception and not page.error
-    assert any("tiny-plain" in s.value for s in page.success)
-    assert page.session_state[PLAIN_KEY] == "tiny-plain"
-    assert (checkpoint_dir / "tiny-plain.safetensors").is_file()
+
+def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
+    at = open_train()
+    tiny(at, 100_000)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    run_id, token = at.query_params["run"], at.query_params["token"]
+    store = RunStore(runs_dir)
+    race = store.group(store.get(run_id))
+    assert [r.kind for r in race] == ["plain", "attention"] and race[0].group_id
+
+    def evaluated_twice():
+        accuracy = chart_points(at).get("Held-out accuracy", {})
+        return len(accuracy) == 4 and min(accuracy.values()) >= 2
+
+    poll(at, evaluated_twice)
+    loss = chart_points(at)["Training loss"]
+    assert set(loss) == {"plain raw", "plain", "attention raw", "attention"}
+    assert "Running: step" in progress_text(at)
+
+    reloaded = open_train({"run": run_id, "token": token})  # a new session: a reload
+    poll(reloaded, lambda: "Running: step" in progress_text(reloaded), timeout=10)
+    assert not reloaded.button(key="train_stop").disabled
+    reloaded.button(key="train_stop").click().run()
+    poll(reloaded, lambda: all(r.status == "stopped" for r in store.group(store.get(run_id))),
+         timeout=15)
+    reloaded.run()
+    assert "Stopped: step" in progress_text(reloaded)
+    assert not reloaded.button(key="train_resume").disabled
+
+
+def test_without_the_token_a_shared_server_shows_the_run_read_only(runs_dir, monkeypatch):
+    monkeypatch.setenv("SEQREV_SHARED", "1")
+    store = RunStore(runs_dir)
+    run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
+                           TrainConfig(steps=10), token=new_token(), status="stopped")
+    at = open_train({"run": run.id})
+    assert any("read-only" in i.value for i in at.info)
+    assert at.button(key="train_resume").disabled
+    wrong = open_train({"run": run.id, "token": "not-the-token"})
+    assert wrong.button(key="train_resume").disabled
+
+
+@pytest.mark.parametrize("bad", ["nope", "r" + "z" * 9, "../../etc/passwd", "[x](http://e.x)"])
+def test_an_unknown_or_malformed_run_is_an_error_not_a_traceback(runs_dir, bad):
+    at = open_train({"run": bad})
+    assert not at.exception
+    assert at.error and "no run" in at.error[0].value
+    assert "](" not in at.error[0].value
+
+
+def test_saving_a_finished_run_ties_consent_to_the_name(runs_dir, checkpoint_dir):
+    at = open_train()
+    tiny(at, 20, models="plain")
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    store = RunStore(runs_dir)
+    poll(at, lambda: store.get(run_id).status == "finished")
+    at.run()
+    name_key, save_key = f"train_name_{run_id}", f"train_save_{run_id}"
+
+    at.text_input(key=name_key).input("plain").run()  # a shipped model: read-only
+    at.run()
+    assert not any(b.key == save_key for b in at.button) or at.button(key=save_key).disabled
+
+    taken = checkpoints.load_checkpoint("plain")
+    for existing in ("mine", "mine2"):
+        checkpoints.save_checkpoint(existing, taken.model, taken.train_config, {})
+    at.text_input(key=name_key).input("mine").run()
+    assert any("exists" in w.value for w in at.warning)
+    assert at.button(key=save_key).disabled
+    at.checkbox(key=f"train_replace_{run_id}_mine").check().run()
+    assert not at.button(key=save_key).disabled
+    at.text_input(key=name_key).input("mine2").run()  # the tick does not carry over
+    assert not at.checkbox(key=f"train_replace_{run_id}_mine2").value
+    assert at.button(key=save_key).disabled
+
+    at.text_input(key=name_key).input("tiny plain!").run()
+    at.button(key=save_key).click().run()
+    assert not at.exception and not at.error
+    assert any("tiny-plain" in shown(s.value) for s in at.success)
+    assert at.session_state[PLAIN_KEY] == "tiny-plain"
     sidecar = checkpoints.read_sidecar("tiny-plain")
-    assert sidecar["steps_done"] == 20 and sidecar["model_config"]["hidden_dim"] == 16
+    assert sidecar["run_id"] == run_id and sidecar["steps_done"] == 20
     assert sidecar["command"].startswith("python -m seqrev train --model plain")
-    assert "--out tiny-plain" in sidecar["command"]
-    loaded = checkpoints.load_checkpoint("tiny-plain")
-    assert loaded.train_config.steps == 20
-    downloads = {b.proto.label for b in page.get("download_button")}
-    assert {"Metrics (CSV)", "tiny-plain.safetensors", "tiny-plain.json"} <= downloads
-
-    page.switch_page("app.py")
-    page.run()
-    assert "tiny-plain" in page.selectbox(key=PLAIN_KEY).options
-
-
-def test_an_error_while_training_is_shown_not_raised(page, monkeypatch):
-    def broken_step(trainer):
-        raise RuntimeError("out of memory, pretend")
-
-    monkeypatch.setattr(Trainer, "train_step", broken_step)
-    tiny(page, 50, models="attention")
-    page.button(key="train_start").click().run()
-    poll(page, lambda: job_of(page).status != "running")
-    page.run()
-    assert not page.exception
-    assert any("out of memory, pretend" in e.value for e in page.error)
-    assert "Error: step 0" in page.get("progress")[0].proto.text
-    assert not any(b.key == "train_save_attention" for b in page.button)
-    assert not page.button(key="train_start").disabled
+    assert store.get(run_id).checkpoint == "tiny-plain"

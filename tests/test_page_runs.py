@@ -1,0 +1,107 @@
+"""AppTest of the Runs page: the table, overlaid curves, and actions guarded by tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seqrev.models import ModelConfig
+from seqrev.runs import RunStore, new_token
+from seqrev.training import TrainConfig
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> RunStore:
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(tmp_path / "runs"))
+    return RunStore(tmp_path / "runs")
+
+
+def finished_run(store: RunStore, learning_rate: float, token: str | None = None):
+    run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
+                           TrainConfig(steps=30, learning_rate=learning_rate), token=token,
+                           status="running")
+    steps = [(s, 3.0 / s, 3.0 / s, learning_rate, 0.01, 0.1 * s) for s in range(1, 31)]
+    evals = [(s, s / 30 * learning_rate * 100, 0.5, 0.5, 0.1 * s) for s in (10, 20, 30)]
+    store.record_progress(run.id, steps, evals, steps_done=30, wall_seconds=3.0)
+    store.set_status(run.id, "finished")
+    return store.get(run.id)
+
+
+def open_runs() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_no_runs_yet_says_where_to_start(store):
+    at = open_runs()
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_three_learning_rates_overlay_on_one_chart(store):
+    runs = [finished_run(store, lr) for lr in (1e-3, 3e-3, 5e-3)]
+    at = open_runs()
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [r.id for r in reversed(runs)]
+    assert "Learning rate (Adam)" in table.columns  # it differs between the runs
+    assert "Hidden size (GRU)" not in table.columns  # it does not
+    assert set(at.multiselect(key="runs_chosen").value) == {r.id for r in runs}
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"]) == 3
+    assert all(len(trace["x"]) == 3 for trace in spec["data"])  # three evaluations each
+    assert any("lr 0.001" in trace["name"] for trace in spec["data"])
+    at.segmented_control(key="runs_x_axis").set_value("wall").run()
+    at.segmented_control(key="runs_metric").set_value("smoothed_loss").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "wall seconds"
+    assert all(len(trace["x"]) == 30 for trace in spec["data"])
+
+
+def test_a_local_user_deletes_after_a_confirmation(store, monkeypatch):
+    monkeypatch.setattr("pages.run_common.is_local_user", lambda: True)
+    run = finished_run(store, 1e-3, token=new_token())  # started elsewhere: no token here
+    at = open_runs()
+    at.selectbox(key="runs_target").set_value(run.id).run()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key=f"runs_sure_{run.id}").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception
+    assert store.list_runs() == []
+
+
+def test_another_browsers_run_is_read_only_on_a_shared_server(store, monkeypatch):
+    monkeypatch.setenv("SEQREV_SHARED", "1")
+    run = finished_run(store, 1e-3, token=new_token())
+    at = open_runs()
+    at.selectbox(key="runs_target").set_value(run.id).run()
+    assert at.button(key="runs_delete").disabled and at.button(key="runs_resume").disabled
+    assert any("Read-only" in c.value for c in at.caption)
+
+
+def test_a_corrupt_store_is_an_error_and_the_other_pages_still_work(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "runs.sqlite3").write_bytes(b"garbage" * 1000)
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
+    at = open_runs()
+    assert at.error and "run store" in at.error[0].value
+    at.switch_page("pages/decode.py")
+    at.run()
+    assert not at.exception and not at.error
+
+
+@pytest.mark.parametrize(("ip", "shared", "local"), [
+    (None, "", True), (None, "0", True), (None, "1", False), ("192.0.2.7", "", False),
+    ("::ffff:198.51.100.1", "", False)])
+def test_only_a_loopback_browser_on_an_unshared_server_controls_every_run(ip, shared, local):
+    from pages.run_common import local_connection
+
+    assert local_connection(ip, shared) is local
