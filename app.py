@@ -4,6 +4,7 @@ import streamlit as st
 import torch
 
 from pages.common import PENDING_PAGE_KEY, ROUTED_KEY, sidebar
+from pages.run_common import startup_once
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -26,6 +27,7 @@ def run() -> None:
     if pending:  # a deep link that arrived before the router ran: go where it asked
         script, query = pending
         st.switch_page(script, query_params=query)
+    startup_once()
     sidebar()
     page.run()
 

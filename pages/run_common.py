@@ -24,15 +24,19 @@ def open_store() -> RunStore | None:
         st.error(f"The run store can't be used, so training is unavailable: {error}. "
                  "Decoding with saved checkpoints still works.")
         return None
-    _startup(store.root.as_posix())
     return store
 
 
 @st.cache_resource(show_spinner=False)
-def _startup(root: str) -> bool:
-    """Once per server: runs whose worker died are marked interrupted, queued runs start."""
-    problem = scheduler.try_launch_pending(RunStore(root))
-    return problem is None
+def startup_once() -> str | None:
+    """Once per server start: runs whose worker died are marked interrupted, queued runs start.
+
+    Returns the problem, if the store can't be used; pages that need it say so themselves.
+    """
+    try:
+        return scheduler.try_launch_pending(RunStore())
+    except RunStoreError as error:
+        return str(error)
 
 
 def tokens() -> dict[str, str]:

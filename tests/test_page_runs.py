@@ -105,3 +105,27 @@ def test_only_a_loopback_browser_on_an_unshared_server_controls_every_run(ip, sh
     from pages.run_common import local_connection
 
     assert local_connection(ip, shared) is local
+
+
+def test_a_server_start_marks_dead_runs_interrupted_and_starts_the_queue(store, monkeypatch):
+    import sqlite3
+    import time
+
+    from seqrev import scheduler
+
+    orphan = store.create_run(ModelConfig(kind="plain"), TrainConfig(), status="running")
+    with sqlite3.connect(store.db_path) as connection:  # its worker died an hour ago
+        connection.execute("UPDATE runs SET heartbeat = ?, pid = 999999999 WHERE id = ?",
+                           (time.time() - 3600, orphan.id))
+    queued = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
+                              TrainConfig(steps=5, batch_size=8, eval_every=0))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()  # the home page: the router's start-up runs once for the server
+    assert not at.exception
+    assert store.get(orphan.id).status == "interrupted"
+    assert store.get(queued.id).status in ("running", "finished")
+    deadline = time.monotonic() + 60
+    while store.get(queued.id).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    scheduler.reap_children()
+    assert store.get(queued.id).status == "finished"
