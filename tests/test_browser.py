@@ -44,7 +44,8 @@ def server(tmp_path_factory):
         if path.stem in ("plain", "attention"):
             shutil.copy(path, checkpoint_dir / path.name)
     port = _free_port()
-    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir)}
+    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir),
+           "SEQREV_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -138,14 +139,28 @@ def test_attention_page(page, server):
     page.screenshot(path=str(SHOTS / "attention.png"), full_page=True)
 
 
-def test_train_page_start_and_stop(page, server):
+def test_train_page_start_reload_reattach_and_stop(page, server):
     page.goto(f"{server}/train", wait_until="domcontentloaded")
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Running: step").first.wait_for(timeout=60_000)
+    assert "run=" in page.url and "token=" in page.url
     page.wait_for_timeout(4000)  # let the charts fill for the screenshot
     page.screenshot(path=str(SHOTS / "train-running.png"), full_page=True)
+    started = time.perf_counter()
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_text("Running: step").first.wait_for(timeout=30_000)
+    reattached = time.perf_counter() - started
+    print(f"reattached after a reload in {reattached:.2f} s")
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped: step").first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Resume").wait_for(timeout=10_000)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "train-stopped.png"), full_page=True)
+
+
+def test_runs_page(page, server):
+    page.goto(f"{server}/runs", wait_until="domcontentloaded")
+    page.get_by_text("Runs to compare").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
