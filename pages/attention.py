@@ -21,6 +21,7 @@ from seqrev.charts.attention import (
     error_rate_figure,
     exact_match_figure,
     override_probability_figure,
+    standalone_html,
     trace_heatmap,
     wrong_steps_heatmap,
 )
@@ -77,7 +78,7 @@ def identity(checkpoint) -> str:
 
 def html_download(label: str, figure, file_name: str, key: str) -> None:
     """A self-contained HTML file (plotly.js inside), so it opens without internet."""
-    st.download_button(label, lambda: figure.to_html(include_plotlyjs=True), file_name,
+    st.download_button(label, lambda: standalone_html(figure), file_name,
                        "text/html", key=key, on_click="ignore", icon=":material/download:")
 
 

@@ -1,6 +1,7 @@
 """The attention figures: the data they draw, their labels, outlines and shading."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -149,3 +150,51 @@ def test_error_rate_lines_and_positions_past_training_shaded():
     assert list(figure.data[0].y) == pytest.approx([p / 20 for p in range(12)])
     assert bands(figure) == [(7.5, 11.5)]
     assert not bands(error_rate_figure(per_position))
+
+
+# --- forced attention and offline downloads (issue 9) -----------------------------------------
+
+def test_forced_cells_are_framed_and_cells_are_clickable():
+    from seqrev.charts.attention import FORCED_NAME, standalone_html  # noqa: F401
+    from seqrev.decoding import AttentionOverride
+
+    model = load_checkpoint("attention").model
+    forced = greedy_trace(model, "MISSISSIPPIAN", overrides=[AttentionOverride(2, 0),
+                                                             AttentionOverride(3, 12, 0.5)])
+    figure = trace_heatmap(forced, clickable=True)
+    frames = shapes_named(figure, FORCED_NAME)
+    reached = [(s.forced_position, s.position) for s in forced.steps if s.overridden]
+    assert (0, 2) in reached
+    assert [(f.x0 + 0.45, f.y0 + 0.45) for f in frames] == reached
+    assert sum(bool(f.showlegend) for f in frames) == 1
+    cells = next(t for t in figure.data if t.name == "cells")
+    assert len(cells.customdata) == len(forced.steps) * 13
+    assert list(cells.customdata[13 * 2 + 5]) == [2, 5]
+    assert cells.x[13 * 2 + 5] == "5: S" and cells.y[13 * 2 + 5] == step_labels(forced)[2]
+    assert not any(t.name == "cells" for t in trace_heatmap(forced).data)
+
+
+def test_override_probability_figure_follows_both_runs():
+    from seqrev.charts.attention import override_probability_figure
+    from seqrev.decoding import AttentionOverride
+    from seqrev.vocab import expected_tokens
+
+    model = load_checkpoint("attention").model
+    own = greedy_trace(model, "ATTENTIONISALLYOUNEED")
+    forced = greedy_trace(model, "ATTENTIONISALLYOUNEED", overrides=[AttentionOverride(3, 17)])
+    figure = override_probability_figure(own, forced)
+    want = expected_tokens("ATTENTIONISALLYOUNEED")
+    own_line, forced_line = figure.data
+    assert list(forced_line.y) == pytest.approx(
+        [float(forced.steps[t].probabilities[want[t]]) for t in range(len(forced.steps))])
+    assert len(own_line.x) == len(own.steps)
+    assert [s.x0 for s in figure.layout.shapes] == [3]
+
+
+def test_downloaded_html_embeds_plotly_js(trace):
+    from seqrev.charts.attention import standalone_html
+
+    page = standalone_html(trace_heatmap(trace))
+    scripts = re.findall(r"<script[^>]*>", page)
+    assert scripts and not any("src=" in tag for tag in scripts)  # nothing loaded from outside
+    assert "Plotly.newPlot" in page and len(page) > 1_000_000  # the library is inside

@@ -93,3 +93,23 @@ def test_forced_prefix_is_a_what_if_that_then_continues_greedily():
         assert step.chosen_token == int(step.probabilities.argmax())
     with pytest.raises(InputError):
         greedy_trace(model, "ABC", prefix="Z1")
+
+
+def test_trace_keeps_what_the_attention_step_used():
+    model = model_of("attention", 4)
+    trace = greedy_trace(model, "HELLO")
+    assert trace.encoder_states.shape == (5, 16) and trace.keys.shape == (5, 16)
+    previous = None
+    for step in trace.steps:
+        assert step.query.shape == (16,) and step.scores.shape == (5,)
+        assert torch.allclose(step.model_attention, torch.softmax(step.scores, 0), atol=1e-6)
+        assert torch.equal(step.model_attention, step.attention) and not step.overridden
+        assert torch.allclose(step.context, step.attention @ trace.encoder_states, atol=1e-6)
+        if previous is not None:
+            assert torch.equal(step.query, previous.hidden)
+        previous = step
+    beam = beam_search(model, "HELLO", width=3)
+    assert beam.keys is not None and beam.steps[0].scores is not None
+    plain = greedy_trace(model_of("plain"), "HELLO")
+    assert plain.keys is None and plain.encoder_states.shape == (5, 16)
+    assert plain.steps[0].scores is None and plain.steps[0].context is None

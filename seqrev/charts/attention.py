@@ -27,6 +27,11 @@ HEATMAP_SCALE = "Blues"
 ROW_PX, MAX_VALUE_COLUMNS = 30, 16
 
 
+def standalone_html(figure: go.Figure) -> str:
+    """The figure as one HTML file with plotly.js inside: it opens without internet."""
+    return figure.to_html(include_plotlyjs=True, full_html=True)
+
+
 def _rect(name: str, x0: float, x1: float, y0: float, y1: float, color: str, width: float,
           dash: str = "solid", legend: bool = False) -> dict:
     return {"type": "rect", "name": name, "xref": "x", "yref": "y", "x0": x0, "x1": x1,
