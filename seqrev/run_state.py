@@ -23,7 +23,7 @@ STATE_FILE = "state.safetensors"
 STATE_VERSION = 1
 
 
-class StateError(Exception):
+class StateError(ValueError):
     """A run's saved state is missing or unreadable."""
 
 
