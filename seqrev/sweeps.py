@@ -933,8 +933,8 @@ def add_parser(commands, parser_class) -> None:
     actions.add_parser("list", help="sweeps in the run store")
     show = actions.add_parser("show", help="a sweep's progress and capacity table")
     show.add_argument("sweep_id")
-    export = actions.add_parser("export", help="a sweep's results as CSV")
-    export.add_argument("sweep_id")
+    export = actions.add_parser("export", help="sweeps' results as one CSV (metrics only)")
+    export.add_argument("sweep_id", nargs="+")
     export.add_argument("--out", required=True)
     bench = actions.add_parser("bench", help="local Ray against the same trials in one process")
     bench.add_argument("--steps", type=int, default=200)
@@ -1078,7 +1078,8 @@ def _dispatch(args) -> int:
         if action == "show":
             return _show(args.sweep_id, store)
         if action == "export":
-            path = capacity.save_results(results(args.sweep_id, store), args.out)
+            frames = [results(sweep_id, store) for sweep_id in args.sweep_id]
+            path = capacity.save_results(pd.concat(frames, ignore_index=True), args.out)
             print(f"wrote {path}")
             return 0
         if action == "bench":

@@ -209,3 +209,21 @@ def test_charts_draw_both_models_and_empty_states():
     assert any("none reaches" in name for name in names)
     empty = capacity_heatmap(table.iloc[0:0], "plain")
     assert not empty.data and "no finished trials" in empty.layout.annotations[0].text
+
+
+def test_cli_list_show_and_export_of_two_sweeps(store, tmp_path, capsys):
+    ids = []
+    for hidden in (16, 24):
+        record = sweeps.create_sweep(_tiny(hidden_dim=(hidden,)), store=store)
+        sweeps.run_inline(record.id, store)
+        ids.append(record.id)
+    assert main(["sweep", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"{i}\tfinished\t1/1 finished" in listed for i in ids)
+    assert main(["sweep", "show", ids[0]]) == 0
+    assert "1 finished, 0 running, 0 queued, 0 failed of 1" in capsys.readouterr().out
+    out = tmp_path / "both.csv"
+    assert main(["sweep", "export", *ids, "--out", str(out)]) == 0
+    frame = capacity.load_results(out)
+    assert sorted(frame["sweep_id"].unique()) == sorted(ids)
+    assert list(frame.columns) == list(capacity.COLUMNS)
