@@ -641,6 +641,8 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                         run, attempts + 1)
                 elif retry:
                     store.set_status(run.id, "stopped")
+            if ready:
+                emit("progress", {"running": len(in_flight), "queued": len(todo)})
             if time.monotonic() - last_beat >= 1.0:
                 last_beat = time.monotonic()
                 _heartbeats(store, coordinator, in_flight)
@@ -969,10 +971,11 @@ def spec_from_args(args) -> SweepSpec:
                      eval_every=args.eval_every, eval_per_length=args.eval_per_length)
 
 
-def _printer(quiet: bool, total: int) -> DriverEvent:
+def _printer(quiet: bool, total: int, done_before: int = 0) -> DriverEvent:
+    """Driver events as lines on stderr: each trial, then done / running / queued and an ETA."""
     import sys
 
-    state = {"done": 0, "started": time.perf_counter()}
+    state = {"done": done_before, "started": time.perf_counter()}
 
     def emit(kind: str, data: dict) -> None:
         if kind in ("finished", "failed"):
@@ -980,7 +983,12 @@ def _printer(quiet: bool, total: int) -> DriverEvent:
         if quiet:
             return
         elapsed = time.perf_counter() - state["started"]
-        if kind == "start":
+        if kind == "progress":
+            per_trial = elapsed / max(state["done"] - done_before, 1)
+            eta = per_trial * (data["queued"] + 0.5 * data["running"])
+            line = (f"  {state['done']} done, {data['running']} running, {data['queued']} "
+                    f"queued; eta {eta:.0f} s")
+        elif kind == "start":
             line = f"sweep {data['sweep']} on {data['where']}"
         elif kind in ("finished", "stopped"):
             line = (f"[{state['done']}/{total}] {data['run']} {kind}: {data['steps']} steps, "
@@ -1013,7 +1021,8 @@ def _drive(record: SweepRecord, args, store, address: str | None) -> int:
     try:
         final = run_sweep(record.id, store=store, address=address,
                           num_cpus=args.cpus, stop=stop,
-                          on_event=_printer(args.quiet, record.n_trials))
+                          on_event=_printer(args.quiet, record.n_trials,
+                                            progress(record.id, store).done))
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)

@@ -227,3 +227,14 @@ def test_cli_list_show_and_export_of_two_sweeps(store, tmp_path, capsys):
     frame = capacity.load_results(out)
     assert sorted(frame["sweep_id"].unique()) == sorted(ids)
     assert list(frame.columns) == list(capacity.COLUMNS)
+
+
+def test_cli_progress_lines_count_earlier_trials_and_give_an_eta(capsys):
+    emit = sweeps._printer(quiet=False, total=5, done_before=2)
+    emit("start", {"sweep": "s1", "where": "a local Ray with 1 CPU(s)"})
+    emit("finished", {"run": "r1", "steps": 20, "seconds": 1.0})
+    emit("progress", {"running": 1, "queued": 1})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "sweep s1 on a local Ray with 1 CPU(s)"
+    assert lines[1].startswith("[3/5] r1 finished: 20 steps")
+    assert lines[2].startswith("  3 done, 1 running, 1 queued; eta ")
