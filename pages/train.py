@@ -28,6 +28,8 @@ MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train
 HEADER_COLORS = {"plain": "blue", "attention": "orange"}
 DEFAULT_STEP_SECONDS = 0.025  # a default step on one core of this class of machine (README)
 ACTIVE = ("queued", "running")
+STATUS_SECONDS = 0.5  # progress and numbers
+CHART_SECONDS = 2.0  # charts: building three figures costs far more than reading the store
 GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
 
 
@@ -177,36 +179,51 @@ def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
             st.error(f"The {member.kind} run {member.status}: {escape_markdown(member.error, 300)}")
 
 
-def live(run_ids: list[str], was_active: bool) -> None:
-    """Progress, latest numbers and charts, read from the store; polled while active."""
+def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
+    """Progress and the latest numbers, read from the store; polled twice a second.
+
+    A change of status (queued to running, running to stopped...) reruns the whole page, so
+    the buttons and the charts' polling follow it.
+    """
     store = open_store()
     if store is None:
         return
-    if was_active:
-        scheduler.try_launch_pending(store)
     try:
         runs = [store.get(run_id) for run_id in run_ids]
-        views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
+        if any(run.needs_scheduler for run in runs):
+            scheduler.try_launch_pending(store)
+        losses = {run.id: store.latest_smoothed_loss(run.id) for run in runs}
     except RunStoreError as error:
         st.error(f"Could not read the run: {escape_markdown(error, 300)}")
         return
-    if was_active and not any(run.status in ACTIVE for run in runs):
+    if tuple(run.status for run in runs) != statuses:
         st.rerun()
     progress_line(store, runs)
     for column, run in zip(st.columns(len(runs)), runs, strict=True):
-        view = views[run.kind]
         with column:
             st.markdown(f":{HEADER_COLORS.get(run.kind, 'gray')}[**{run.kind.capitalize()}**] "
                         f"· run `{run.id}` · {run.status}")
             loss_col, exact_col, speed_col = st.columns(3)
-            loss_col.metric("Loss (smoothed)",
-                            f"{view.smoothed_loss[-1]:.3f}" if view.steps else "–")
+            loss = losses[run.id]
+            loss_col.metric("Loss (smoothed)", "–" if loss is None else f"{loss:.3f}")
             exact_col.metric("Exact match", "–" if run.exact_match is None
                              else f"{run.exact_match:.1%}",
                              help="Strings reversed perfectly, of the fixed held-out set.")
             speed = run.steps_per_second
             speed_col.metric("Steps/s", "–" if speed is None else f"{speed:.1f}",
                              help="Real progress: steps done per wall second of this run.")
+
+
+def charts_panel(runs: list[RunRecord]) -> None:
+    """Loss, held-out accuracy and real speed; redrawn every few seconds while training."""
+    store = open_store()
+    if store is None:
+        return
+    try:
+        views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
+    except RunStoreError as error:
+        st.error(f"Could not read the run's history: {escape_markdown(error, 300)}")
+        return
     total = runs[0].steps_total
     loss_col, accuracy_col, speed_col = st.columns(3)
     loss_col.plotly_chart(loss_figure(views, total), width="stretch", key="train_loss_chart")
@@ -303,7 +320,10 @@ def run_view(store: RunStore, run_id: str) -> None:
     if not control:
         st.info("You are watching this run read-only: only the browser that started it "
                 "(or a link with its token) can stop, resume or save it.")
-    st.fragment(run_every=0.5 if active else None)(live)([r.id for r in runs], active)
+    st.fragment(run_every=STATUS_SECONDS if active else None)(status_panel)(
+        [r.id for r in runs], tuple(r.status for r in runs))
+    training = any(run.status == "running" for run in runs)
+    st.fragment(run_every=CHART_SECONDS if training else None)(charts_panel)(runs)
     if control and not active and all(r.steps_done for r in runs):
         save_panel(store, runs)
     note = st.session_state.get(NOTE_KEY)

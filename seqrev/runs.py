@@ -168,6 +168,14 @@ class RunRecord:
     stop_requested: bool = False
 
     @property
+    def needs_scheduler(self) -> bool:
+        """Queued, or running with a silent worker: the launcher has something to do."""
+        if self.status == "queued":
+            return True
+        beat = self.heartbeat or self.updated
+        return self.status == "running" and time.time() - beat > STALE_SECONDS
+
+    @property
     def steps_per_second(self) -> float | None:
         """Real progress per wall second of this run."""
         return self.steps_done / self.wall_seconds if self.wall_seconds > 0 else None
@@ -493,6 +501,12 @@ class RunStore:
                            "ORDER BY step", (run_id,))
         return RunHistory(pd.DataFrame([tuple(r) for r in steps], columns=STEP_COLUMNS),
                           pd.DataFrame([tuple(r) for r in evals], columns=EVAL_COLUMNS))
+
+    def latest_smoothed_loss(self, run_id: str) -> float | None:
+        """The smoothed loss at the run's last recorded step (None before its first)."""
+        rows = self._read("SELECT smoothed_loss FROM steps WHERE run_id = ? "
+                          "ORDER BY step DESC LIMIT 1", (run_id,))
+        return rows[0]["smoothed_loss"] if rows else None
 
     def check_token(self, run_id: str, token: str | None) -> bool:
         """True if ``token`` controls ``run_id`` (constant-time comparison)."""
