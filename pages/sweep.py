@@ -92,6 +92,25 @@ def progress_panel(store, sweep_id: str) -> None:
                   if record.spec.target else "") + ".")
     controls(store, record)
     figures(frame, f"sweep_{record.id}")
+    trials(store, record)
+
+
+def trials(store, record) -> None:
+    """The sweep's runs; any one opens on the Train page like any other run."""
+    runs = list(sweeps.trial_runs(record.id, store).values())
+    if not runs:
+        return
+    with st.expander(f"Trials ({len(runs)} started)"):
+        st.dataframe(pd.DataFrame([{
+            "run": run.id, "model": run.kind, "hidden": run.model_config.hidden_dim,
+            "lengths": f"{run.train_config.min_len}-{run.train_config.max_len}",
+            "seed": run.train_config.seed, "status": run.status, "steps": run.steps_done,
+            "best held-out exact": run.best_exact_match, "seconds": round(run.wall_seconds, 1),
+        } for run in runs]), hide_index=True, column_config={
+            "best held-out exact": st.column_config.NumberColumn(format="percent")})
+        chosen = st.selectbox("Open a trial", [run.id for run in runs], key="sweep_trial")
+        st.page_link("pages/train.py", label=f"Open {chosen} on the Train page",
+                     icon=":material/open_in_new:", query_params={"run": chosen})
 
 
 def controls(store, record) -> None:
