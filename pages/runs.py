@@ -15,10 +15,26 @@ from seqrev.runs import RunStore, RunStoreError
 require_router("pages/runs.py")
 
 MAX_OVERLAID = 10
+TABLE_SECONDS = 2.0  # the table's refresh while runs are queued or training
 
 
 def table(store: RunStore, runs) -> None:
     """Every run, newest first, with only the settings that differ between runs."""
+    if any(run.status in ("queued", "running") for run in runs):
+        st.fragment(run_every=TABLE_SECONDS)(live_table)(store)
+    else:
+        draw_table(store, runs)
+
+
+def live_table(store: RunStore) -> None:
+    """The table, re-read from the store while runs are queued or training."""
+    try:
+        draw_table(store, store.list_runs())
+    except RunStoreError as error:
+        st.error(f"Could not read the runs: {escape_markdown(error, 300)}")
+
+
+def draw_table(store: RunStore, runs) -> None:
     positions = {run.id: store.queue_position(run.id) for run in runs if run.status == "queued"}
     st.dataframe(
         runs_frame(runs, positions), hide_index=True, width="stretch",

@@ -14,6 +14,12 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
+def _private_run_store(tmp_path_factory, monkeypatch):
+    """Every test records runs in a folder of its own, never in the repository's runs/."""
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
     st.cache_resource.clear()
     st.cache_data.clear()
