@@ -94,7 +94,8 @@ def sanitize_name(raw: str) -> str:
     Spaces become ``-`` and other characters are dropped; raises ValueError if nothing is left.
     """
     cleaned = re.sub(r"\s+", "-", str(raw).strip())
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "", cleaned).lstrip("._-")[:64]
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "", cleaned)
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).lstrip("._-")[:64]  # ".." never reaches a path
     cleaned = cleaned.removesuffix(".safetensors").removesuffix(".json")
     if not cleaned or not _NAME_PATTERN.match(cleaned):
         raise ValueError(f"{raw!r} is not a usable checkpoint name: use letters, digits, _ . -")

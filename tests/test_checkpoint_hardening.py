@@ -348,7 +348,9 @@ def test_decode_link_cannot_inject_markdown(hostile):
     assert unescaped(quoted).replace("\u200b", "") != ""
 
 
-@pytest.mark.parametrize("beam", ["²", "9" * 5000, "0", "-1", "1e0", "٣", " 3", "3.0", "99"])
+@pytest.mark.parametrize("beam", ["²", "9" * 5000, "0", "-1", "1e0", "٣", " 3", "3.0", "99"],
+                         ids=["superscript", "5000-digits", "0", "-1", "1e0", "arabic-3",
+                              "space-3", "3.0", "99"])
 def test_beam_from_the_link_is_parsed_strictly(beam):
     at = decode_page({"text": "HELLO", "beam": beam})
     assert not at.exception and not at.error

@@ -185,6 +185,7 @@ def test_non_finite_weights_are_refused_on_save_and_on_load(saved):
 @pytest.mark.parametrize("raw, clean", [
     ("my model", "my-model"), ("../../etc/passwd", "etcpasswd"), ("a/b\\c", "abc"),
     ("ok_name-1.2", "ok_name-1.2"), ("x.safetensors", "x"),
+    ("[x](https://e.example/login)../../etc/passwd", "xhttpse.examplelogin.etcpasswd"),
 ])
 def test_sanitize_name(raw, clean):
     assert sanitize_name(raw) == clean

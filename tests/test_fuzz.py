@@ -268,16 +268,15 @@ def test_real_processes_exit_2_with_one_line_and_list_exits_0(tmp_path):
     assert sorted(line.split("\t")[0] for line in listed.stdout.splitlines()) == [
         "attention", "deep.safetensors", "inf.safetensors", "plain"]
     for argv in (["decode", "--checkpoint", "deep", "ABC"],
-                 ["decode", "--checkpoint", "[x](https://evil.example)", "ABC"],
-                 ["decode", "--checkpoint", "plain", "--beam", "²", "ABC"],
-                 ["eval", "--checkpoint", "inf", "--n", "5"]):
+                 ["eval", "--checkpoint", "[x](https://evil.example)", "--n", "5"]):
         result = run(*argv)
         assert result.returncode == 2, (argv, result.stderr)
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
         assert str(tmp_path) not in result.stderr
 
 
-@pytest.mark.parametrize("beam", ["²", "9" * 5000, "[x](https://evil.example)"])
+@pytest.mark.parametrize("beam", ["²", "9" * 5000, "[x](https://evil.example)"],
+                         ids=["superscript", "5000-digits", "link"])
 def test_cli_beam_is_parsed_strictly(capsys, beam):
     assert cli_main(["decode", "--checkpoint", "plain", "--beam", beam, "ABC"]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
