@@ -155,7 +155,7 @@ class EvalPoint(_Open):
 
 class History(_Open):
     loss_stride: Annotated[int, Field(strict=True, ge=1, le=10**9)] = 1
-    loss: list[Finite] = Field(default_factory=list, max_length=200_000)
+    loss: list[Finite | None] = Field(default_factory=list, max_length=200_000)  # None: NaN
     eval: list[EvalPoint] = Field(default_factory=list, max_length=200_000)
 
 

@@ -182,6 +182,14 @@ def test_non_finite_weights_are_refused_on_save_and_on_load(saved):
         load_checkpoint("tiny", directory=directory)
 
 
+def test_a_diverged_loss_history_is_saved_with_nulls(tmp_path):
+    model = build_model(ModelConfig(kind="plain", embedding_dim=4, hidden_dim=4))
+    history = {"loss_stride": 1, "loss": [2.5, float("nan"), float("inf")], "eval": []}
+    save_checkpoint("diverged", model, meta={"history": history}, directory=tmp_path)
+    loaded = load_checkpoint("diverged", directory=tmp_path)
+    assert loaded.meta["history"]["loss"] == [2.5, None, None]
+
+
 @pytest.mark.parametrize("raw, clean", [
     ("my model", "my-model"), ("../../etc/passwd", "etcpasswd"), ("a/b\\c", "abc"),
     ("ok_name-1.2", "ok_name-1.2"), ("x.safetensors", "x"),
