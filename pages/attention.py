@@ -144,6 +144,11 @@ def init_from_link() -> None:
     st.session_state[BLEND_KEY] = blend
     st.session_state[OVERRIDES_KEY] = sorted((o.step, o.position) for o in overrides)
     st.session_state[LINK_ERRORS_KEY] = errors
+    if st.session_state[OVERRIDES_KEY]:  # open on the first forced step
+        first_step, first_position = st.session_state[OVERRIDES_KEY][0]
+        st.session_state[STEP_KEY] = first_step
+        st.session_state[FORCE_STEP_KEY] = first_step
+        st.session_state[FORCE_POSITION_KEY] = first_position
 
 
 def sync_link(text: str, overrides: list[tuple[int, int]], blend: float) -> None:
@@ -266,10 +271,12 @@ if source:
         n_override_steps = override_steps(len(source))
         pick_step, pick_position, pick_button = st.columns([2, 3, 2],
                                                            vertical_alignment="bottom")
-        if st.session_state.get(FORCE_STEP_KEY, 0) >= n_override_steps:
-            st.session_state[FORCE_STEP_KEY] = 0
-        if st.session_state.get(FORCE_POSITION_KEY, 0) >= len(source):
-            st.session_state[FORCE_POSITION_KEY] = 0
+        # start on step 3 (or the last) and the letter the outline says it should read
+        if st.session_state.get(FORCE_STEP_KEY, n_override_steps) >= n_override_steps:
+            st.session_state[FORCE_STEP_KEY] = min(3, len(source) - 1)
+        if st.session_state.get(FORCE_POSITION_KEY, len(source)) >= len(source):
+            st.session_state[FORCE_POSITION_KEY] = len(source) - 1 - st.session_state[
+                FORCE_STEP_KEY]
         force_step = pick_step.selectbox(
             "Step", range(n_override_steps), key=FORCE_STEP_KEY,
             format_func=lambda t: f"{t}" if t < len(source) else f"{t} (<eos>)")

@@ -99,8 +99,9 @@ class StepMechanism:
         n_rest = self.contributions.numel() - len(terms)
         shown = " + ".join(parts)
         values = " + ".join(f"({t.term:.3f})" for t in terms)
-        return (rf"s_{{{i}}} = {shown} + \underbrace{{\dots}}_{{{n_rest}\ \text{{more}}}} "
-                rf"= {values} + ({rest:.3f}) = {float(self.scores[i]):.3f}")
+        return (rf"\begin{{aligned}} s_{{{i}}} &= {shown} + \underbrace{{\dots}}_{{{n_rest}"
+                rf"\ \text{{more}}}} \\ &= {values} + ({rest:.3f}) = "
+                rf"{float(self.scores[i]):.3f} \end{{aligned}}")
 
     def worked_softmax(self) -> str:
         """LaTeX: the winner's weight as ``1 / sum_j exp(s_j - s_winner)``."""

@@ -164,3 +164,71 @@ def test_runs_page(page, server):
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+
+
+# --- issue 9: inside attention, forced attention, state maps, two inputs on Decode -------------
+
+def _scroll_to(tab, text: str) -> None:
+    """Scroll so that ``text`` sits at the top of the window, then let plotly finish drawing."""
+    target = tab.get_by_text(text, exact=False).first
+    target.wait_for(timeout=30_000)
+    target.evaluate("element => element.scrollIntoView({block: 'start'})")
+    tab.wait_for_timeout(800)
+
+
+def test_attention_inside_a_step_forced_and_states(page, server):
+    page.goto(f"{server}/attention?text=ATTENTIONISALLYOUNEED&attend=3:17&blend=1",
+              wait_until="domcontentloaded")
+    page.get_by_text("With the forced attention").first.wait_for(timeout=60_000)
+    page.get_by_text("Step 3 wrote").first.wait_for(timeout=30_000)
+    page.get_by_text("300 fresh strings on the same planes").first.wait_for(timeout=60_000)
+    _no_exception(page)
+    assert "attend=3%3A17" in page.url or "attend=3:17" in page.url
+    _scroll_to(page, "What if it looked elsewhere?")
+    page.screenshot(path=str(SHOTS / "attention-override.png"))
+    _scroll_to(page, "from query to context")
+    page.screenshot(path=str(SHOTS / "attention-mechanism.png"))
+    _scroll_to(page, "Check the winning score by hand")
+    page.screenshot(path=str(SHOTS / "attention-mechanism-by-hand.png"))
+    _scroll_to(page, "Where the states go")
+    page.screenshot(path=str(SHOTS / "attention-states.png"))
+    _scroll_to(page, "Colour the reference states by")
+    page.screenshot(path=str(SHOTS / "attention-states-reference.png"))
+    page.screenshot(path=str(SHOTS / "attention-issue9-full.png"), full_page=True)
+
+
+def test_attention_heatmap_click_forces_that_cell(page, server):
+    page.goto(f"{server}/attention?text=HELLOWORLD", wait_until="domcontentloaded")
+    page.get_by_text("Nothing forced yet").first.wait_for(timeout=60_000)
+    heatmap = page.locator(".js-plotly-plot").first
+    heatmap.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # the page settles (charts below are still drawing)
+    heatmap.scroll_into_view_if_needed(timeout=30_000)
+    page.wait_for_timeout(500)
+    # the cell of step 2, input 3: the plot area spans 10 columns and 11 rows
+    area = heatmap.locator(".nsewdrag").first.bounding_box()
+    x = area["x"] + area["width"] * (3 + 0.5) / 10
+    y = area["y"] + area["height"] * (2 + 0.5) / 11
+    page.mouse.click(x, y)
+    page.get_by_text("step 2 → input 3 (L)").first.wait_for(timeout=30_000)
+    assert "attend=2%3A3" in page.url or "attend=2:3" in page.url
+    _no_exception(page)
+    _scroll_to(page, "What if it looked elsewhere?")
+    page.screenshot(path=str(SHOTS / "attention-click-forced.png"))
+
+
+def test_decode_compare_two_inputs(page, server):
+    page.goto(f"{server}/decode?text=ABCDEFGHIJKLMNOPQRS", wait_until="domcontentloaded")
+    page.get_by_text("SRQPONMLKJIHGFEDCBA").first.wait_for(timeout=60_000)
+    second = page.get_by_role("textbox", name="A second string, decoded beside the first")
+    second.fill("ABCDEFGHIJKLMNOPQRZ")
+    second.press("Enter")
+    page.get_by_text("Inputs differ at position 18").first.wait_for(timeout=30_000)
+    _no_exception(page)
+    _scroll_to(page, "Compare two inputs")
+    page.screenshot(path=str(SHOTS / "decode-compare.png"))
+    second.fill("AB3")
+    second.press("Enter")
+    page.locator("[data-testid='stAlert']").filter(has_text="second string").wait_for(
+        timeout=30_000)
+    _no_exception(page)

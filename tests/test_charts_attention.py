@@ -169,7 +169,8 @@ def test_forced_cells_are_framed_and_cells_are_clickable():
     assert sum(bool(f.showlegend) for f in frames) == 1
     cells = next(t for t in figure.data if t.name == "cells")
     assert len(cells.customdata) == len(forced.steps) * 13
-    assert list(cells.customdata[13 * 2 + 5]) == [2, 5]
+    assert list(cells.customdata[13 * 2 + 5])[:2] == [2, 5]
+    assert cells.customdata[13 * 2 + 5][2] == pytest.approx(float(forced.steps[2].attention[5]))
     assert cells.x[13 * 2 + 5] == "5: S" and cells.y[13 * 2 + 5] == step_labels(forced)[2]
     assert not any(t.name == "cells" for t in trace_heatmap(forced).data)
 

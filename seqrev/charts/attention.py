@@ -85,13 +85,16 @@ def attention_heatmap(
             shapes.append(_rect(FORCED_NAME, position - 0.45, position + 0.45, row - 0.45,
                                 row + 0.45, FORCED_EDGE, 3, dash="dash", legend=first_forced))
             first_forced = False
-    if clickable:
+    if clickable:  # the markers take the hover and the clicks; the heatmap only draws
         cells = [(row, step, column) for row, step in enumerate(steps) for column in range(width)]
+        figure.update_traces(hoverinfo="skip", hovertemplate=None, selector={"type": "heatmap"})
         figure.add_trace(go.Scatter(
             x=[columns[c] for _, _, c in cells], y=[row_labels[r] for r, _, _ in cells],
-            customdata=[[step, c] for _, step, c in cells], mode="markers", name=CLICK_NAME,
-            marker={"size": 14, "symbol": "square", "opacity": 0}, showlegend=False,
-            hoverinfo="skip"))
+            customdata=[[step, c, float(z[r, c])] for r, step, c in cells], mode="markers",
+            name=CLICK_NAME, marker={"size": 18, "symbol": "square", "opacity": 0},
+            showlegend=False,
+            hovertemplate="output %{y}<br>reads input %{x}<br>weight %{customdata[2]:.3f}"
+                          "<br>click to force this cell<extra></extra>"))
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"}, shapes=shapes,
         height=max(260, 140 + ROW_PX * n_rows + (40 if vertical_ticks else 0)),
@@ -140,7 +143,8 @@ def override_probability_figure(original: DecodeTrace, forced: DecodeTrace,
                           "p(right) %{y:.3f}<extra></extra>"))
     for override in forced.overrides:
         figure.add_vline(x=override.step, line={"color": FORCED_EDGE, "width": 1, "dash": "dash"})
-    figure.update_xaxes(dtick=1 if len(want) <= 24 else None)
+    last = max(len(original.steps), len(forced.steps), 1) - 1
+    figure.update_xaxes(dtick=1 if len(want) <= 24 else None, range=[-0.5, last + 0.5])
     return figure
 
 

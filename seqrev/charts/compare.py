@@ -63,28 +63,32 @@ def comparison_table(first: DecodeTrace, second: DecodeTrace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_CELL = ("display:inline-block;min-width:1.6em;margin:0 2px 4px 0;padding:2px 4px;"
-         "text-align:center;border-radius:4px;font-family:ui-monospace,SFMono-Regular,Menlo,"
-         "Consolas,monospace;font-size:1.15em;")
+_CELL = ("min-width:1.6em;padding:2px 4px;text-align:center;border-radius:4px;"
+         "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:1.05em;")
 
 
 def comparison_html(first: DecodeTrace, second: DecodeTrace) -> str:
-    """Both outputs, one box per step, stacked; steps that differ framed in red."""
+    """Both outputs as a two-row table, one column per step, so the steps line up; steps that
+    differ framed in red. Scrolls sideways when long."""
     differ = set(differing_steps(first, second))
     n = max(len(first.steps), len(second.steps))
-    lines = []
+    header = "".join(f'<th style="font-weight:400;color:#57606a;font-size:0.75em">{t}</th>'
+                     for t in range(n))
+    rows = [f'<tr><th style="font-weight:400;color:#57606a;font-size:0.75em">step</th>'
+            f"{header}</tr>"]
     for name, trace in (("first", first), ("second", second)):
-        boxes = []
+        cells = []
         for t in range(n):
             text = token_label(trace.steps[t].chosen_token) if t < len(trace.steps) else "·"
             edge = f"2px solid {CHOSEN_WRONG}" if t in differ else f"1px solid {OTHER}"
             fill = DIFFER_FILL if t in differ else "transparent"
             title = f"step {t}: {name} run wrote {text}" + (" (differs)" if t in differ else "")
-            boxes.append(f'<span title="{html.escape(title)}" style="{_CELL}border:{edge};'
-                         f'background:{fill}">{html.escape(text)}</span>')
-        lines.append(f'<div><span style="display:inline-block;width:4.5em;color:#57606a">'
-                     f'{name}</span>{"".join(boxes)}</div>')
-    return "".join(lines)
+            cells.append(f'<td title="{html.escape(title)}" style="{_CELL}border:{edge};'
+                         f'background:{fill}">{html.escape(text)}</td>')
+        rows.append(f'<tr><th style="font-weight:400;color:#57606a;text-align:left;'
+                    f'padding-right:6px">{name}</th>{"".join(cells)}</tr>')
+    return ('<div style="overflow-x:auto"><table style="border-collapse:separate;'
+            f'border-spacing:2px;border:none">{"".join(rows)}</table></div>')
 
 
 def comparison_figure(first: DecodeTrace, second: DecodeTrace, title: str = "") -> go.Figure:
@@ -105,9 +109,11 @@ def comparison_figure(first: DecodeTrace, second: DecodeTrace, title: str = "") 
     figure.update_layout(
         title={"text": title or "Probability of each written token (shaded: steps that differ)",
                "x": 0.0, "xanchor": "left"},
-        shapes=shapes, height=320, margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        xaxis={"title": "decode step", "dtick": 1}, yaxis={"title": "p", "range": [0, 1.05]},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        shapes=shapes, height=360, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        xaxis={"title": "decode step", "dtick": 1,
+               "range": [-0.5, max(len(first.steps), len(second.steps)) - 0.5]},
+        yaxis={"title": "p", "range": [0, 1.05]},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0.0},
         plot_bgcolor="white",
     )
     return figure
