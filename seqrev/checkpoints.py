@@ -241,7 +241,8 @@ def save_checkpoint(
     except (FileExistsError, CheckpointError):
         raise
     except OSError as error:
-        raise CheckpointError(name, f"could not write: {error.strerror or error}") from None
+        reason = error.strerror or type(error).__name__  # str(error) would show the path
+        raise CheckpointError(name, f"could not write: {reason}") from None
     _INSPECTED.clear()
     return path
 

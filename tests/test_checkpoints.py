@@ -213,6 +213,17 @@ def test_unsafe_names_never_touch_the_filesystem(tmp_path, name):
         save_checkpoint(name, build_model(ModelConfig(kind="plain")), directory=tmp_path)
 
 
+def test_a_folder_that_cannot_be_written_is_a_named_error(tmp_path, monkeypatch):
+    def denied(**kwargs):
+        raise PermissionError(13, "Permission denied", str(kwargs["dir"]))
+
+    monkeypatch.setattr(checkpoints.tempfile, "mkstemp", denied)
+    model = build_model(ModelConfig(kind="plain", embedding_dim=4, hidden_dim=4))
+    with pytest.raises(CheckpointError, match="could not write: Permission denied") as error:
+        save_checkpoint("x", model, directory=tmp_path)
+    assert str(tmp_path) not in str(error.value)
+
+
 def test_is_shipped(tmp_path):
     assert checkpoints.is_shipped("plain", checkpoints.SHIPPED_DIR)
     assert checkpoints.is_shipped("attention", checkpoints.SHIPPED_DIR)
