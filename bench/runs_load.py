@@ -7,7 +7,8 @@ each N: opens N tabs that each press Start (a race with the app's defaults), wai
 run is training, and times how long a fresh tab's ``/decode?text=ABCDEFGHIJ`` takes to show
 ``JIHGFEDCBA``, against the same with nothing training, measured in the same run. It also
 reports each running run's real steps/s against a run alone, and the server's memory after
-30 tabs were opened and closed. Needs Debian's chromium.
+30 tabs were opened and closed, and how long a reloaded training tab takes to show its run
+again. Needs Debian's chromium.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def main() -> None:
                     tabs.append(tab)
                 while not any(r.steps_done for r in store.list_runs(statuses=["running"])):
                     time.sleep(0.2)
+                if "reattach_seconds" not in results:
+                    started = time.perf_counter()
+                    tabs[0].reload(wait_until="domcontentloaded")
+                    tabs[0].get_by_text("Running: step").first.wait_for(timeout=60_000)
+                    results["reattach_seconds"] = round(time.perf_counter() - started, 2)
                 speeds = real_speeds(store)
                 alone = alone or (statistics.mean(speeds) if speeds else None)
                 seconds = decode_seconds(context, server)
