@@ -242,9 +242,11 @@ class SweepResult:
                 "by_step": {str(k): list(v) for k, v in self.by_step.items()}}
 
 
-def forcing_sweep(model: Seq2Seq, strings: Sequence[str], offset: int = 0) -> SweepResult:
-    """For every string and every letter step t, force the attention (one-hot, alone) onto
-    source ``S-1-t+offset`` and record whether step t and the whole output are still right.
+def forcing_sweep(model: Seq2Seq, strings: Sequence[str], offset: int = 0, blend: float = 1.0
+                  ) -> SweepResult:
+    """For every string and every letter step t, force the attention (that step alone, with
+    ``blend``; 1 = one-hot) onto source ``S-1-t+offset`` and record whether step t and the
+    whole output are still right.
 
     ``offset = 0`` is the ideal alignment; ``+1`` is the letter just written.
     """
@@ -258,7 +260,8 @@ def forcing_sweep(model: Seq2Seq, strings: Sequence[str], offset: int = 0) -> Sw
             position = n - 1 - t + offset
             if not 0 <= position < n:
                 continue
-            trace = greedy_trace(model, text, overrides=[AttentionOverride(t, position)])
+            trace = greedy_trace(model, text,
+                                 overrides=[AttentionOverride(t, position, blend)])
             right = t < len(trace.steps) and trace.steps[t].chosen_token == want[t]
             counts = by_step.setdefault(t, [0, 0, 0])
             counts[0] += 1
