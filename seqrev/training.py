@@ -24,7 +24,8 @@ from seqrev.settings import setting, settings_of
 from seqrev.vocab import MAX_INPUT_LEN, PAD
 
 EVENTS = ("step", "eval", "end")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+WARMUP_SHARE = 0.05  # onecycle: share of the steps spent warming the rate up from ~0
 _init_lock = threading.Lock()  # model init seeds the global RNG briefly
 
 
@@ -181,10 +182,22 @@ class Trainer:
             callback(payload)
 
     def learning_rate_at(self, step: int) -> float:
-        base = self.config.learning_rate
+        """The rate for the step that starts after ``step`` steps.
+
+        ``cosine`` decays from the full rate to 10% by the last step. ``onecycle`` warms up
+        linearly over the first ``WARMUP_SHARE`` of the steps, then decays to zero along a
+        half cosine: the end of the run anneals, so the last model is the best one.
+        """
+        base, steps = self.config.learning_rate, self.config.steps
         if self.config.lr_schedule == "constant":
             return base
-        progress = min(step / self.config.steps, 1.0)
+        if self.config.lr_schedule == "onecycle":
+            warmup = max(1, round(WARMUP_SHARE * steps))
+            if step < warmup:
+                return base * (step + 1) / warmup
+            progress = min((step - warmup) / max(steps - warmup, 1), 1.0)
+            return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+        progress = min(step / steps, 1.0)
         return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     def train_step(self) -> float:

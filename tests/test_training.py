@@ -91,3 +91,26 @@ def test_bad_settings_are_refused():
         TrainConfig(min_len=5, max_len=2)
     with pytest.raises(ValueError, match="teacher_forcing"):
         TrainConfig(teacher_forcing=1.5)
+
+
+def test_onecycle_warms_up_then_anneals_to_zero():
+    config = TrainConfig(steps=200, learning_rate=2e-3, lr_schedule="onecycle", eval_every=0)
+    trainer = Trainer(ModelConfig(kind="plain", hidden_dim=8, embedding_dim=4), config)
+    rates = [trainer.learning_rate_at(step) for step in range(config.steps)]
+    warmup = rates.index(max(rates)) + 1
+    assert warmup == 10  # 5% of 200 steps
+    assert rates[0] == pytest.approx(2e-3 / warmup)
+    assert all(a < b for a, b in zip(rates[:warmup], rates[1:warmup], strict=False))
+    assert max(rates) == pytest.approx(2e-3)
+    assert all(a >= b for a, b in zip(rates[warmup - 1:], rates[warmup:], strict=False))
+    assert 0 < rates[-1] < 1e-3 * 2e-3  # the last step: almost nothing left
+    trainer.run(max_steps=3)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(rates[2])
+
+
+def test_cosine_and_constant_schedules_unchanged():
+    for schedule, last in (("cosine", 0.1), ("constant", 1.0)):
+        config = TrainConfig(steps=100, learning_rate=1e-3, lr_schedule=schedule, eval_every=0)
+        trainer = Trainer(ModelConfig(kind="plain", hidden_dim=8, embedding_dim=4), config)
+        assert trainer.learning_rate_at(0) == pytest.approx(1e-3)
+        assert trainer.learning_rate_at(100) == pytest.approx(last * 1e-3)
