@@ -251,7 +251,7 @@ def test_state_maps_show_both_models_on_the_reference_planes(page):
     model = load_checkpoint("attention").model
     expected = trace_path(fit_state_map(model), greedy_trace(model, "ATTENTIONISALLYOUNEED"))
     assert torch.allclose(torch.tensor([lines[3]["x"], lines[3]["y"]]).t(),
-                          expected.decoder_xy, atol=1e-4)
+                          expected.decoder_xy, atol=1e-3)  # rounded to 3 decimals
     assert lines[2]["text"][0] == "0: A"
     assert len(cloud["data"]) == 4
     page.radio(key="att_color_by").set_value("left").run()

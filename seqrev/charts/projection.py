@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
 from seqrev.charts.training import model_color
@@ -18,6 +19,12 @@ POSITION_SCALE = "Viridis"
 COLOR_BY = {"position": "input position i / decode step t",
             "left": "letters still to write (decoder); letters still to read (encoder)"}
 LABEL_LIMIT = 32  # past this many points a path's text labels are left to the hover
+BACKGROUND_POINTS = 1200  # the grey cloud behind a path: every k-th reference state, at most this
+DECIMALS = 3  # coordinates sent to the browser: the figures are re-sent on every rerun
+
+
+def _coords(values: torch.Tensor) -> list[float]:
+    return [round(v, DECIMALS) for v in values.tolist()]
 
 
 def _grid(models: list[str], maps: Mapping[str, StateMap], title: str) -> go.Figure:
@@ -50,13 +57,14 @@ def state_paths_figure(maps: Mapping[str, StateMap], paths: Mapping[str, TracePa
                 (state_map.encoder_xy, path.encoder_xy, path.encoder_labels, "encoder"),
                 (state_map.decoder_xy, path.decoder_xy, path.decoder_labels, "decoder")),
                 start=1):
+            cloud = cloud[:: max(1, -(-cloud.shape[0] // BACKGROUND_POINTS))]  # (<= 1200, 2)
             figure.add_trace(go.Scattergl(
-                x=cloud[:, 0].tolist(), y=cloud[:, 1].tolist(), mode="markers",
+                x=_coords(cloud[:, 0]), y=_coords(cloud[:, 1]), mode="markers",
                 marker={"size": 3, "color": "rgba(140,149,159,0.25)"}, hoverinfo="skip",
                 showlegend=False, name="reference"), row=row, col=column)
             text = labels if len(labels) <= LABEL_LIMIT else None
             figure.add_trace(go.Scatter(
-                x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="lines+markers+text",
+                x=_coords(xy[:, 0]), y=_coords(xy[:, 1]), mode="lines+markers+text",
                 text=text, textposition="top center", textfont={"size": 10},
                 customdata=labels, name=f"{model} {part}", showlegend=False,
                 line={"color": color, "width": 1.5}, marker={"size": 7, "color": color},
@@ -90,13 +98,13 @@ def reference_figure(maps: Mapping[str, StateMap], color_by: str = "position",
                 (state_map.decoder_xy, decoder_value, "decoder")), start=1):
             show_scale = row == 1 and column == len(models)
             figure.add_trace(go.Scattergl(
-                x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers",
-                customdata=value.tolist(), name=f"{model} {part}", showlegend=False,
+                x=_coords(xy[:, 0]), y=_coords(xy[:, 1]), mode="markers",
+                name=f"{model} {part}", showlegend=False,
                 marker={"size": 4, "color": value.tolist(), "colorscale": POSITION_SCALE,
                         "cmin": min(0, int(value.min())), "cmax": high, "opacity": 0.7,
                         "showscale": show_scale,
                         "colorbar": {"title": {"text": "position" if color_by == "position"
                                                else "left"}, "thickness": 10}},
-                hovertemplate=f"{model} {part}<br>{color_by} %{{customdata}}"
+                hovertemplate=f"{model} {part}<br>{color_by} %{{marker.color}}"
                               "<extra></extra>"), row=row, col=column)
     return figure
