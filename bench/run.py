@@ -41,15 +41,22 @@ FLOOR_TARGET = 1.5  # step time over the floor of its matrix products, lab setti
 _device = {"name": "cpu"}  # where seqrev trains in this run; set by collect()
 
 
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what bf16 autocast could use
+
+
 def machine() -> dict:
-    model = "unknown"
+    model, flags = "unknown", set()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                         if line.startswith("model name"))
+            lines = cpuinfo.read().splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines
+                     if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in lines
+                         if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
     return {"date": date.today().isoformat(), "cpu": model, "cores": os.cpu_count(),
+            "vector_flags": [flag for flag in VECTOR_FLAGS if flag in flags],
             "torch": torch.__version__, "python": platform.python_version(),
             "seqrev_threads": SEQREV_THREADS, "reference_threads": os.cpu_count()}
 
@@ -299,7 +306,8 @@ def render(results: dict) -> str:
     m = results["machine"]
     lines = [f"seqrev benchmark, {m['date']}, {m['cpu']} ({m['cores']} cores), torch {m['torch']}"
              f", seqrev on {m['seqrev_threads']} thread(s), reference on "
-             f"{m['reference_threads']}", "",
+             f"{m['reference_threads']}; vector units: {', '.join(m['vector_flags']) or '?'}",
+             "",
              "| training step, lab settings | reference ms | seqrev ms | speedup | "
              "seqrev ms, all cores | speedup | GFLOP | floor ms | floor multiple |",
              "|---|---|---|---|---|---|---|---|---|"]
