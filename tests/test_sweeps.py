@@ -197,6 +197,13 @@ def test_results_round_trip_and_bad_files(tmp_path):
         capacity.load_results(tmp_path / "missing.csv")
 
 
+def test_shipped_results_load_and_cover_both_models():
+    frame = capacity.load_results()
+    assert set(frame["kind"]) == {"plain", "attention"}
+    assert (frame["test_length"] <= 2 * frame["max_len"]).all()
+    assert capacity.SHIPPED_RESULTS.stat().st_size < 400_000
+
+
 def test_charts_draw_both_models_and_empty_states():
     frame = _frame()
     table = capacity.aggregate(frame)
