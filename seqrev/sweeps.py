@@ -620,6 +620,7 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
     stopping = False
     drive_started = time.perf_counter()
     last_beat = 0.0
+    report = False
     try:
         while todo or in_flight:
             if not stopping and (
@@ -632,6 +633,9 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 index, settings = todo.pop(0)
                 run = _start_trial(store, record, index, settings, existing.get(index))
                 in_flight[task.remote(trial_payload(run, spec), coordinator)] = (run, 1)
+            if report:  # after the freed slots are filled again
+                emit("progress", {"running": len(in_flight), "queued": len(todo)})
+                report = False
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
             for ref in ready:
                 run, attempts = in_flight.pop(ref)
@@ -641,8 +645,7 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                         run, attempts + 1)
                 elif retry:
                     store.set_status(run.id, "stopped")
-            if ready:
-                emit("progress", {"running": len(in_flight), "queued": len(todo)})
+            report = report or bool(ready)
             if time.monotonic() - last_beat >= 1.0:
                 last_beat = time.monotonic()
                 _heartbeats(store, coordinator, in_flight)
