@@ -63,11 +63,13 @@ def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
     """The smallest hidden size reaching ``threshold`` exact at length N, one line per model.
 
     ``curve`` is ``capacity.capacity_curve``'s table; lengths no hidden size reaches are gaps,
-    marked with an x at the top of the axis. ``hidden_sizes`` (the sweep's) become the ticks.
+    marked with an x above the axis (one row per model). ``hidden_sizes`` (the sweep's)
+    become the ticks.
     """
     figure = go.Figure()
     top = max(hidden_sizes) if hidden_sizes else None
-    for kind in sorted(curve["kind"].unique()) if not curve.empty else []:
+    kinds = sorted(curve["kind"].unique()) if not curve.empty else []
+    for row, kind in enumerate(kinds):
         rows = curve[curve["kind"] == kind].sort_values("test_length")
         color = model_color(kind)
         figure.add_trace(go.Scatter(
@@ -79,7 +81,7 @@ def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
         missing = rows[rows["hidden_dim"].isna()]
         if top is not None and not missing.empty:
             figure.add_trace(go.Scatter(
-                x=missing["test_length"].tolist(), y=[top * 1.25] * len(missing),
+                x=missing["test_length"].tolist(), y=[top * (1.25 + 0.25 * row)] * len(missing),
                 mode="markers", marker={"symbol": "x", "color": color, "size": 8},
                 name=f"{kind}: none reaches {threshold:.0%}",
                 hovertemplate=f"{kind}<br>length %{{x}}<br>no hidden size in the sweep "
