@@ -381,18 +381,6 @@ def request_stop(sweep_id: str, store=None) -> SweepRecord:
     return get_sweep(sweep_id, store)
 
 
-def delete_sweep(sweep_id: str, store=None) -> None:
-    """Remove a sweep and its trial runs (not while its driver is alive)."""
-    store = _store(store)
-    record = get_sweep(sweep_id, store)
-    if record.status in ("running", "stopping"):
-        raise SweepError(f"sweep {record.id} is running; stop it first")
-    for run in store.list_runs(sweep_id=record.id):
-        store.delete(run.id)
-    with _connect(store) as connection:
-        connection.execute("DELETE FROM sweeps WHERE id = ?", (record.id,))
-
-
 # -- progress and results -----------------------------------------------------------------
 
 
