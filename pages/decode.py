@@ -49,10 +49,13 @@ def _restart(text: str | None = None) -> None:
 
 
 def _init_from_link() -> None:
-    """Fill the widgets from ``?text=...&beam=N`` on a fresh visit, else from this session."""
+    """Fill the widgets from ``?text=...&beam=N&compare=...`` on a fresh visit, else from this
+    session."""
     if TEXT_KEY not in st.session_state:
         st.session_state[TEXT_KEY] = st.query_params.get(
             "text", st.session_state.get(SAVED_KEY, DEFAULT_TEXT))
+    if SECOND_KEY not in st.session_state:
+        st.session_state[SECOND_KEY] = st.query_params.get("compare", "")
     if METHOD_KEY not in st.session_state:
         beam = st.query_params.get("beam", "")
         width = _link_beam_width(beam)
@@ -152,7 +155,8 @@ with method_column:
 with width_column:
     width = st.slider("Beam width", 1, 8, key=WIDTH_KEY, disabled=method != BEAM)
 st.session_state[SAVED_KEY] = raw
-link = {"text": raw} | ({"beam": str(width)} if method == BEAM else {})
+link = ({"text": raw} | ({"beam": str(width)} if method == BEAM else {})
+        | ({"compare": st.session_state[SECOND_KEY]} if st.session_state.get(SECOND_KEY) else {}))
 if st.query_params.to_dict() != link:
     st.query_params.from_dict(link)
 

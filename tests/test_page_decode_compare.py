@@ -55,3 +55,21 @@ def test_bad_second_string_is_an_error_naming_it(page, bad):
 
 def test_no_second_string_no_comparison(page):
     assert page.dataframe and compare_tables(page) == []
+
+
+def test_the_second_string_comes_from_the_link_and_goes_back_into_it():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"),
+                           default_timeout=60)
+    at.run()
+    at.switch_page("pages/decode.py")
+    at.query_params["text"] = "ABCDEFGHIJ"
+    at.query_params["compare"] = "ABCDEFGHIK"
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="decode_second").value == "ABCDEFGHIK"
+    at.text_input(key="decode_second").input("ABCDEFGHIL").run()
+    assert at.query_params["compare"] == "ABCDEFGHIL"
