@@ -77,7 +77,7 @@ def actions(store: RunStore, run) -> None:
     row.page_link("pages/train.py", label=f"Open {run.id} on the Train page",
                   icon=":material/open_in_new:", query_params=query)
     if row.button("Resume", key="runs_resume", icon=":material/resume:",
-                  disabled=not control or run.status not in scheduler.RESUMABLE):
+                  disabled=not control or not scheduler.can_resume(run)):
         scheduler.resume(store, run)
         st.rerun()
     if row.button("Stop", key="runs_stop", icon=":material/stop:",
@@ -90,6 +90,8 @@ def actions(store: RunStore, run) -> None:
                  disabled=not (control and sure) or run.status == "running"):
         store.delete(run.id)
         st.rerun()
+    if run.sweep_id and run.status in scheduler.RESUMABLE:
+        st.caption("A sweep's trial: resuming its sweep carries it on (Sweep page).")
     if not control:
         st.caption("Read-only: this browser did not start this run (open it with its "
                    "control link to act on it).")

@@ -309,7 +309,7 @@ def run_view(store: RunStore, run_id: str) -> None:
         for run in runs:
             store.request_stop(run.id)
         st.rerun()
-    resumable = all(run.status in scheduler.RESUMABLE for run in runs)
+    resumable = all(scheduler.can_resume(run) for run in runs)
     if buttons.button("Resume", key="train_resume", icon=":material/resume:",
                       disabled=not (resumable and control)):
         scheduler.resume(store, runs[0])

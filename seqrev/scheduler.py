@@ -96,6 +96,11 @@ def submit(store: RunStore, model_configs, train_config, *, token: str | None = 
     return [store.get(run.id) for run in runs]
 
 
+def can_resume(run) -> bool:
+    """A stopped, interrupted or failed run that is not a sweep's trial (its sweep resumes it)."""
+    return run.status in RESUMABLE and run.sweep_id is None
+
+
 def resume(store: RunStore, run) -> None:
     """Queue ``run`` (and the runs racing it) again from their last saved state."""
     for member in store.group(run):
