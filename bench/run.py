@@ -142,10 +142,9 @@ def training_step(quick: bool) -> dict:
 
 
 def _reference_stepper(kind: str) -> Callable[[], object]:
-    """One lab training step at the lab's settings on all cores (the reference's setting)."""
+    """One lab training step at the lab's settings, on TRAIN_THREADS."""
     torch.manual_seed(0)
-    step = _with_threads(os.cpu_count() or 1, make_lab_trainer(lab_model(kind),
-                                                               random.Random(0)))
+    step = _with_threads(TRAIN_THREADS, make_lab_trainer(lab_model(kind), random.Random(0)))
     for _ in range(5):
         step()
     return step
@@ -172,7 +171,10 @@ def _scratch_env(folder: str) -> dict:
 
 
 # What ``train`` runs in the time-to-accuracy section: its defaults for each model, then the
-# best settings found for attention (README, "Speed": what was tried), as flags.
+# best settings found for attention (README, "Speed": what was tried), as flags. Both train and
+# the lab's step run on TRAIN_THREADS: with two threads on a shared 2-core machine, every
+# parallel region waits for a preempted thread, and an 800-step run took 10 minutes, not 15 s.
+TRAIN_THREADS = 1
 TRAIN_COMMANDS = {
     "attention": ("attention", []),
     "plain": ("plain", []),
@@ -199,8 +201,9 @@ def train_command(repeats: int) -> dict:
             for index, (label, (kind, flags)) in enumerate(TRAIN_COMMANDS.items()):
                 reference_ms[label].extend(_timed(steppers[kind]) for _ in range(15))
                 name = f"bench-{index}-{repeat}"
-                walls[label].append(_subprocess([sys.executable, "-m", "seqrev", "train",
-                                                 "--model", kind, *flags, "--out", name], env))
+                walls[label].append(_subprocess([
+                    sys.executable, "-m", "seqrev", "train", "--model", kind, *flags,
+                    "--threads", str(TRAIN_THREADS), "--out", name], env))
                 reference_ms[label].extend(_timed(steppers[kind]) for _ in range(15))
                 checkpoint = checkpoints.load_checkpoint(name, directory=folder)
                 exact[label].append(_fresh_exact(checkpoint.model))
@@ -210,7 +213,8 @@ def train_command(repeats: int) -> dict:
         ref, wall = statistics.median(reference_ms[label]), statistics.median(walls[label])
         ratio, target = wall * 1000.0 / ref, TARGETS[kind]
         results[label] = {
-            "command": " ".join(["python -m seqrev train --model", kind, *flags, "--out X"]),
+            "command": " ".join(["python -m seqrev train --model", kind, *flags, "--threads",
+                                 str(TRAIN_THREADS), "--out X"]),
             "wall_seconds": round(wall, 2), "wall_seconds_all": [round(w, 2) for w in walls[label]],
             "reference_step_ms": round(ref, 2), "reference_steps": round(ratio),
             "budget_reference_steps": REFERENCE_STEP_BUDGET[kind],
@@ -294,7 +298,7 @@ def collect(quick: bool = False, device: torch.device | None = None) -> dict:
     if quick:
         results["time_to_accuracy"] = "skipped with --quick"
     else:
-        results["time_to_accuracy"] = train_command(repeats=2)
+        results["time_to_accuracy"] = train_command(repeats=1)
         results["default_race"] = default_race()
     results["decode_latency"] = decode_latency(models, quick)
     results["analysis_latency"] = analysis_latency(models, quick)
