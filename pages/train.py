@@ -6,6 +6,7 @@ it again; without a run it keeps the settings, so a link hands them out.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pandas as pd
@@ -29,6 +30,8 @@ HEADER_COLORS = {"plain": "blue", "attention": "orange"}
 DEFAULT_STEP_SECONDS = 0.025  # a default step on one core of this class of machine (README)
 ACTIVE = ("queued", "running")
 STATUS_SECONDS = 0.5  # progress and numbers
+QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
+LAUNCH_KEY = "train_last_launch"
 CHART_SECONDS = 2.0  # charts: building three figures costs far more than reading the store
 GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
 
@@ -179,6 +182,17 @@ def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
             st.error(f"The {member.kind} run {member.status}: {escape_markdown(member.error, 300)}")
 
 
+def launch_due(runs: list[RunRecord]) -> bool:
+    """A queued run asks the launcher now and then; a finishing worker starts the next itself."""
+    if not any(run.status == "queued" for run in runs):
+        return False
+    now = time.monotonic()
+    if now - st.session_state.get(LAUNCH_KEY, 0.0) < QUEUED_SECONDS * 2:
+        return False
+    st.session_state[LAUNCH_KEY] = now
+    return True
+
+
 def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
     """Progress and the latest numbers, read from the store; polled twice a second.
 
@@ -190,7 +204,7 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
         return
     try:
         runs = [store.get(run_id) for run_id in run_ids]
-        if any(run.needs_scheduler for run in runs):
+        if any(run.silent for run in runs) or launch_due(runs):
             scheduler.try_launch_pending(store)
         losses = {run.id: store.latest_smoothed_loss(run.id) for run in runs}
     except RunStoreError as error:
@@ -320,8 +334,9 @@ def run_view(store: RunStore, run_id: str) -> None:
     if not control:
         st.info("You are watching this run read-only: only the browser that started it "
                 "(or a link with its token) can stop, resume or save it.")
-    st.fragment(run_every=STATUS_SECONDS if active else None)(status_panel)(
-        [r.id for r in runs], tuple(r.status for r in runs))
+    queued = any(run.status == "queued" for run in runs)
+    st.fragment(run_every=(QUEUED_SECONDS if queued else STATUS_SECONDS) if active else None)(
+        status_panel)([r.id for r in runs], tuple(r.status for r in runs))
     training = any(run.status == "running" for run in runs)
     st.fragment(run_every=CHART_SECONDS if training else None)(charts_panel)(runs)
     if control and not active and all(r.steps_done for r in runs):

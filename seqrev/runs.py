@@ -168,10 +168,8 @@ class RunRecord:
     stop_requested: bool = False
 
     @property
-    def needs_scheduler(self) -> bool:
-        """Queued, or running with a silent worker: the launcher has something to do."""
-        if self.status == "queued":
-            return True
+    def silent(self) -> bool:
+        """Running, but its worker has not marked it alive for STALE_SECONDS."""
         beat = self.heartbeat or self.updated
         return self.status == "running" and time.time() - beat > STALE_SECONDS
 
@@ -576,13 +574,15 @@ class RunStore:
         return claimed
 
     def queue_position(self, run_id: str) -> int | None:
-        """1 for the next run to start, 2 after it...; None if ``run_id`` is not queued."""
-        keys: list[str] = []
-        position = None
-        for r in self.list_runs(statuses=["queued"]):
-            key = r.group_id or r.id
-            if key not in keys:
-                keys.append(key)
-            if r.id == run_id:
-                position = keys.index(key) + 1
-        return position
+        """1 for the next run to start, 2 after it...; None if ``run_id`` is not queued.
+
+        One query, no records built: waiting pages ask this on every poll.
+        """
+        rows = self._read(
+            "SELECT COUNT(DISTINCT COALESCE(q.group_id, q.id)) AS ahead FROM runs AS me "
+            "JOIN runs AS q ON q.status = 'queued' AND (q.created < me.created OR "
+            "(q.created = me.created AND q.rowid <= me.rowid) OR "
+            "(me.group_id IS NOT NULL AND q.group_id = me.group_id)) "
+            "WHERE me.id = ? AND me.status = 'queued'", (run_id,))
+        ahead = rows[0]["ahead"] if rows else 0
+        return ahead or None
