@@ -59,3 +59,28 @@ def test_floor_step_does_the_products_into_preallocated_outputs():
     assert names.count("aten::mm") == sum(p.count for p in products if p.batch == 1)
     assert names.count("aten::bmm") == sum(p.count for p in products if p.batch > 1)
     assert not {"aten::empty", "aten::empty_strided", "aten::copy_"} & set(names)
+
+
+def test_bench_train_commands_are_valid_train_flags():
+    from bench.run import TRAIN_COMMANDS, TRAIN_THREADS
+    from seqrev.cli import _build_parser
+    from seqrev.cli_runs import train_configs
+
+    for kind, flags in TRAIN_COMMANDS.values():
+        args = _build_parser().parse_args(["train", "--model", kind, *flags,
+                                           "--threads", str(TRAIN_THREADS), "--out", "x"])
+        model_config, train_config = train_configs(args)
+        assert model_config.kind == kind
+        if "--steps" in flags:
+            assert train_config.steps == int(flags[flags.index("--steps") + 1])
+            assert train_config.lr_schedule == "onecycle"
+
+
+def test_bench_subprocess_failure_is_an_error_naming_the_command(tmp_path):
+    import pytest
+
+    from bench.run import _scratch_env, _subprocess
+
+    with pytest.raises(RuntimeError, match="exit"):
+        _subprocess([sys.executable, "-c", "import sys; sys.exit('exit 3')"],
+                    _scratch_env(str(tmp_path)))
