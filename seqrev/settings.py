@@ -198,7 +198,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(item.flag, dest=item.name, type=convert, default=argparse.SUPPRESS,
                             metavar=item.query_key.upper().replace("-", "_")
                             if not item.choices else "{" + ",".join(item.choices) + "}",
-                            help=f"{item.help}{extra}")
+                            help=f"{item.help}{extra}".replace("%", "%%"))
 
 
 def from_arguments(args: argparse.Namespace) -> dict[str, Any]:

@@ -66,8 +66,9 @@ class TrainConfig:
         "clipping off.", group="optimisation", minimum=0.0, maximum=100.0, step=0.5,
         zero_means_none=True))
     lr_schedule: str = field(default="cosine", metadata=setting(
-        "--lr-schedule", "Learning-rate schedule", "constant, or cosine decay to 10% of the "
-        "rate by the last step.", group="optimisation", widget="select",
+        "--lr-schedule", "Learning-rate schedule", "constant; cosine decay to 10% of the "
+        "rate by the last step; or onecycle: a warm-up over 5% of the steps, then cosine to "
+        "zero.", group="optimisation", widget="select",
         choices=LR_SCHEDULES))
     # weights, batches and teacher-forcing coins
     seed: int = field(default=0, metadata=setting(

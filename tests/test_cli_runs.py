@@ -87,3 +87,14 @@ def test_out_of_range_settings_are_refused_before_a_run_exists(store, capsys, fl
     assert main(["train", *TINY, flag, value]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert store.list_runs() == []
+
+
+def test_train_help_lists_every_setting(capsys):
+    from seqrev import settings
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(item.flag in text for item in settings.all_settings())
+    assert "10% of the rate" in text
