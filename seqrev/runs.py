@@ -260,7 +260,9 @@ class RunStore:
         return f"run store ({self.db_path.name}): {text}"
 
     @contextmanager
-    def _transaction(self, immediate: bool = True):
+    def transaction(self, immediate: bool = True):
+        """One write transaction on a new connection, closed afterwards; other modules' own
+        tables use it too. A database error becomes a one-line RunStoreError."""
         connection = self.connect()
         try:
             connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -298,7 +300,7 @@ class RunStore:
             raise ValueError(f"unknown status {status!r}")
         now = time.time()
         run_id = _new_id()
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, status, kind, model_config, train_config, group_id, "
                 "sweep_id, source, token_hash, steps_total, created, updated, started, "
@@ -321,7 +323,7 @@ class RunStore:
             allowed = list(only_from)
             clauses = f" AND status IN ({', '.join('?' * len(allowed))})"
             parameters = allowed
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             cursor = connection.execute(
                 "UPDATE runs SET status = ?, error = ?, updated = ?, "
                 "started = CASE WHEN ? = 'running' THEN COALESCE(started, ?) ELSE started END, "
@@ -340,7 +342,7 @@ class RunStore:
     def attach_worker(self, run_id: str, pid: int) -> None:
         """Record the worker process that now trains ``run_id``."""
         now = time.time()
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute("UPDATE runs SET pid = ?, host = ?, heartbeat = ?, updated = ? "
                                "WHERE id = ?", (pid, HOST, now, now, run_id))
 
@@ -348,7 +350,7 @@ class RunStore:
         """Mark ``run_ids`` alive; returns the ids whose stop was asked for."""
         ids = list(run_ids)
         marks = ", ".join("?" * len(ids))
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute(f"UPDATE runs SET heartbeat = ? WHERE id IN ({marks})",
                                (time.time(), *ids))
             rows = connection.execute(
@@ -369,7 +371,7 @@ class RunStore:
                      for r in steps]
         eval_rows = [(run_id, *r) for r in evals]
         now = time.time()
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?)", step_rows)
             connection.executemany(
@@ -386,7 +388,7 @@ class RunStore:
 
     def truncate_history(self, run_id: str, after_step: int) -> None:
         """Drop metrics past ``after_step`` (a resume goes on from its last saved state)."""
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute("DELETE FROM steps WHERE run_id = ? AND step > ?",
                                (run_id, after_step))
             connection.execute("DELETE FROM evals WHERE run_id = ? AND step > ?",
@@ -405,7 +407,7 @@ class RunStore:
 
         Returns the run's status afterwards.
         """
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             row = connection.execute("SELECT status FROM runs WHERE id = ?",
                                      (run_id,)).fetchone()
             if row is None:
@@ -421,13 +423,13 @@ class RunStore:
             return row["status"]
 
     def set_checkpoint(self, run_id: str, name: str) -> None:
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute("UPDATE runs SET checkpoint = ?, updated = ? WHERE id = ?",
                                (name, time.time(), run_id))
 
     def update_extra(self, run_id: str, **values: Any) -> None:
         """Merge JSON-able ``values`` into the run's ``extra``."""
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             row = connection.execute("SELECT extra FROM runs WHERE id = ?",
                                      (run_id,)).fetchone()
             if row is None:
@@ -438,7 +440,7 @@ class RunStore:
 
     def delete(self, run_id: str) -> None:
         """Remove a run, its metrics and its saved state."""
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             for table, column in (("steps", "run_id"), ("evals", "run_id"), ("runs", "id")):
                 connection.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
         shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
@@ -552,7 +554,7 @@ class RunStore:
         """
         claimed: list[list[str]] = []
         now = time.time()
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             rows = connection.execute(
                 "SELECT id, status, group_id FROM runs WHERE status IN ('queued', 'running') "
                 "ORDER BY created, rowid").fetchall()

@@ -280,19 +280,10 @@ def _store(store=None):
 
 @contextmanager
 def _connect(store) -> Iterator[sqlite3.Connection]:
-    """A store connection with the sweeps table; one transaction, closed afterwards."""
-    connection = store.connect()
-    try:
+    """A store transaction with the sweeps table in place."""
+    with store.transaction() as connection:
         connection.execute(_SCHEMA)
-        connection.execute("BEGIN IMMEDIATE")
         yield connection
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    finally:
-        connection.close()
 
 
 def _row_to_record(row: sqlite3.Row | tuple, names: list[str]) -> SweepRecord:

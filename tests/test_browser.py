@@ -6,65 +6,30 @@ Screenshots of every page land in ``test-output/screenshots/``. Needs Debian's c
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NEEDS_CHROMIUM,
+    ROOT,
+    copy_shipped_checkpoints,
+    streamlit_server,
+)
+
 SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Debian's chromium: apt-get install chromium"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``streamlit run app.py`` on a free localhost port, with a private checkpoint folder."""
-    checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
-    for path in (ROOT / "checkpoints").glob("*"):
-        if path.stem in ("plain", "attention"):
-            shutil.copy(path, checkpoint_dir / path.name)
-    port = _free_port()
-    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir),
-           "SEQREV_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    """``streamlit run app.py`` on a free localhost port, with private checkpoints and runs."""
+    checkpoint_dir = copy_shipped_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+    with streamlit_server(checkpoint_dir, tmp_path_factory.mktemp("runs")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,75 +6,39 @@ Needs Debian's chromium (``apt-get install chromium``); without it the test is s
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import quote, urlparse
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NEEDS_CHROMIUM,
+    copy_shipped_checkpoints,
+    streamlit_server,
+)
+
 LINK = "[Session expired: click to log in](https://evil.example/login)"
 IMAGE = "![x](http://img.invalid/p.png)"
 BAD_FILE = "[free prize](https:evil.example)"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Debian's chromium: apt-get install chromium"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app on a free port, beside a badly named checkpoint file."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    for path in (ROOT / "checkpoints").glob("*"):
-        if path.stem in ("plain", "attention"):
-            shutil.copy(path, folder / path.name)
+    folder = copy_shipped_checkpoints(tmp_path_factory.mktemp("checkpoints"))
     (folder / f"{BAD_FILE}.safetensors").write_bytes(b"not a checkpoint")
-    port = _free_port()
-    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(folder),
-           "SEQREV_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with streamlit_server(folder, tmp_path_factory.mktemp("runs")) as url:
+        yield url
 
 
 def test_links_images_and_file_names_render_as_text(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         requested: list[str] = []
         tab.on("request", lambda request: requested.append(request.url))

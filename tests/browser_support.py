@@ -1,0 +1,65 @@
+"""What the real-browser tests share: Debian's Chromium and ``streamlit run app.py``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+NEEDS_CHROMIUM = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason="needs Debian's chromium: apt-get install chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def copy_shipped_checkpoints(folder: Path) -> Path:
+    for path in (ROOT / "checkpoints").glob("*"):
+        if path.stem in ("plain", "attention"):
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+@contextmanager
+def streamlit_server(checkpoint_dir: Path, runs_dir: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free localhost port with private folders; its URL."""
+    port = free_port()
+    env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir),
+           "SEQREV_RUNS_DIR": str(runs_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
