@@ -58,7 +58,7 @@ def overlay(store: RunStore, chosen) -> None:
     shown = differing_settings(chosen)
     series = {run_label(run, shown): history_view(store.history(run.id, CHART_POINTS))
               for run in chosen}
-    metric_col, axis_col = st.columns(2)
+    metric_col, axis_col = st.columns([3, 2])
     metric = metric_col.segmented_control(
         "Curve", list(METRICS), format_func=lambda m: METRICS[m][0], key="runs_metric",
         default="exact_match", required=True)
