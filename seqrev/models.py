@@ -17,7 +17,7 @@ from torch import nn
 
 from seqrev.attention_scores import SCORE_FUNCTIONS, make_score
 from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
-from seqrev.settings import setting
+from seqrev.settings import range_problems, setting
 from seqrev.vocab import PAD, VOCAB_SIZE
 
 MODEL_KINDS = ("plain", "attention")
@@ -48,14 +48,7 @@ class ModelConfig:
     vocab_size: int = VOCAB_SIZE  # <pad>, <sos>, <eos>, A..Z
 
     def __post_init__(self) -> None:
-        from seqrev.settings import settings_of
-
-        problems = []
-        for item in settings_of(ModelConfig, "model"):
-            try:
-                item.check(getattr(self, item.name))
-            except ValueError as error:
-                problems.append(f"{item.name}: {error}")
+        problems = range_problems(self, "model")
         if self.vocab_size != VOCAB_SIZE:
             problems.append(f"vocab_size must be {VOCAB_SIZE}")
         if problems:

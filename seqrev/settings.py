@@ -147,6 +147,17 @@ def settings_of(config_class: type, owner: str) -> list[Setting]:
     return found
 
 
+def range_problems(config: Any, owner: str) -> list[str]:
+    """One message per field of ``config`` outside its setting's range (for __post_init__)."""
+    problems = []
+    for item in settings_of(type(config), owner):
+        try:
+            item.check(getattr(config, item.name))
+        except ValueError as error:
+            problems.append(f"{item.name}: {error}")
+    return problems
+
+
 def all_settings() -> list[Setting]:
     """Every setting of ModelConfig then TrainConfig."""
     from seqrev.models import ModelConfig

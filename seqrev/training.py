@@ -20,7 +20,7 @@ from seqrev.data import ReversalTask
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.evaluation import evaluate
 from seqrev.models import ModelConfig, Seq2Seq, build_model
-from seqrev.settings import setting, settings_of
+from seqrev.settings import range_problems, setting
 from seqrev.vocab import MAX_INPUT_LEN, PAD
 
 EVENTS = ("step", "eval", "end")
@@ -87,12 +87,7 @@ class TrainConfig:
         widget="select", choices=DEVICE_CHOICES))
 
     def __post_init__(self) -> None:
-        problems = []
-        for item in settings_of(TrainConfig, "train"):
-            try:
-                item.check(getattr(self, item.name))
-            except ValueError as error:
-                problems.append(f"{item.name}: {error}")
+        problems = range_problems(self, "train")
         if not problems and self.min_len > self.max_len:
             problems.append(f"min_len {self.min_len} is above max_len {self.max_len}: the "
                             f"shortest training string must not be longer than the longest")
