@@ -66,6 +66,15 @@ def _init_from_link() -> None:
         st.session_state[WIDTH_KEY] = width or 4
 
 
+def _letters_or_error(raw: str, action: str) -> str | None:
+    """``raw`` upper-cased, or None after an escaped st.error that starts with ``action``."""
+    try:
+        return normalize(raw)
+    except InputError as error:
+        st.error(f"{action} “{escape_markdown(raw, 40)}”: {escape_markdown(error)}.")
+        return None
+
+
 def _link_beam_width(raw: str) -> int | None:
     """The beam width a link asks for, parsed strictly: ASCII digits, 1 to 8; else None."""
     if not (0 < len(raw) <= 2 and raw.isascii() and raw.isdigit()):
@@ -170,11 +179,7 @@ if text and method == GREEDY:
             help="Seq2Seq-Vis's what-if: feed the decoder a prefix of your choice and see "
                  "whether each model recovers, and how surprised it was by each forced letter.")
         if raw_prefix:
-            try:
-                prefix = normalize(raw_prefix)
-            except InputError as error:
-                st.error(f"Cannot force “{escape_markdown(raw_prefix, 40)}”: "
-                         f"{escape_markdown(error)}.")
+            prefix = _letters_or_error(raw_prefix, "Cannot force") or ""
 models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
 traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
@@ -214,13 +219,8 @@ if traces:
         placeholder=f"e.g. {text[:-1]}{'A' if text[-1] != 'A' else 'B'} (one letter changed)",
         help="Seq2Seq-Vis's comparison mode: the same models and decoding on a second input; "
              "the steps where the two runs write different tokens are marked.")
-    second = None
-    if second_raw:
-        try:
-            second = normalize(second_raw)
-        except InputError as error:
-            st.error(f"Cannot decode the second string “{escape_markdown(second_raw, 40)}”: "
-                     f"{escape_markdown(error)}.")
+    second = _letters_or_error(second_raw, "Cannot decode the second string") if second_raw \
+        else None
     if second:
         changed = differing_positions(text, second)
         st.caption(f"Inputs differ at position{'s' if len(changed) != 1 else ''} "
