@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from seqrev.adam import Adam
 from seqrev.data import ReversalTask
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.evaluation import evaluate
@@ -155,10 +156,7 @@ class Trainer:
         with _init_lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
             self.model: Seq2Seq = build_model(model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=train_config.learning_rate,
-            fused=self.device.type in ("cpu", "cuda"),
-        )
+        self.optimizer = Adam(self.model.parameters(), lr=train_config.learning_rate)
         self.batch_generator = torch.Generator().manual_seed(train_config.seed)
         self.coin_generator = torch.Generator().manual_seed(train_config.seed + 1)
         self.eval_set = train_config.task.eval_set(train_config.eval_size, train_config.eval_seed)
