@@ -22,12 +22,13 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from seqrev.models import ModelConfig
 from seqrev.training import TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RUN_STATUSES = ("queued", "running", "stopped", "finished", "interrupted", "failed")
 ACTIVE = ("queued", "running")
@@ -499,6 +500,8 @@ class RunStore:
                            "ORDER BY step", parameters)
         evals = self._read(f"SELECT {', '.join(EVAL_COLUMNS)} FROM evals WHERE run_id = ? "
                            "ORDER BY step", (run_id,))
+        import pandas as pd  # only history readers pay for pandas, not a worker's start
+
         return RunHistory(pd.DataFrame([tuple(r) for r in steps], columns=STEP_COLUMNS),
                           pd.DataFrame([tuple(r) for r in evals], columns=EVAL_COLUMNS))
 

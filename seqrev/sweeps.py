@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from seqrev import capacity
 from seqrev.models import ModelConfig
 from seqrev.sweep_coordinator import Coordinator
 from seqrev.training import TrainConfig
+
+if TYPE_CHECKING:  # capacity and pandas are imported where used: the CLI's start-up skips them
+    import pandas as pd
 
 GRID_LIMIT = 10_000  # more trials than this need --yes
 SWEEP_STATUSES = ("created", "running", "stopping", "stopped", "finished", "interrupted")
@@ -408,6 +408,7 @@ def progress(sweep_id: str, store=None) -> Progress:
 
 def results(sweep_id: str, store=None) -> pd.DataFrame:
     """The finished trials' evaluation by length as capacity.COLUMNS rows."""
+    from seqrev import capacity
     store = _store(store)
     record = get_sweep(sweep_id, store)
     rows = []
@@ -418,6 +419,8 @@ def results(sweep_id: str, store=None) -> pd.DataFrame:
         settings = {**run.model_config.to_dict(), **run.train_config.to_dict()}
         rows.extend(capacity.trial_rows(record.id, run.id, settings, lengths,
                                         run.steps_done, run.wall_seconds))
+    import pandas as pd  # the CLI imports this module for its parser alone
+
     return pd.DataFrame(rows, columns=list(capacity.COLUMNS))
 
 
@@ -451,6 +454,7 @@ def train_trial(payload: dict, coordinator=None) -> dict:
     """
     import torch
 
+    from seqrev import capacity
     from seqrev.training import Trainer
 
     torch.set_num_threads(payload.get("threads", 1))
@@ -993,6 +997,7 @@ def _shutdown_ray() -> None:
 
 
 def _drive(record: SweepRecord, args, store, address: str | None) -> int:
+    from seqrev import capacity
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -1028,6 +1033,7 @@ def main(args) -> int:
 
 
 def _dispatch(args) -> int:
+    from seqrev import capacity
     from seqrev.runs import RunStoreError
 
     try:
@@ -1070,6 +1076,8 @@ def _dispatch(args) -> int:
             return _show(args.sweep_id, store)
         if action == "export":
             frames = [results(sweep_id, store) for sweep_id in args.sweep_id]
+            import pandas as pd
+
             path = capacity.save_results(pd.concat(frames, ignore_index=True), args.out)
             print(f"wrote {path}")
             return 0
@@ -1087,6 +1095,7 @@ def _dispatch(args) -> int:
 
 
 def _show(sweep_id: str, store) -> int:
+    from seqrev import capacity
     record = get_sweep(sweep_id, store)
     counts = progress(record.id, store)
     print(f"{record.id}\t{record.status}\t{counts.done} finished, {counts.running} running, "
