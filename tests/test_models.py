@@ -93,3 +93,25 @@ def test_config_rejects_unknown_values():
         ModelConfig(kind="transformer")
     with pytest.raises(ValueError, match="score"):
         ModelConfig(score="cosine")
+
+
+@pytest.mark.parametrize("kind", ["plain", "attention"])
+def test_training_encoder_matches_nn_gru_in_value_and_gradient(kind):
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(kind=kind, embedding_dim=8, hidden_dim=12))
+    batch = batch_from_strings(["ABCDE", "XY", "QWERTYU"])
+    with torch.no_grad():
+        reference_memory, reference_final = model.encode(batch.source, batch.lengths)
+    memory, final = model.encode(batch.source, batch.lengths)  # grad on: the fused recurrence
+    torch.testing.assert_close(memory.states, reference_memory.states)
+    torch.testing.assert_close(final, reference_final)
+
+    weights = torch.randn_like(memory.states)  # (batch, S, hidden)
+    (memory.states * weights).sum().add(final.square().sum()).backward()
+    fused_grads = {n: p.grad.clone() for n, p in model.encoder.named_parameters()}
+    model.zero_grad()
+    states, _ = model.encoder(model.embedding(batch.source))  # nn.GRU's own autograd
+    last = (batch.lengths - 1).view(-1, 1, 1).expand(-1, 1, states.shape[2])
+    (states * weights).sum().add(states.gather(1, last).square().sum()).backward()
+    for name, parameter in model.encoder.named_parameters():
+        torch.testing.assert_close(fused_grads[name], parameter.grad, msg=name)
