@@ -88,6 +88,8 @@ class TrainConfig:
         widget="select", choices=DEVICE_CHOICES))
 
     def __post_init__(self) -> None:
+        if self.grad_clip == 0:  # as on the command line: 0 turns clipping off, not all updates
+            object.__setattr__(self, "grad_clip", None)
         problems = range_problems(self, "train")
         if not problems and self.min_len > self.max_len:
             problems.append(f"min_len {self.min_len} is above max_len {self.max_len}: the "

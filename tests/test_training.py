@@ -114,3 +114,8 @@ def test_cosine_and_constant_schedules_unchanged():
         trainer = Trainer(ModelConfig(kind="plain", hidden_dim=8, embedding_dim=4), config)
         assert trainer.learning_rate_at(0) == pytest.approx(1e-3)
         assert trainer.learning_rate_at(100) == pytest.approx(last * 1e-3)
+
+
+def test_zero_gradient_clipping_means_no_clipping_not_no_learning():
+    assert TrainConfig(grad_clip=0).grad_clip is None
+    assert TrainConfig(grad_clip=0.0) == TrainConfig(grad_clip=None)
