@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from seqrev.models import ModelConfig
 from seqrev.settings import Setting, settings_of
-from seqrev.training import TrainConfig
+from seqrev.training import SAVED_BEFORE, TrainConfig
 from seqrev.vocab import MAX_INPUT_LEN, VOCAB_SIZE
 
 MAX_METADATA_BYTES = 2_000_000  # a sidecar with 2000 loss points is about 60 KB
@@ -93,6 +93,7 @@ def _config_schema(config_class: type, owner: str) -> type[BaseModel]:
     specs: dict[str, Any] = {}
     for config_field in fields(config_class):
         default = None if config_field.default is MISSING else config_field.default
+        default = SAVED_BEFORE.get(config_field.name, default) if owner == "train" else default
         if config_field.name in settings:
             annotation = _annotation_of(settings[config_field.name])
         elif config_field.name == "vocab_size":

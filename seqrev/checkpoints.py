@@ -47,7 +47,7 @@ from seqrev.checkpoint_schema import (
 )
 from seqrev.evaluation import evaluate_by_length, evaluate_fresh
 from seqrev.models import ModelConfig, Seq2Seq, build_model
-from seqrev.training import TrainConfig, Trainer
+from seqrev.training import SAVED_BEFORE, TrainConfig, Trainer
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 # SEQREV_CHECKPOINT_DIR moves where checkpoints are read and written (the tests use a temp dir)
@@ -363,7 +363,8 @@ def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspecte
         raise CheckpointError(name, f"{name}.json has no weights_sha256 to tie it to the weights")
     model_config = _config(ModelConfig, meta["model_config"], name)
     train_data = meta.get("train_config")
-    train_config = None if train_data is None else _config(TrainConfig, train_data, name)
+    train_config = None if train_data is None else _config(
+        TrainConfig, {**SAVED_BEFORE, **train_data}, name)
     expected = _expected_shapes(model_config)
     missing, unexpected = expected.keys() - table.keys(), table.keys() - expected.keys()
     if missing or unexpected:

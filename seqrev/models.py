@@ -226,3 +226,9 @@ class Seq2Seq(nn.Module):
 def build_model(config: ModelConfig) -> Seq2Seq:
     """A freshly initialized model for ``config``."""
     return Seq2Seq(config)
+
+
+def scale_embedding(model: Seq2Seq) -> None:
+    """Redraw the letter vectors from N(0, 1/size): length about 1 instead of about sqrt(size)."""
+    with torch.no_grad():
+        nn.init.normal_(model.embedding.weight, std=model.config.embedding_dim**-0.5)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqrev.models import ModelConfig
-from seqrev.training import TrainConfig
+from seqrev.training import SAVED_BEFORE, TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -209,7 +209,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=row["id"], status=row["status"], kind=row["kind"],
         model_config=ModelConfig(**model),
-        train_config=TrainConfig(**train),
+        train_config=TrainConfig(**{**SAVED_BEFORE, **train}),
         group_id=row["group_id"], sweep_id=row["sweep_id"], source=row["source"],
         steps_done=row["steps_done"], steps_total=row["steps_total"],
         exact_match=row["exact_match"], best_exact_match=row["best_exact_match"],

@@ -1,5 +1,6 @@
 """The trainer: determinism, convergence, callbacks, stop from another thread, resume."""
 
+import json
 import threading
 import time
 
@@ -119,3 +120,42 @@ def test_cosine_and_constant_schedules_unchanged():
 def test_zero_gradient_clipping_means_no_clipping_not_no_learning():
     assert TrainConfig(grad_clip=0).grad_clip is None
     assert TrainConfig(grad_clip=0.0) == TrainConfig(grad_clip=None)
+
+
+def test_scaled_embedding_init_gives_letter_vectors_of_length_about_one():
+    def letters(init: str) -> torch.Tensor:
+        config = TrainConfig(embedding_init=init)
+        return Trainer(ModelConfig(embedding_dim=64), config).model.embedding.weight.detach()
+
+    scaled, unit = letters("scaled"), letters("unit")
+    assert 0.8 < float(scaled.norm(dim=1).mean()) < 1.2
+    assert 7.0 < float(unit.norm(dim=1).mean()) < 9.0
+    assert torch.equal(scaled, letters("scaled"))
+    assert LAB_TRAINING.embedding_init == "unit"
+
+
+def test_a_config_saved_before_embedding_init_existed_reads_as_unit(tmp_path):
+    from seqrev.runs import RunStore
+
+    store = RunStore(tmp_path)
+    run = store.create_run(ModelConfig(), TrainConfig(), source="cli")
+    with store.transaction() as connection:
+        row = connection.execute("SELECT train_config FROM runs WHERE id = ?", (run.id,))
+        saved = json.loads(row.fetchone()[0])
+        del saved["embedding_init"]
+        connection.execute("UPDATE runs SET train_config = ? WHERE id = ?",
+                           (json.dumps(saved), run.id))
+    assert store.get(run.id).train_config.embedding_init == "unit"
+    assert TrainConfig().embedding_init == "scaled"
+
+
+def test_shipped_checkpoints_predate_embedding_init_and_read_as_unit():
+    from seqrev import checkpoints
+
+    for name in ("plain", "attention"):
+        saved = checkpoints.read_sidecar(name)["train_config"]
+        if "embedding_init" not in saved:
+            assert checkpoints.load_checkpoint(name).train_config.embedding_init == "unit"
+        else:
+            assert checkpoints.load_checkpoint(name).train_config.embedding_init == saved[
+                "embedding_init"]
