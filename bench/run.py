@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from seqrev.evaluation import evaluate_fresh
 from seqrev.models import ModelConfig
 from seqrev.runs import RunStore
 from seqrev.scheduler import worker_command
-from seqrev.training import LAB_TRAINING, TrainConfig, Trainer
+from seqrev.training import LAB_MODEL, LAB_TRAINING, TrainConfig, Trainer
 from seqrev.worker import trainer_from_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,12 +106,13 @@ def training_step(quick: bool) -> dict:
     results = {}
     for kind in ("plain", "attention"):
         torch.manual_seed(0)
-        model_config = ModelConfig(kind=kind)
+        model_config = replace(LAB_MODEL, kind=kind)
         runners = {
             "reference": _with_threads(cores, make_lab_trainer(lab_model(kind),
                                                                random.Random(0))),
-            "seqrev": _with_threads(SEQREV_THREADS, _seqrev_step(kind, lab_config)),
-            "seqrev_all_cores": _with_threads(cores, _seqrev_step(kind, lab_config)),
+            "seqrev": _with_threads(SEQREV_THREADS, _seqrev_step(kind, lab_config, model_config)),
+            "seqrev_all_cores": _with_threads(cores, _seqrev_step(kind, lab_config,
+                                                                  model_config)),
             "floor": _with_threads(SEQREV_THREADS, floor_step(
                 model_config, lab_config.batch_size, lab_config.max_len)),
         }

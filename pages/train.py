@@ -47,24 +47,40 @@ def widget_state(model_config, train_config) -> dict:
             else values[item.name] for item in settings.all_settings() if item.name != "kind"}
 
 
+def defaults_for(choice: str):
+    """The app defaults for a model choice: one model's own, or the race's for both."""
+    return preset("default", None if choice == "both" else choice)
+
+
 def load_preset(name: str) -> None:
-    st.session_state.update(widget_state(*preset(name)))
+    choice = st.session_state.get(MODELS_KEY, "both")
+    st.session_state.update(widget_state(*preset(name, None if choice == "both" else choice)))
     st.session_state.pop(CONFIRM_KEY, None)
+
+
+def follow_model_choice() -> None:
+    """Steps still at a default follow the model choice (attention alone needs fewer)."""
+    steps_key = widget_key(settings.by_name()["steps"])
+    default_steps = {str(defaults_for(c)[1].steps) for c in CHOICES}
+    if str(st.session_state.get(steps_key)).strip() in default_steps:
+        steps = defaults_for(st.session_state[MODELS_KEY])[1].steps
+        st.session_state[steps_key] = str(steps)
 
 
 def init_from_link() -> None:
     """Fill the widgets once per session: from the URL's settings, else the app defaults."""
     if widget_key(settings.by_name()["steps"]) in st.session_state:
         return
-    st.session_state.update(widget_state(*preset("default")))
     values, problems = settings.from_query(st.query_params.to_dict())
     model = st.query_params.get("model")
     st.session_state[MODELS_KEY] = model if model in CHOICES else "both"
     if model is not None and model not in CHOICES:
         problems.append(f"model must be one of {', '.join(CHOICES)}")
+    defaults = defaults_for(st.session_state[MODELS_KEY])
+    st.session_state.update(widget_state(*defaults))
     values.pop("kind", None)
     try:
-        st.session_state.update(widget_state(*settings.build_configs(values)))
+        st.session_state.update(widget_state(*settings.build_configs(values, defaults)))
     except ValueError as error:
         problems.append(str(error))
     for problem in problems:
@@ -93,7 +109,7 @@ def settings_form() -> tuple[list, object] | None:
     """Every setting's widget, generated from the config fields; the configs, or None."""
     init_from_link()
     choice = st.segmented_control("Model", list(CHOICES), format_func=CHOICES.get,
-                                  key=MODELS_KEY, required=True,
+                                  key=MODELS_KEY, required=True, on_change=follow_model_choice,
                                   help="A race trains both models in one worker, one step each "
                                        "in turn, on identical batches from the same seed.")
     kinds = ["plain", "attention"] if choice == "both" else [choice]
@@ -379,9 +395,11 @@ with st.expander("Settings", expanded=run_id is None):
     chosen = settings_form()
     ready = chosen is not None and slow_settings_ok(*chosen)
     if chosen is not None:
-        query = settings.to_query(chosen[0][0], chosen[1])
         kinds = [c.kind for c in chosen[0]]
         model = "both" if len(kinds) == 2 else kinds[0]
+        default_model, default_training = defaults_for(model)
+        query = settings.to_query(chosen[0][0], chosen[1], (
+            replace(default_model, kind=chosen[0][0].kind), default_training))
         link = "&".join(f"{k}={v}" for k, v in {"model": model, **query}.items())
         st.caption("A link that opens this page with these settings:")
         st.code(f"/train?{link}", language=None)

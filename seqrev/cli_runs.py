@@ -53,7 +53,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def train_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     """The configs that ``train``'s flags ask for, over the chosen preset."""
     values = settings.from_arguments(args)
-    base = preset(args.preset, values.get("kind"))
+    base = preset(args.preset, values.get("kind", ModelConfig().kind))
     if "min_len" in values and "max_len" not in values and values["min_len"] > base[1].max_len:
         values["max_len"] = values["min_len"]
     try:

@@ -35,10 +35,10 @@ def test_step_products_count_the_lab_step_by_hand():
     t, g = s + 1, 3 * h
     # forward + two backward products (d_input, d_weight) of the same size for every linear map
     plain = 3 * 2 * (b * s * e * g + s * b * h * g + b * t * e * g + t * b * h * g + b * t * h * v)
-    assert step_flops(ModelConfig(kind="plain"), b, s) == plain
+    assert step_flops(ModelConfig(kind="plain", embedding_dim=e), b, s) == plain
     attention = plain + 3 * 2 * (t * b * h * g + b * s * h * h) + 2 * b * (
         4 * t * h * s + 2 * s * t * h)
-    assert step_flops(ModelConfig(kind="attention"), b, s) == attention
+    assert step_flops(ModelConfig(kind="attention", embedding_dim=e), b, s) == attention
     names = [p.name for p in step_products(ModelConfig(kind="attention", score="dot"), b, s)]
     assert "attention keys W h forward" not in names and "scores forward" in names
 

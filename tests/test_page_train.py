@@ -14,7 +14,7 @@ from pages.common import PLAIN_KEY
 from seqrev import checkpoints, scheduler
 from seqrev.models import ModelConfig
 from seqrev.runs import RunStore, new_token
-from seqrev.training import TrainConfig, preset
+from seqrev.training import DEFAULT_STEPS, TrainConfig, preset
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
@@ -150,6 +150,23 @@ def test_settings_come_from_the_link_and_bad_ones_are_named(runs_dir):
     warnings = [w.value for w in at.warning]
     assert any("Steps" in w for w in warnings)
     assert not any("[x](y)" in w for w in warnings)  # shown escaped, never as a link
+
+
+def test_default_steps_follow_the_model_choice_and_the_link_keeps_it(runs_dir):
+    at = open_train()
+    choice, steps = at.segmented_control(key="train_models"), lambda: at.text_input(
+        key="train_steps").value
+    links = lambda: [c.value for c in at.code if c.value.startswith("/train?")]  # noqa: E731
+    assert steps() == str(TrainConfig().steps) and links() == ["/train?model=both"]
+    choice.set_value("attention").run()
+    assert steps() == str(DEFAULT_STEPS["attention"])
+    assert links() == ["/train?model=attention"]
+    at.text_input(key="train_steps").input("700").run()
+    at.segmented_control(key="train_models").set_value("plain").run()
+    assert steps() == "700"  # typed by hand: kept
+    assert links() == ["/train?model=plain&steps=700"]
+    linked = open_train({"model": "attention"})
+    assert linked.text_input(key="train_steps").value == str(DEFAULT_STEPS["attention"])
 
 
 def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
