@@ -61,19 +61,19 @@ def test_floor_step_does_the_products_into_preallocated_outputs():
     assert not {"aten::empty", "aten::empty_strided", "aten::copy_"} & set(names)
 
 
-def test_bench_train_commands_are_valid_train_flags():
+def test_bench_times_train_with_each_models_own_defaults_on_one_thread():
     from bench.run import TRAIN_COMMANDS, TRAIN_THREADS
     from seqrev.cli import _build_parser
     from seqrev.cli_runs import train_configs
+    from seqrev.training import DEFAULT_STEPS, preset
 
+    assert {kind for kind, _ in TRAIN_COMMANDS.values()} == {"plain", "attention"}
     for kind, flags in TRAIN_COMMANDS.values():
-        args = _build_parser().parse_args(["train", "--model", kind, *flags,
-                                           "--threads", str(TRAIN_THREADS), "--out", "x"])
+        args = _build_parser().parse_args(["train", "--model", kind, *flags, "--out", "x"])
+        assert args.threads == TRAIN_THREADS
         model_config, train_config = train_configs(args)
-        assert model_config.kind == kind
-        if "--steps" in flags:
-            assert train_config.steps == int(flags[flags.index("--steps") + 1])
-            assert train_config.lr_schedule == "onecycle"
+        assert (model_config, train_config) == preset("default", kind)
+        assert train_config.steps == DEFAULT_STEPS[kind]
 
 
 def test_bench_subprocess_failure_is_an_error_naming_the_command(tmp_path):

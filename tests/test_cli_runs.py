@@ -8,6 +8,7 @@ import pytest
 
 from seqrev.cli import main
 from seqrev.runs import RunStore
+from seqrev.training import DEFAULT_STEPS, LAB_TRAINING
 
 TINY = ["--model", "plain", "--embedding-dim", "8", "--hidden-dim", "16", "--batch-size", "8",
         "--min-len", "1", "--max-len", "4", "--eval-every", "5", "--eval-size", "20",
@@ -98,3 +99,17 @@ def test_train_help_lists_every_setting(capsys):
     text = capsys.readouterr().out
     assert all(item.flag in text for item in settings.all_settings())
     assert "10% of the rate" in text
+
+
+@pytest.mark.parametrize(("argv", "kind", "steps"), [
+    ([], "attention", DEFAULT_STEPS["attention"]),
+    (["--model", "plain"], "plain", DEFAULT_STEPS["plain"]),
+    (["--model", "plain", "--steps", "50"], "plain", 50),
+    (["--model", "plain", "--preset", "seed"], "plain", LAB_TRAINING.steps),
+])
+def test_train_starts_from_the_chosen_models_own_defaults(argv, kind, steps):
+    from seqrev.cli import _build_parser
+    from seqrev.cli_runs import train_configs
+
+    model_config, train_config = train_configs(_build_parser().parse_args(["train", *argv]))
+    assert (model_config.kind, train_config.steps) == (kind, steps)
