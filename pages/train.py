@@ -27,7 +27,7 @@ require_router("pages/train.py")
 CHOICES = {"both": "Both: a fair race", "plain": "Plain", "attention": "Attention"}
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
 HEADER_COLORS = {"plain": "blue", "attention": "orange"}
-DEFAULT_STEP_SECONDS = 0.025  # a default step on one core of this class of machine (README)
+DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (README, Speed: scaling)
 ACTIVE = ("queued", "running")
 STATUS_SECONDS = 0.5  # progress and numbers
 QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
