@@ -47,14 +47,19 @@ def widget_state(model_config, train_config) -> dict:
             else values[item.name] for item in settings.all_settings() if item.name != "kind"}
 
 
+def single_kind(choice: str) -> str | None:
+    """The model kind of a choice, or None for a race of both."""
+    return None if choice == "both" else choice
+
+
 def defaults_for(choice: str):
     """The app defaults for a model choice: one model's own, or the race's for both."""
-    return preset("default", None if choice == "both" else choice)
+    return preset("default", single_kind(choice))
 
 
 def load_preset(name: str) -> None:
     choice = st.session_state.get(MODELS_KEY, "both")
-    st.session_state.update(widget_state(*preset(name, None if choice == "both" else choice)))
+    st.session_state.update(widget_state(*preset(name, single_kind(choice))))
     st.session_state.pop(CONFIRM_KEY, None)
 
 

@@ -49,7 +49,8 @@ class TrainConfig:
         "--batch-size", "Batch size", "Random strings per step.", group="data",
         widget="select_slider", minimum=1, maximum=512,
         suggestions=(8, 16, 32, 64, 128, 256, 512)))
-    # Adam; with scaled embeddings and clipping at 5, 7e-3 beat 3e-3, 5e-3 and 1e-2
+    # Adam; with scaled embeddings and clipping at 5, 7e-3 beat 3e-3 and 5e-3, and 1e-2 was
+    # unstable for attention
     learning_rate: float = field(default=7e-3, metadata=setting(
         "--lr", "Learning rate (Adam)", "Adam's step size; the lab used 1e-3.",
         group="optimisation", widget="select_slider", minimum=1e-5, maximum=0.5,
