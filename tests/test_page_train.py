@@ -189,11 +189,11 @@ def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
     assert "Running: step" in progress_text(at)
 
     reloaded = open_train({"run": run_id, "token": token})  # a new session: a reload
-    poll(reloaded, lambda: "Running: step" in progress_text(reloaded), timeout=10)
+    poll(reloaded, lambda: "Running: step" in progress_text(reloaded), timeout=30)
     assert not reloaded.button(key="train_stop").disabled
     reloaded.button(key="train_stop").click().run()
     poll(reloaded, lambda: all(r.status == "stopped" for r in store.group(store.get(run_id))),
-         timeout=15)
+         timeout=30)
     reloaded.run()
     assert "Stopped: step" in progress_text(reloaded)
     assert not reloaded.button(key="train_resume").disabled
