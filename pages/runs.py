@@ -9,7 +9,7 @@ from pages.run_common import can_control, open_store, tokens
 from seqrev import scheduler
 from seqrev.charts.runs import METRICS, X_AXES, compare_figure
 from seqrev.run_compare import differing_settings, run_label, runs_frame
-from seqrev.run_history import CHART_POINTS, history_view
+from seqrev.run_history import CHART_POINTS, MILESTONES, history_view
 from seqrev.runs import RunStore, RunStoreError
 
 require_router("pages/runs.py")
@@ -35,9 +35,15 @@ def live_table(store: RunStore) -> None:
 
 
 def draw_table(store: RunStore, runs) -> None:
-    positions = {run.id: store.queue_position(run.id) for run in runs if run.status == "queued"}
+    try:
+        positions = {run.id: store.queue_position(run.id) for run in runs
+                     if run.status == "queued"}
+        firsts = {target: store.first_reaching(target) for target in MILESTONES}
+    except RunStoreError as error:
+        st.error(f"Could not read the runs: {escape_markdown(error, 300)}")
+        return
     st.dataframe(
-        runs_frame(runs, positions), hide_index=True, width="stretch",
+        runs_frame(runs, positions, firsts), hide_index=True, width="stretch",
         column_config={"best exact": st.column_config.NumberColumn(format="percent"),
                        "steps/s": st.column_config.NumberColumn(format="%.1f")})
 

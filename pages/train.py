@@ -17,7 +17,13 @@ from pages.run_common import can_control, open_store, remember_token, tokens
 from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import accuracy_figure, loss_figure, speed_figure
 from seqrev.cost import SLOW_FACTOR, relative_step_cost
-from seqrev.run_history import CHART_POINTS, format_duration, history_view
+from seqrev.run_history import (
+    CHART_POINTS,
+    MILESTONES,
+    format_duration,
+    history_view,
+    milestones_line,
+)
 from seqrev.runs import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.training import DEFAULT_STEPS, preset
 from seqrev.worker import save_run_checkpoint
@@ -228,6 +234,7 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
         if any(run.silent for run in runs) or launch_due(runs):
             scheduler.try_launch_pending(store)
         losses = {run.id: store.latest_smoothed_loss(run.id) for run in runs}
+        firsts = {target: store.first_reaching(target, run_ids) for target in MILESTONES}
     except RunStoreError as error:
         st.error(f"Could not read the run: {escape_markdown(error, 300)}")
         return
@@ -247,6 +254,8 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
             speed = run.steps_per_second
             speed_col.metric("Steps/s", "–" if speed is None else f"{speed:.1f}",
                              help="Real progress: steps done per wall second of this run.")
+            st.caption(milestones_line({t: firsts[t].get(run.id) for t in MILESTONES}))
+
 
 
 def charts_panel(runs: list[RunRecord]) -> None:

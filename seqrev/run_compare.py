@@ -36,9 +36,17 @@ def _status_text(run: RunRecord, queue_position: int | None) -> str:
     return run.status
 
 
-def runs_frame(runs: Sequence[RunRecord], queue_positions: dict[str, int] | None = None
-               ) -> pd.DataFrame:
-    """The table of the Runs view, newest first."""
+def _reached_text(found: tuple[int, float] | None) -> str:
+    return "" if found is None else f"{format_duration(found[1])} (step {found[0]:,})"
+
+
+def runs_frame(runs: Sequence[RunRecord], queue_positions: dict[str, int] | None = None,
+               firsts: dict[float, dict[str, tuple[int, float]]] | None = None) -> pd.DataFrame:
+    """The table of the Runs view, newest first.
+
+    ``firsts`` maps an exact-match milestone to each run's first (step, wall seconds) there
+    (``RunStore.first_reaching``); each milestone becomes a column, the time to a good model.
+    """
     shown = differing_settings(runs)
     by_name = {s.name: s for s in all_settings()}
     rows = []
@@ -52,6 +60,8 @@ def runs_frame(runs: Sequence[RunRecord], queue_positions: dict[str, int] | None
             **{by_name[name].label: by_name[name].format(values[name]) for name in shown},
             "steps": f"{run.steps_done}/{run.steps_total}",
             "best exact": run.best_exact_match,
+            **{f"to {target:.0%}": _reached_text(found.get(run.id))
+               for target, found in (firsts or {}).items()},
             "wall time": format_duration(run.wall_seconds),
             "steps/s": run.steps_per_second,
             "started": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M"),

@@ -109,3 +109,17 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+MILESTONES = (0.95, 0.99)  # held-out exact match: the plain and the attention targets
+
+
+def milestones_line(reached: dict[float, tuple[int, float] | None]) -> str:
+    """When held-out exact match first reached each milestone: the time to a good model."""
+    parts = [f"{target:.0%} at step {found[0]:,} ({format_duration(found[1])})"
+             for target, found in reached.items() if found is not None]
+    missing = [f"{target:.0%}" for target, found in reached.items() if found is None]
+    if not parts:
+        return f"Exact match has not reached {missing[0]} yet."
+    return "First reached " + " · ".join(parts) + (
+        f"; not yet {missing[0]}." if missing else ".")

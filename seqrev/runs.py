@@ -18,7 +18,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -510,6 +510,20 @@ class RunStore:
         rows = self._read("SELECT smoothed_loss FROM steps WHERE run_id = ? "
                           "ORDER BY step DESC LIMIT 1", (run_id,))
         return rows[0]["smoothed_loss"] if rows else None
+
+    def first_reaching(self, target: float, run_ids: Sequence[str] | None = None
+                       ) -> dict[str, tuple[int, float]]:
+        """Each run's first held-out exact match at ``target`` or above, as (step, wall
+        seconds), by run id; runs that never got there are left out. One query for all."""
+        where, parameters = "", [target]
+        if run_ids is not None:
+            where = f" AND run_id IN ({', '.join('?' * len(run_ids))})"
+            parameters += list(run_ids)
+        rows = self._read(
+            "SELECT e.run_id, e.step, e.wall_seconds FROM evals e JOIN (SELECT run_id, "
+            f"MIN(step) AS step FROM evals WHERE exact_match >= ?{where} GROUP BY run_id) f "
+            "ON e.run_id = f.run_id AND e.step = f.step", parameters)
+        return {row["run_id"]: (row["step"], row["wall_seconds"]) for row in rows}
 
     def check_token(self, run_id: str, token: str | None) -> bool:
         """True if ``token`` controls ``run_id`` (constant-time comparison)."""

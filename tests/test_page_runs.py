@@ -65,6 +65,13 @@ def test_three_learning_rates_overlay_on_one_chart(store):
     assert all(len(trace["x"]) == 30 for trace in spec["data"])
 
 
+def test_the_table_says_when_each_run_first_reached_95_and_99_percent(store):
+    slow, fast = finished_run(store, 1e-3), finished_run(store, 1e-2)  # fast: 100% at step 30
+    table = open_runs().dataframe[0].value.set_index("id")
+    assert table.loc[fast.id, "to 95%"] == table.loc[fast.id, "to 99%"] == "0:03 (step 30)"
+    assert table.loc[slow.id, "to 95%"] == table.loc[slow.id, "to 99%"] == ""
+
+
 def test_a_local_user_deletes_after_a_confirmation(store, monkeypatch):
     monkeypatch.setattr("pages.run_common.is_local_user", lambda: True)
     run = finished_run(store, 1e-3, token=new_token())  # started elsewhere: no token here

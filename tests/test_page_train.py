@@ -187,6 +187,8 @@ def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
     loss = chart_points(at)["Training loss"]
     assert set(loss) == {"plain raw", "plain", "attention raw", "attention"}
     assert "Running: step" in progress_text(at)
+    milestones = [c.value for c in at.caption if "95%" in c.value]
+    assert len(milestones) == 2, milestones  # one line per model: when it reached 95% and 99%
 
     reloaded = open_train({"run": run_id, "token": token})  # a new session: a reload
     poll(reloaded, lambda: "Running: step" in progress_text(reloaded), timeout=30)

@@ -134,3 +134,26 @@ def test_unknown_ids_are_refused_without_touching_the_disk(store):
         assert not valid_run_id(bad)
         with pytest.raises(RunNotFound):
             store.run_folder(bad)
+
+
+def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
+    from seqrev.run_history import milestones_line
+
+    run = store.create_run(TINY_MODEL, TINY_TRAIN, source="cli")
+    evals = [(10, 0.5, 0.8, 0.7, 1.0), (20, 0.96, 0.99, 0.98, 2.5), (30, 0.94, 0.99, 0.97, 4.0),
+             (40, 0.995, 1.0, 1.0, 5.0)]
+    store.record_progress(run.id, [], evals[:2], steps_done=20, wall_seconds=2.5)
+    reached = {t: store.first_reaching(t, [run.id]).get(run.id) for t in (0.95, 0.99)}
+    assert reached == {0.95: (20, 2.5), 0.99: None}
+    assert milestones_line(reached) == "First reached 95% at step 20 (0:02); not yet 99%."
+    store.record_progress(run.id, [], evals[2:], steps_done=40, wall_seconds=5.0)
+    reached = {t: store.first_reaching(t, [run.id]).get(run.id) for t in (0.95, 0.99)}
+    assert reached == {0.95: (20, 2.5), 0.99: (40, 5.0)}
+    other = store.create_run(TINY_MODEL, TINY_TRAIN, source="cli")
+    store.record_progress(other.id, [], [(10, 0.97, 1.0, 1.0, 0.7)], steps_done=10,
+                          wall_seconds=0.7)
+    assert store.first_reaching(0.95) == {run.id: (20, 2.5), other.id: (10, 0.7)}
+    assert store.first_reaching(0.95, [other.id]) == {other.id: (10, 0.7)}
+    assert milestones_line(reached) == ("First reached 95% at step 20 (0:02) · "
+                                        "99% at step 40 (0:05).")
+    assert milestones_line({0.95: None, 0.99: None}) == "Exact match has not reached 95% yet."
