@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from seqrev import checkpoints, settings
 from seqrev.models import ModelConfig
-from seqrev.run_history import format_duration
+from seqrev.run_history import MILESTONES, format_duration, milestones_line
 from seqrev.runs import RunNotFound, RunRecord, RunStore, RunStoreError
 from seqrev.scheduler import launch_pending
 from seqrev.training import PRESETS, TrainConfig, Trainer, preset
@@ -244,6 +244,8 @@ def _show(store: RunStore, run_id: str, as_json: bool) -> int:
         if key not in ("model_config", "train_config", "extra"):
             print(f"{key}: {value}")
     print("command: " + settings.command_line(run.model_config, run.train_config))
+    print(milestones_line({target: store.first_reaching(target, [run.id]).get(run.id)
+                           for target in MILESTONES}))
     print("step   exact    char")
     for row in history.evals.itertuples():
         print(f"{row.step:<6} {row.exact_match:6.1%} {row.char_accuracy:6.1%}")

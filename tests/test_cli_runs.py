@@ -38,6 +38,8 @@ def test_train_prints_its_run_first_and_the_store_has_its_history(store, capsys)
     assert shown["history"]["evals"]["step"] == [5, 10, 12]
     assert main(["runs"]) == 0
     assert run_id in capsys.readouterr().out
+    assert main(["runs", "show", run_id]) == 0
+    assert "Exact match has not reached 95% yet." in capsys.readouterr().out.splitlines()
 
 
 def test_resume_carries_a_stopped_run_on_and_refuses_a_finished_one(store, capsys):
