@@ -177,7 +177,6 @@ def _scratch_env(folder: str) -> dict:
 # two threads on a shared 2-core machine, every parallel region waits for a preempted thread,
 # and an 800-step run once took 10 minutes, not 15 s.
 TRAIN_THREADS = 1
-TRAIN_COMMANDS = {"attention": ("attention", []), "plain": ("plain", [])}
 
 
 def train_command(repeats: int) -> dict:
@@ -189,33 +188,33 @@ def train_command(repeats: int) -> dict:
     Each saved checkpoint is then scored on 1000 fresh length-10 strings.
     """
     steppers = {kind: _reference_stepper(kind) for kind in TARGETS}
-    reference_ms = {label: [] for label in TRAIN_COMMANDS}
-    walls = {label: [] for label in TRAIN_COMMANDS}
-    exact = {label: [] for label in TRAIN_COMMANDS}
+    reference_ms = {kind: [] for kind in TARGETS}
+    walls = {kind: [] for kind in TARGETS}
+    exact = {kind: [] for kind in TARGETS}
     with tempfile.TemporaryDirectory() as folder:
         env = _scratch_env(folder)
         for repeat in range(repeats):
-            for index, (label, (kind, flags)) in enumerate(TRAIN_COMMANDS.items()):
-                reference_ms[label].extend(_timed(steppers[kind]) for _ in range(15))
-                name = f"bench-{index}-{repeat}"
-                walls[label].append(_subprocess([
-                    sys.executable, "-m", "seqrev", "train", "--model", kind, *flags,
-                    "--out", name], env))
-                reference_ms[label].extend(_timed(steppers[kind]) for _ in range(15))
+            for kind in TARGETS:
+                reference_ms[kind].extend(_timed(steppers[kind]) for _ in range(15))
+                name = f"bench-{kind}-{repeat}"
+                walls[kind].append(_subprocess([
+                    sys.executable, "-m", "seqrev", "train", "--model", kind, "--out", name],
+                    env))
+                reference_ms[kind].extend(_timed(steppers[kind]) for _ in range(15))
                 checkpoint = checkpoints.load_checkpoint(name, directory=folder)
-                exact[label].append(_fresh_exact(checkpoint.model))
+                exact[kind].append(_fresh_exact(checkpoint.model))
     torch.set_num_threads(SEQREV_THREADS)
     results = {}
-    for label, (kind, flags) in TRAIN_COMMANDS.items():
-        ref, wall = statistics.median(reference_ms[label]), statistics.median(walls[label])
-        ratio, target = wall * 1000.0 / ref, TARGETS[kind]
-        results[label] = {
-            "command": " ".join(["python -m seqrev train --model", kind, *flags, "--out X"]),
-            "wall_seconds": round(wall, 2), "wall_seconds_all": [round(w, 2) for w in walls[label]],
+    for kind, target in TARGETS.items():
+        ref, wall = statistics.median(reference_ms[kind]), statistics.median(walls[kind])
+        ratio = wall * 1000.0 / ref
+        results[kind] = {
+            "command": f"python -m seqrev train --model {kind} --out X",
+            "wall_seconds": round(wall, 2), "wall_seconds_all": [round(w, 2) for w in walls[kind]],
             "reference_step_ms": round(ref, 2), "reference_steps": round(ratio),
             "budget_reference_steps": REFERENCE_STEP_BUDGET[kind],
-            "target": target, "exact_match": round(min(exact[label]), 4),
-            "met": ratio <= REFERENCE_STEP_BUDGET[kind] and min(exact[label]) >= target,
+            "target": target, "exact_match": round(min(exact[kind]), 4),
+            "met": ratio <= REFERENCE_STEP_BUDGET[kind] and min(exact[kind]) >= target,
         }
     return results
 
