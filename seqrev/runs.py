@@ -516,6 +516,8 @@ class RunStore:
         """Each run's first held-out exact match at ``target`` or above, as (step, wall
         seconds), by run id; runs that never got there are left out. One query for all."""
         where, parameters = "", [target]
+        if run_ids is not None and not run_ids:
+            return {}
         if run_ids is not None:
             where = f" AND run_id IN ({', '.join('?' * len(run_ids))})"
             parameters += list(run_ids)

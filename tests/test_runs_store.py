@@ -154,6 +154,7 @@ def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
                           wall_seconds=0.7)
     assert store.first_reaching(0.95) == {run.id: (20, 2.5), other.id: (10, 0.7)}
     assert store.first_reaching(0.95, [other.id]) == {other.id: (10, 0.7)}
+    assert store.first_reaching(0.95, []) == {}  # no runs asked about: no query to build
     assert milestones_line(reached) == ("First reached 95% at step 20 (0:02) · "
                                         "99% at step 40 (0:05).")
     assert milestones_line({0.95: None, 0.99: None}) == "Exact match has not reached 95% yet."
