@@ -1,7 +1,6 @@
 """AppTest of the Attention page on the shipped checkpoints."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,18 +11,13 @@ from seqrev.analysis import compare_models, trace_numbers, wrong_steps
 from seqrev.checkpoints import load_checkpoint
 from seqrev.decoding import AttentionOverride, greedy_trace
 from seqrev.vocab import token_label
+from tests.apptest_support import open_page as open_app_page
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 INPUT_KEY = "att_input"
 
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/attention.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_app_page("pages/attention.py")
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -134,14 +128,7 @@ def test_batch_comparison_follows_its_settings(page):
 # --- the step taken apart, forced attention, and the state maps (issue 9) ---------------------
 
 def open_with_link(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.switch_page("pages/attention.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_app_page("pages/attention.py", params)
 
 
 def metric(at: AppTest, label: str):

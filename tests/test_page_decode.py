@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,8 +12,8 @@ from seqrev import checkpoints
 from seqrev.charts.decoding import marked_output_html
 from seqrev.decoding import beam_search, greedy_trace
 from seqrev.vocab import token_label
+from tests.apptest_support import open_page
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 KINDS = {"plain": checkpoints.SHIPPED_PLAIN, "attention": checkpoints.SHIPPED_ATTENTION}
 
 
@@ -24,13 +23,7 @@ def shipped():
 
 
 def decode_page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/decode.py")
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("pages/decode.py", query)
 
 
 def typed(at: AppTest, text: str) -> AppTest:

@@ -8,8 +8,7 @@ from streamlit.testing.v1 import AppTest
 from seqrev.charts.compare import differing_steps
 from seqrev.checkpoints import load_checkpoint
 from seqrev.decoding import greedy_trace
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+from tests.apptest_support import open_page
 
 
 def compare_tables(at: AppTest) -> list:
@@ -19,12 +18,7 @@ def compare_tables(at: AppTest) -> list:
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/decode.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("pages/decode.py")
 
 
 def test_second_string_decodes_beside_the_first_with_differences_marked(page):
@@ -58,7 +52,6 @@ def test_no_second_string_no_comparison(page):
 
 
 def test_the_second_string_comes_from_the_link_and_goes_back_into_it():
-    from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
 

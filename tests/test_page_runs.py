@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,8 +10,7 @@ from streamlit.testing.v1 import AppTest
 from seqrev.models import ModelConfig
 from seqrev.runs import RunStore, new_token
 from seqrev.training import TrainConfig
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+from tests.apptest_support import APP, open_page
 
 
 @pytest.fixture
@@ -33,12 +31,7 @@ def finished_run(store: RunStore, learning_rate: float, token: str | None = None
 
 
 def open_runs() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("pages/runs.py")
 
 
 def test_no_runs_yet_says_where_to_start(store):

@@ -15,8 +15,8 @@ from seqrev import checkpoints, scheduler
 from seqrev.models import ModelConfig
 from seqrev.runs import RunStore, new_token
 from seqrev.training import DEFAULT_STEPS, TrainConfig, preset
+from tests.apptest_support import open_page
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
 TINY_TEXT = {"train_min_len": "1", "train_max_len": "5", "train_eval_every": "10",
              "train_eval_size": "50"}
@@ -37,14 +37,7 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
 
 
 def open_train(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/train.py")
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("pages/train.py", query)
 
 
 def tiny(at: AppTest, steps: int, models: str = "both") -> None:
