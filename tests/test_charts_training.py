@@ -7,8 +7,10 @@ import pytest
 
 from seqrev.charts.training import (
     FALLBACK_COLOR,
+    MAX_LOG_TICKS,
     MODEL_COLORS,
     accuracy_figure,
+    log_ticks,
     loss_figure,
     model_color,
     speed_figure,
@@ -69,7 +71,7 @@ def test_accuracy_figure_shows_exact_and_character_accuracy(race):
     assert list(exact.x) == [10, 20] and list(exact.y) == pytest.approx([0.1, 0.2])
     assert list(chars.y) == pytest.approx([0.2, 0.4])
     assert chars.line.dash == "dot" and exact.line.dash is None
-    assert chars.showlegend is False and chars.legendgroup == exact.legendgroup == "attention"
+    assert chars.showlegend is not False and chars.legendgroup == exact.legendgroup == "attention"
     assert exact.line.color == MODEL_COLORS["attention"]
     assert tuple(figure.layout.yaxis.range) == (0, 1.02)
     assert figure.layout.yaxis.tickformat == ".0%"
@@ -120,3 +122,31 @@ def test_a_long_downsampled_history_makes_a_small_figure():
     assert all(len(t.x) == CHART_POINTS for t in figure.data)
     assert len(figure.to_json()) < 120_000
     assert len(loss_figure({"plain": full, "attention": full}, n).to_json()) > 500_000
+
+
+def test_every_accuracy_line_is_named_in_the_legend(race):
+    figure = accuracy_figure(race)
+    assert all(trace.showlegend is not False for trace in figure.data)
+    assert len({trace.name for trace in figure.data}) == 4
+
+
+@pytest.mark.parametrize(("low", "high"), [
+    (0.6, 1.0), (3.3, 3.4), (3.31, 3.39), (0.59, 1.02), (0.01, 3.3), (0.0005, 3.4), (2.0, 2.0),
+    (0.0123, 0.0125), (1e-4, 40.0)])
+def test_a_log_axis_gets_a_few_distinct_labels_inside_its_range(low, high):
+    values, labels = log_ticks(low, high)
+    assert 2 <= len(values) <= MAX_LOG_TICKS
+    assert len(set(labels)) == len(labels)  # never "3.3 3.3 3.3 3.4"
+    assert values == sorted(values)
+    assert all(low * 0.95 <= v <= high * 1.05 for v in values)
+    assert [float(label) for label in labels] == pytest.approx(values)
+
+
+def test_the_loss_axis_labels_a_narrow_range_readably():
+    flat = HistoryView(steps=[1, 2, 3], loss=[3.31, 3.36, 3.39], smoothed_loss=[3.31, 3.33, 3.35],
+                       steps_per_second=[1.0] * 3, wall_seconds=[0.1, 0.2, 0.3], eval_steps=[],
+                       eval_wall_seconds=[], exact_match=[], char_accuracy=[])
+    axis = loss_figure({"plain": flat}).layout.yaxis
+    assert axis.type == "log" and axis.tickmode == "array"
+    assert 2 <= len(axis.ticktext) <= MAX_LOG_TICKS
+    assert len(set(axis.ticktext)) == len(axis.ticktext)

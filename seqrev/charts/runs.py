@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import plotly.graph_objects as go
 
-from seqrev.charts.training import CHART_HEIGHT, RunSeries
+from seqrev.charts.training import CHART_HEIGHT, RunSeries, set_log_ticks
 
 # Distinct, colour-blind-friendly colours for up to ten runs (Okabe-Ito, then Tableau).
 RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -52,7 +52,7 @@ def compare_figure(runs: Mapping[str, RunSeries], metric: str = "exact_match",
     if on_evals:
         figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
     else:
-        figure.update_yaxes(type="log", tickformat=".2~g")
+        set_log_ticks(figure, [v for run in runs.values() for v in run.smoothed_loss])
     if not runs:
         figure.add_annotation(text="pick runs to compare", showarrow=False, xref="paper",
                               yref="paper", x=0.5, y=0.5)

@@ -8,7 +8,8 @@ models race they share each chart, always in the colours of ``MODEL_COLORS``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 import plotly.graph_objects as go
@@ -19,6 +20,10 @@ from seqrev.run_history import SPEED_WINDOW
 MODEL_COLORS: dict[str, str] = {"plain": "#1f77b4", "attention": "#ff7f0e"}
 FALLBACK_COLOR = "#7f7f7f"
 CHART_HEIGHT = 380
+MAX_LOG_TICKS = 6  # more labels than this stack on a chart CHART_HEIGHT tall
+# Tick stops per decade on a log axis, coarse to fine.
+LOG_TICK_STOPS = ((1,), (1, 3), (1, 2, 5))
+NICE_STEPS = (5, 2, 1)  # linear tick steps, per decade, for a range narrower than one stop
 
 
 class RunSeries(Protocol):
@@ -36,6 +41,58 @@ class RunSeries(Protocol):
 def model_color(kind: str) -> str:
     """The colour of ``kind`` ("plain" or "attention"); grey for anything else."""
     return MODEL_COLORS.get(kind, FALLBACK_COLOR)
+
+
+def _decimals(value: float) -> int:
+    """Decimals that show ``value`` (a nice tick step or stop) exactly."""
+    return max(0, -math.floor(math.log10(value) + 1e-9))
+
+
+def _label(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def log_ticks(low: float, high: float, max_ticks: int = MAX_LOG_TICKS
+              ) -> tuple[list[float], list[str]]:
+    """A few readable ticks for a log axis over ``[low, high]``: values and distinct labels.
+
+    Whole decades, then 1-3 and 1-2-5 stops per decade, whichever gives the most ticks up to
+    ``max_ticks``; a range too narrow for two such stops (a loss between 3.3 and 3.4) gets
+    evenly spaced nice values instead, labelled with just enough decimals to tell them apart.
+    """
+    if not (0 < low <= high) or not math.isfinite(high):
+        raise ValueError(f"a log axis needs 0 < low <= high, got {low!r} and {high!r}")
+    if high == low:
+        low, high = low * 0.95, high * 1.05
+    best: list[float] = []
+    for stops in LOG_TICK_STOPS:
+        ticks = [float(f"{stop * 10.0 ** decade:.12g}")
+                 for decade in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                 for stop in stops if low <= stop * 10.0 ** decade <= high]
+        if len(ticks) <= max_ticks and len(ticks) >= len(best):
+            best = ticks
+    if len(best) >= 3 or (len(best) == 2 and best[1] / best[0] >= 3):
+        return best, [_label(v, _decimals(v)) for v in best]
+    top = math.floor(math.log10(high - low))
+    for decade in (top, top - 1, top - 2):
+        for nice in NICE_STEPS:
+            step = nice * 10.0 ** decade
+            first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+            ticks = [float(f"{i * step:.12g}") for i in range(first, last + 1)]
+            if 3 <= len(ticks) <= max_ticks:
+                decimals = _decimals(step)
+                return ticks, [_label(v, decimals) for v in ticks]
+    decimals = _decimals((high - low) / 2)
+    return [low, high], [_label(low, decimals + 1), _label(high, decimals + 1)]
+
+
+def set_log_ticks(figure: go.Figure, values: Iterable[float]) -> None:
+    """Make ``figure``'s y axis logarithmic with a few readable ticks for ``values``."""
+    positive = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    figure.update_yaxes(type="log")
+    if positive:
+        tick_values, tick_text = log_ticks(min(positive), max(positive))
+        figure.update_yaxes(tickmode="array", tickvals=tick_values, ticktext=tick_text)
 
 
 def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
@@ -76,7 +133,7 @@ def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -
             mode="lines", line={"color": color, "width": 2.5},
             hovertemplate="%{y:.4f}",
         ))
-    figure.update_yaxes(type="log", tickformat=".2~g")
+    set_log_ticks(figure, [v for run in runs.values() for v in [*run.loss, *run.smoothed_loss]])
     return figure
 
 
@@ -95,7 +152,6 @@ def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = Non
         figure.add_trace(go.Scatter(
             x=list(run.eval_steps), y=list(run.char_accuracy), name=f"{kind} characters",
             legendgroup=kind, mode="lines", line={"color": color, "width": 1.5, "dash": "dot"},
-            showlegend=False,
             hovertemplate="%{y:.1%}",
         ))
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
