@@ -3,7 +3,8 @@
 import streamlit as st
 
 from pages.common import selected
-from seqrev.charts import headline_table, sidecar_accuracy_by_length
+from pages.widgets import column_config
+from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_length
 from seqrev.charts.attention import exact_match_figure
 
 st.title("seqrev: watch a seq2seq model learn to reverse strings")
@@ -18,10 +19,8 @@ models = {kind: selected(kind) for kind in ("plain", "attention")}
 rows = [cp.meta | {"name": cp.name, "kind": kind} for kind, cp in models.items() if cp]
 if rows:
     st.subheader("The selected models")
-    percent = st.column_config.NumberColumn(format="percent")
-    st.dataframe(headline_table(rows), hide_index=True, column_config={
-        "exact match, length 10": percent, "char accuracy, length 10": percent,
-        "exact match, training lengths": percent})
+    st.dataframe(headline_table(rows), hide_index=True,
+                 column_config=column_config(list(HEADLINE_COLUMNS)))
     by_length = sidecar_accuracy_by_length(rows)
     if len(by_length):
         attention = models.get("attention")

@@ -6,9 +6,11 @@ import streamlit as st
 
 from pages.common import escape_markdown, require_router
 from pages.run_common import can_control, open_store, tokens
+from pages.widgets import column_config
 from seqrev import scheduler
 from seqrev.charts.runs import METRICS, X_AXES, compare_figure
-from seqrev.run_compare import differing_settings, run_label, runs_frame
+from seqrev.charts.tables import TABLE_WIDTH, total_width
+from seqrev.run_compare import differing_settings, run_label, runs_columns, runs_frame
 from seqrev.run_history import CHART_POINTS, MILESTONES, history_view
 from seqrev.runs import RunStore, RunStoreError
 
@@ -42,10 +44,13 @@ def draw_table(store: RunStore, runs) -> None:
     except RunStoreError as error:
         st.error(f"Could not read the runs: {escape_markdown(error, 300)}")
         return
-    st.dataframe(
-        runs_frame(runs, positions, firsts), hide_index=True, width="stretch",
-        column_config={"best exact": st.column_config.NumberColumn(format="percent"),
-                       "steps/s": st.column_config.NumberColumn(format="%.1f")})
+    frame = runs_frame(runs, positions, firsts)
+    columns = runs_columns(frame)
+    st.dataframe(frame, hide_index=True, width="stretch", column_order=[c.name for c in columns],
+                 column_config=column_config(columns, pinned="id"))
+    if total_width(columns) > TABLE_WIDTH:
+        st.caption("Scroll the table sideways for the race, settings and checkpoint columns; "
+                   "the run id stays in view.")
 
 
 def pick(runs) -> list:

@@ -1,4 +1,4 @@
-"""Reusable page widgets: the decode-step slider with a Play button.
+"""Reusable page widgets: the decode-step slider with a Play button, and sized table columns.
 
 State for ``step_control(key, ...)`` lives in ``st.session_state``:
 ``key`` is the current step (an int, not a widget key, so it can be set at any time),
@@ -10,7 +10,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+from seqrev.charts.tables import ColumnSpec
+
 PLAY_INTERVAL_S = 0.8
+
+
+def column_config(columns: list[ColumnSpec], pinned: str | None = None) -> dict:
+    """``st.dataframe``'s column_config for the library's column specs."""
+    config = {}
+    for spec in columns:
+        options = {"label": spec.header, "help": spec.help, "width": spec.width,
+                   "pinned": spec.name == pinned or None}
+        config[spec.name] = (st.column_config.NumberColumn(format=spec.number_format, **options)
+                             if spec.number_format else st.column_config.Column(**options))
+    return config
 
 
 def _keys(key: str) -> tuple[str, str, str]:

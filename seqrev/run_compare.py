@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from seqrev.run_history import format_duration
+from seqrev.charts.tables import ColumnSpec
+from seqrev.run_history import MILESTONES, format_duration
 from seqrev.runs import RunRecord
 from seqrev.settings import all_settings, values_of
 
@@ -32,41 +33,68 @@ def run_label(run: RunRecord, shown: Sequence[str] = ()) -> str:
 
 def _status_text(run: RunRecord, queue_position: int | None) -> str:
     if run.status == "queued" and queue_position is not None:
-        return f"queued, position {queue_position}"
+        return f"queued #{queue_position}"
     return run.status
 
 
 def _reached_text(found: tuple[int, float] | None) -> str:
-    return "" if found is None else f"{format_duration(found[1])} (step {found[0]:,})"
+    return "" if found is None else format_duration(found[1])
+
+
+# The table's columns, most useful first: whatever a narrow window scrolls out of sight is last.
+RUN_COLUMNS = (
+    ColumnSpec("id", "run", "The run's id: open it on the Train page.", 100),
+    ColumnSpec("model", "model", "plain or attention", 90),
+    ColumnSpec("status", "status", "queued (with its place), running, stopped, finished, "
+               "interrupted or failed", 105),
+    ColumnSpec("steps", "steps", "Steps done of the run's total.", 95),
+    ColumnSpec("best exact", "best", "The best held-out exact match so far.", 65, "percent"),
+    *(ColumnSpec(f"to {target:.0%}", f"to {target:.0%}",
+                 f"Wall time until held-out exact match first reached {target:.0%} "
+                 "(empty: not yet).", 70) for target in MILESTONES),
+    ColumnSpec("wall time", "time", "Wall time the run has trained.", 75),
+    ColumnSpec("started", "started", "When the run started (UTC).", 105),
+    ColumnSpec("race", "race", "Runs with the same race id trained side by side on the same "
+               "batches.", 100),
+    ColumnSpec("settings", "settings", "The settings that differ between the runs listed "
+               "(steps are in the steps column).", 170),
+    ColumnSpec("checkpoint", "saved as", "The checkpoint this run was saved as.", 110),
+)
+OPTIONAL_COLUMNS = ("race", "settings", "checkpoint")  # shown only when a row has a value
 
 
 def runs_frame(runs: Sequence[RunRecord], queue_positions: dict[str, int] | None = None,
                firsts: dict[float, dict[str, tuple[int, float]]] | None = None) -> pd.DataFrame:
-    """The table of the Runs view, newest first.
+    """The table of the Runs view, newest first; its columns are described by ``RUN_COLUMNS``.
 
     ``firsts`` maps an exact-match milestone to each run's first (step, wall seconds) there
     (``RunStore.first_reaching``); each milestone becomes a column, the time to a good model.
+    The settings that differ between runs share one column, spelled as their URL keys.
     """
-    shown = differing_settings(runs)
-    by_name = {s.name: s for s in all_settings()}
+    shown = [name for name in differing_settings(runs) if name != "steps"]
     rows = []
     for run in runs:
-        values = values_of(run.model_config, run.train_config)
         started = run.started or run.created
         rows.append({
             "id": run.id,
-            "status": _status_text(run, (queue_positions or {}).get(run.id)),
             "model": run.kind,
-            **{by_name[name].label: by_name[name].format(values[name]) for name in shown},
+            "status": _status_text(run, (queue_positions or {}).get(run.id)),
             "steps": f"{run.steps_done}/{run.steps_total}",
             "best exact": run.best_exact_match,
             **{f"to {target:.0%}": _reached_text(found.get(run.id))
                for target, found in (firsts or {}).items()},
             "wall time": format_duration(run.wall_seconds),
-            "steps/s": run.steps_per_second,
-            "started": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M"),
+            "started": datetime.fromtimestamp(started, UTC).strftime("%m-%d %H:%M"),
             "race": run.group_id or "",
+            "settings": run_label(run, shown).partition(" · ")[2],
             "checkpoint": run.checkpoint or "",
         })
     frame = pd.DataFrame(rows)
+    if len(frame):
+        frame = frame.drop(columns=[c for c in OPTIONAL_COLUMNS if not frame[c].any()])
     return frame.iloc[::-1].reset_index(drop=True) if len(frame) else frame
+
+
+def runs_columns(frame: pd.DataFrame) -> list[ColumnSpec]:
+    """The specs of ``frame``'s columns, in the table's order."""
+    return [spec for spec in RUN_COLUMNS if spec.name in frame.columns]

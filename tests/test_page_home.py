@@ -14,7 +14,7 @@ def test_home_shows_both_models_numbers():
     assert list(table["model"]) == [checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION]
     sidecar = checkpoints.read_sidecar(checkpoints.SHIPPED_ATTENTION, checkpoints.SHIPPED_DIR)
     row = table[table["kind"] == "attention"].iloc[0]
-    assert row["exact match, length 10"] == sidecar["evaluation"]["length_10"]["exact_match"]
+    assert row["exact 10"] == sidecar["evaluation"]["length_10"]["exact_match"]
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     lines = {trace["name"]: trace for trace in spec["data"]}
     expected = sidecar["evaluation"]["by_length"]

@@ -9,9 +9,31 @@ from __future__ import annotations
 
 import pandas as pd
 
+from seqrev.charts.tables import ColumnSpec
+from seqrev.run_history import format_duration
+
+HEADLINE_COLUMNS = (
+    ColumnSpec("model", "model", "The checkpoint's name.", 120),
+    ColumnSpec("kind", "kind", "plain or attention", 85),
+    ColumnSpec("score", "score", "The attention score function.", 80),
+    ColumnSpec("hidden", "hidden", "The GRU's hidden size.", 70),
+    ColumnSpec("lengths", "lengths", "The string lengths it was trained on.", 75),
+    ColumnSpec("steps", "steps", "Optimizer steps it was trained for.", 75),
+    ColumnSpec("time", "time", "Wall time of its training.", 70),
+    ColumnSpec("exact 10", "exact (10)", "Exact match on fresh strings of length 10.", 100,
+               "percent"),
+    ColumnSpec("chars 10", "chars (10)", "Character accuracy on fresh strings of length 10.",
+               100, "percent"),
+    ColumnSpec("exact trained", "exact (train)", "Exact match on fresh strings of its "
+               "training lengths.", 125, "percent"),
+)
+
 
 def headline_table(sidecars: list[dict]) -> pd.DataFrame:
-    """One row per checkpoint sidecar: kind, size, training and length-10 accuracy."""
+    """One row per checkpoint sidecar: kind, size, training and length-10 accuracy.
+
+    Its columns are described, in order, by ``HEADLINE_COLUMNS``.
+    """
     rows = []
     for meta in sidecars:
         config = meta.get("model_config") or {}
@@ -19,20 +41,23 @@ def headline_table(sidecars: list[dict]) -> pd.DataFrame:
         ten = evaluation.get("length_10") or {}
         trained = evaluation.get("training_range") or {}
         train_config = meta.get("train_config") or {}
+        seconds = meta.get("training_seconds")
         rows.append({
             "model": meta.get("name", "?"),
             "kind": config.get("kind", "?"),
             "score": config.get("score", "") if config.get("kind") == "attention" else "",
             "hidden": config.get("hidden_dim"),
-            "trained on lengths": (f"{train_config.get('min_len')}-{train_config.get('max_len')}"
-                                   if train_config else "?"),
+            "lengths": (f"{train_config.get('min_len')}-{train_config.get('max_len')}"
+                        if train_config else "?"),
             "steps": meta.get("steps_done"),
-            "training time (s)": meta.get("training_seconds"),
-            "exact match, length 10": ten.get("exact_match"),
-            "char accuracy, length 10": ten.get("char_accuracy"),
-            "exact match, training lengths": trained.get("exact_match"),
+            "time": "" if seconds is None else format_duration(seconds),
+            "exact 10": ten.get("exact_match"),
+            "chars 10": ten.get("char_accuracy"),
+            "exact trained": trained.get("exact_match", ten.get("exact_match")
+                                         if train_config.get("max_len") == 10
+                                         and train_config.get("min_len") == 10 else None),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[column.name for column in HEADLINE_COLUMNS])
 
 
 def sidecar_accuracy_by_length(sidecars: list[dict]) -> pd.DataFrame:
