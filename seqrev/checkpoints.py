@@ -48,6 +48,7 @@ from seqrev.checkpoint_schema import (
 from seqrev.evaluation import evaluate_by_length, evaluate_fresh
 from seqrev.models import ModelConfig, Seq2Seq, build_model
 from seqrev.training import SAVED_BEFORE, TrainConfig, Trainer
+from seqrev.write_failure import as_disk_error
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 # SEQREV_CHECKPOINT_DIR moves where checkpoints are read and written (the tests use a temp dir)
@@ -75,6 +76,7 @@ class CheckpointError(Exception):
         super().__init__(f"checkpoint {str(name)!r}: {problem}")
         self.name = self.path = str(name)
         self.problem = problem
+        self.disk_error = None  # a DiskWriteError when a save failed for lack of space etc.
 
 
 @dataclass
@@ -242,7 +244,9 @@ def save_checkpoint(
         raise
     except OSError as error:
         reason = error.strerror or type(error).__name__  # str(error) would show the path
-        raise CheckpointError(name, f"could not write: {reason}") from None
+        refused = CheckpointError(name, f"could not write: {reason}")
+        refused.disk_error = as_disk_error(error, f"saving checkpoint {name!r}")
+        raise refused from None
     _INSPECTED.clear()
     return path
 

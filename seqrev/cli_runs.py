@@ -2,14 +2,19 @@
 
 ``train`` creates a run, prints ``run ID`` first, trains in the foreground and, with
 ``--out``, saves a checkpoint. ``train --run ID`` is the worker the app launches;
-``train --resume ID`` carries a stopped or interrupted run on. ``runs`` lists, shows and
-stops runs.
+``train --resume ID`` carries a stopped, interrupted or failed run on. ``runs`` lists, shows
+and stops runs.
+
+Exit codes: 0 done (finished or stopped), 1 the run failed (a full disk, a diverged or broken
+run: the one-line cause is printed and stored), 2 bad input or an unusable store.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,12 +23,13 @@ from seqrev import checkpoints, settings
 from seqrev.models import ModelConfig
 from seqrev.run_history import MILESTONES, format_duration, milestones_line
 from seqrev.runs import RunNotFound, RunRecord, RunStore, RunStoreError
-from seqrev.scheduler import launch_pending
+from seqrev.scheduler import launch_pending, try_launch_pending
 from seqrev.training import PRESETS, TrainConfig, Trainer, preset
 from seqrev.usage_error import UsageError
 from seqrev.worker import Worker, install_stop_signals, save_run_checkpoint, set_threads
 
 RESUMABLE = ("stopped", "interrupted", "failed")
+EXIT_RUN_FAILED = 1
 
 
 def _threads(text: str) -> int:
@@ -93,6 +99,8 @@ def _progress_printer(total: int, stream=sys.stderr):
 def _execute(store: RunStore, runs: list[RunRecord], quiet: bool) -> tuple[str, Worker]:
     try:
         worker = Worker(store, runs)
+    except RunStoreError as error:
+        raise UsageError(f"the run can't start: {error}") from None
     except (ValueError, RuntimeError) as error:
         for run in runs:
             store.set_status(run.id, "failed", error=str(error).splitlines()[0])
@@ -133,15 +141,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run {runs[0].id}", flush=True)
     outcome, worker = _execute(store, runs, args.quiet)
     run = store.get(runs[0].id)
+    cause = run.error if outcome != "failed" or run.status == "failed" else worker.failure
     print(f"{outcome}: {run.steps_done} of {run.steps_total} steps in "
           f"{format_duration(run.wall_seconds)}"
           + (f"; held-out exact match {run.exact_match:.1%}" if run.exact_match is not None
-             else "") + (f" ({run.error})" if run.error else ""))
+             else "") + (f" ({cause})" if cause else ""))
     if outcome == "failed":
-        return 1
+        return EXIT_RUN_FAILED
     if name and outcome == "finished":
-        record = save_run_checkpoint(store, run, name, overwrite=args.overwrite,
-                                     trainer=worker.trainers[run.id])
+        try:
+            record = save_run_checkpoint(store, run, name, overwrite=args.overwrite,
+                                         trainer=worker.trainers[run.id])
+        except checkpoints.CheckpointError as error:
+            if error.disk_error is None:
+                raise
+            return _checkpoint_failed(store, run, name, str(error.disk_error))
         evaluation = record["evaluation"]
         config = run.train_config
         print(f"saved checkpoint {name} ({run.kind})")
@@ -155,7 +169,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_failed(store: RunStore, run: RunRecord, name: str, cause: str) -> int:
+    """The run trained but its checkpoint could not be written: failed, resumable to save."""
+    with contextlib.suppress(RunStoreError):  # a full store: the line below still says it
+        store.set_status(run.id, "failed", error=cause)
+    print(f"failed: {cause}; the trained state is kept (train --resume {run.id} --out {name} "
+          f"saves it once there is space)")
+    return EXIT_RUN_FAILED
+
+
 def _resumable(store: RunStore, run_id: str) -> list[RunRecord]:
+    """Claim ``run_id`` (and its race) for this process; UsageError if it can't resume."""
+    store.reap()  # a worker killed a moment ago: its run is interrupted now, not in 10 s
     run = _get(store, run_id)
     group = store.group(run)
     for member in group:
@@ -163,7 +188,9 @@ def _resumable(store: RunStore, run_id: str) -> list[RunRecord]:
             raise UsageError(f"run {member.id} is {member.status}; only a stopped, interrupted "
                              f"or failed run can be resumed")
     for member in group:
-        store.set_status(member.id, "running", only_from=RESUMABLE)
+        if not store.set_status(member.id, "running", only_from=RESUMABLE):
+            raise UsageError(f"run {member.id} was resumed by another process just now")
+        store.attach_worker(member.id, os.getpid())
     return [store.get(m.id) for m in group]
 
 
@@ -203,7 +230,10 @@ def _when(timestamp: float | None) -> str:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _open_store()
-    launch_pending(store)
+    problem = try_launch_pending(store)  # reading must work on a full disk too
+    if problem:
+        print(f"warning: could not update the queue ({problem}); showing runs as stored",
+              file=sys.stderr)
     command = getattr(args, "runs_command", None)
     if command == "show":
         return _show(store, args.id, args.show_json)

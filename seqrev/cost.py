@@ -6,6 +6,7 @@ from seqrev.models import ModelConfig
 from seqrev.training import TrainConfig
 
 SLOW_FACTOR = 20.0  # settings costing more than this many default steps ask to confirm
+DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (README, Speed)
 
 
 def step_flops(model_config: ModelConfig, train_config: TrainConfig) -> float:
@@ -24,3 +25,9 @@ def relative_step_cost(model_config: ModelConfig, train_config: TrainConfig) -> 
     """How many default steps of the same model kind one step of these settings costs."""
     default = step_flops(ModelConfig(kind=model_config.kind), TrainConfig())
     return step_flops(model_config, train_config) / default
+
+
+def estimated_seconds(model_configs, train_config: TrainConfig) -> float:
+    """Rough wall seconds of a run (a race: its models one after another) on one core here."""
+    per_step = sum(relative_step_cost(c, train_config) for c in model_configs)
+    return per_step * DEFAULT_STEP_SECONDS * train_config.steps

@@ -2,7 +2,9 @@
 
 Nothing is pickled: tensors go in the file's tensors, everything else in its metadata as
 JSON. Writes go to a temp file in the same folder and are renamed into place, so a kill at
-any moment leaves either the previous state or the new one.
+any moment leaves either the previous state or the new one. The temp file a killed writer
+leaves behind is never read, and the next writer (or the reaper) deletes it. A write the disk
+refuses raises :class:`~seqrev.write_failure.DiskWriteError`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as state_bytes
 
 from seqrev.training import EvalEvent, Trainer
+from seqrev.write_failure import DiskWriteError, as_disk_error
 
 STATE_FILE = "state.safetensors"
 STATE_VERSION = 1
+TEMP_PREFIX, TEMP_SUFFIX = ".state.", ".tmp"
+SAVING = "saving the resumable state"
 
 
 class StateError(ValueError):
@@ -45,19 +51,54 @@ def save_state(trainer: Trainer, folder: Path, wall_seconds: float) -> Path:
         "param_groups": optimizer["param_groups"],
         "eval_history": [asdict(e) for e in trainer.eval_history],
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=folder)
-    os.close(handle)
+    blob = state_bytes(tensors, metadata={"seqrev_state": json.dumps(meta)})
     try:
-        save_file(tensors, temp_name, metadata={"seqrev_state": json.dumps(meta)})
-        with open(temp_name, "rb") as written:
-            os.fsync(written.fileno())
-        target = folder / STATE_FILE
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(folder)  # one writer per run folder: any temp file is a dead one's
+        return _write_atomically(folder / STATE_FILE, blob)
+    except OSError as error:
+        raise (as_disk_error(error, SAVING) or DiskWriteError(str(error), SAVING)) from None
+
+
+def _write_atomically(target: Path, blob: bytes) -> Path:
+    handle, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX,
+                                         dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            write_bytes(temp_file, blob)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_bytes(handle, blob: bytes) -> None:
+    """The state's one write call (the fault suite injects a full disk here)."""
+    handle.write(blob)
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Delete temp state files a killed writer left in ``folder``; returns how many.
+
+    Only while no writer is saving into ``folder``: the run's own worker, before it writes,
+    or the reaper, for a run it has just found dead.
+    """
+    removed = 0
+    try:
+        names = [p for p in folder.iterdir()
+                 if p.name.startswith(TEMP_PREFIX) and p.name.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return 0
+    for path in names:
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def saved_step(folder: Path) -> int | None:

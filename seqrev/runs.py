@@ -5,6 +5,10 @@ beside ``checkpoints/``), in WAL mode so the server reads while workers write. E
 exactly one writer of its metrics: the worker process training it. The server only creates
 runs, asks them to stop, and reads. A run's resumable state lives beside the database in
 ``RUN_ID/state.safetensors`` (see ``seqrev.worker``).
+
+A running run whose recorded worker pid is dead on this machine is interrupted by the next
+reader that reaps (``train --resume``, ``runs``, the pages), at once; one whose worker is on
+another machine, or not yet attached, after STALE_SECONDS without a heartbeat.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ if TYPE_CHECKING:
 
 RUN_STATUSES = ("queued", "running", "stopped", "finished", "interrupted", "failed")
 ACTIVE = ("queued", "running")
-STALE_SECONDS = 10.0  # a running run whose worker is gone is interrupted after this
+STALE_SECONDS = 10.0  # a running run with no local worker pid is interrupted after this
+GONE_SILENTLY = ("the worker stopped answering (killed, out of memory or power loss); resume it "
+                 "from its last saved state")
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 HOST = socket.gethostname()
 
@@ -95,6 +101,31 @@ class RunStoreError(Exception):
 
 class RunNotFound(RunStoreError):  # noqa: N818  (the name the API promised)
     """No run has that id."""
+
+
+class StartRefusedError(Exception):
+    """Start was refused (a queue limit, a run too long); ``str()`` is one line for the user."""
+
+
+class QueueLimitError(StartRefusedError):
+    """An owner, or the whole server, already has as many runs waiting as allowed."""
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """How many workers (a race is one) may be queued or running: per owner, and queued in all."""
+
+    per_owner: int = 3
+    queued: int = 20
+
+    @classmethod
+    def from_environment(cls) -> QueueLimits:
+        """``$SEQREV_MAX_QUEUED_PER_OWNER`` and ``$SEQREV_MAX_QUEUED`` over the defaults."""
+        def read(name: str, default: int) -> int:
+            text = os.environ.get(name, "").strip()
+            return int(text) if text.isdigit() and int(text) >= 1 else default
+        return cls(read("SEQREV_MAX_QUEUED_PER_OWNER", cls.per_owner),
+                   read("SEQREV_MAX_QUEUED", cls.queued))
 
 
 def runs_dir() -> Path:
@@ -170,9 +201,18 @@ class RunRecord:
 
     @property
     def silent(self) -> bool:
-        """Running, but its worker has not marked it alive for STALE_SECONDS."""
-        beat = self.heartbeat or self.updated
-        return self.status == "running" and time.time() - beat > STALE_SECONDS
+        """Running, but its worker is dead on this machine or has not beaten for STALE_SECONDS."""
+        if self.status != "running":
+            return False
+        if self.worker_dead:
+            return True
+        return time.time() - (self.heartbeat or self.updated) > STALE_SECONDS
+
+    @property
+    def worker_dead(self) -> bool:
+        """Running, with a recorded worker pid on this machine that is no longer alive."""
+        return (self.status == "running" and self.host == HOST and bool(self.pid)
+                and not pid_alive(self.pid))
 
     @property
     def steps_per_second(self) -> float | None:
@@ -299,19 +339,61 @@ class RunStore:
         """A new run; ``token`` (if given) is the control token, stored only as a hash."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown status {status!r}")
+        with self.transaction() as connection:
+            run_id = self._insert(connection, model_config, train_config, group_id=group_id,
+                                  sweep_id=sweep_id, source=source, status=status,
+                                  token=token, extra=extra)
+        return self.get(run_id)
+
+    def create_queued(
+        self, model_configs: Sequence[ModelConfig], train_config: TrainConfig, *,
+        owner: str, limits: QueueLimits, group_id: str | None = None, source: str = "app",
+        token: str | None = None,
+    ) -> list[RunRecord]:
+        """Queue one run per config (one worker) for ``owner``, unless a limit is reached.
+
+        The counts and the insert are one transaction, so quick repeated Starts can't slip
+        past a limit. Raises QueueLimitError naming the limit and how many runs are ahead.
+        """
+        with self.transaction() as connection:
+            rows = connection.execute(
+                "SELECT status, COALESCE(group_id, id) AS worker, "
+                "json_extract(extra, '$.owner') AS owner FROM runs "
+                "WHERE status IN ('queued', 'running')").fetchall()
+            queued = {r["worker"] for r in rows if r["status"] == "queued"}
+            mine = {r["worker"] for r in rows if r["owner"] == owner}
+            if len(mine) >= limits.per_owner:
+                raise QueueLimitError(
+                    f"Start refused: you already have {len(mine)} runs queued or running, the "
+                    f"limit per person ({limits.per_owner}, SEQREV_MAX_QUEUED_PER_OWNER). Stop "
+                    f"one or wait for one to finish; {len(queued)} runs are ahead in the queue.")
+            if len(queued) >= limits.queued:
+                raise QueueLimitError(
+                    f"Start refused: the queue is full with {len(queued)} runs waiting, the "
+                    f"limit of this server ({limits.queued}, SEQREV_MAX_QUEUED). Try again "
+                    f"once some have started; {len(queued)} runs are ahead in the queue.")
+            ids = [self._insert(connection, config, train_config, group_id=group_id,
+                                source=source, status="queued", token=token,
+                                extra={"owner": owner})
+                   for config in model_configs]
+        return [self.get(run_id) for run_id in ids]
+
+    @staticmethod
+    def _insert(connection: sqlite3.Connection, model_config: ModelConfig,
+                train_config: TrainConfig, *, group_id: str | None, sweep_id: str | None = None,
+                source: str, status: str, token: str | None, extra: dict | None) -> str:
         now = time.time()
         run_id = _new_id()
-        with self.transaction() as connection:
-            connection.execute(
-                "INSERT INTO runs (id, status, kind, model_config, train_config, group_id, "
-                "sweep_id, source, token_hash, steps_total, created, updated, started, "
-                "heartbeat, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, status, model_config.kind, json.dumps(model_config.to_dict()),
-                 json.dumps(train_config.to_dict()), group_id, sweep_id, source,
-                 _hash_token(token) if token else None, train_config.steps, now, now,
-                 now if status == "running" else None, now if status == "running" else None,
-                 json.dumps(extra or {})))
-        return self.get(run_id)
+        connection.execute(
+            "INSERT INTO runs (id, status, kind, model_config, train_config, group_id, "
+            "sweep_id, source, token_hash, steps_total, created, updated, started, "
+            "heartbeat, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, status, model_config.kind, json.dumps(model_config.to_dict()),
+             json.dumps(train_config.to_dict()), group_id, sweep_id, source,
+             _hash_token(token) if token else None, train_config.steps, now, now,
+             now if status == "running" else None, now if status == "running" else None,
+             json.dumps(extra or {})))
+        return run_id
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None,
                    only_from: Iterable[str] | None = None) -> bool:
@@ -329,13 +411,14 @@ class RunStore:
                 "UPDATE runs SET status = ?, error = ?, updated = ?, "
                 "started = CASE WHEN ? = 'running' THEN COALESCE(started, ?) ELSE started END, "
                 "heartbeat = CASE WHEN ? = 'running' THEN ? ELSE heartbeat END, "
+                "pid = CASE WHEN ? = 'running' THEN NULL ELSE pid END, "
                 "finished = CASE WHEN ? IN ('finished', 'failed', 'stopped', 'interrupted') "
                 "THEN ? ELSE NULL END, "
                 "stop_requested = CASE WHEN ? IN ('running', 'queued') THEN 0 "
                 "ELSE stop_requested END "
                 "WHERE id = ?" + clauses,
-                (status, error, now, status, now, status, now, status, now, status, run_id,
-                 *parameters))
+                (status, error, now, status, now, status, now, status, status, now, status,
+                 run_id, *parameters))
             if cursor.rowcount == 0 and only_from is None:
                 raise RunNotFound(f"no run {run_id!r}")
             return cursor.rowcount > 0
@@ -545,24 +628,36 @@ class RunStore:
     # liveness
 
     def reap(self, stale_after: float = STALE_SECONDS) -> list[str]:
-        """Mark running runs whose worker is gone as interrupted; returns their ids.
+        """Mark running runs whose worker is gone; returns their ids.
 
-        A run is gone when its heartbeat is older than ``stale_after`` and its worker process
-        is not alive on this host. A live worker started by an earlier server stays running.
+        A run is gone at once when its recorded worker pid is dead on this host; a run with
+        no local pid (a worker on another host, or one not attached yet) when its heartbeat
+        is older than ``stale_after``. A live worker started by an earlier server stays
+        running. A worker that left a cause (a full disk it could not record) makes the run
+        ``failed`` with it; otherwise it is ``interrupted``. Temp files the dead writer left
+        in the run folder are deleted.
         """
         now = time.time()
         gone = []
         for run in self.list_runs(statuses=["running"]):
-            beat = run.heartbeat or run.updated
-            if now - beat < stale_after:
-                continue
-            if run.host == HOST and pid_alive(run.pid):
+            if run.host == HOST and run.pid:
+                if pid_alive(run.pid):
+                    continue
+            elif now - (run.heartbeat or run.updated) < stale_after:
                 continue
             gone.append(run.id)
+        if gone:
+            from seqrev.run_state import remove_temp_files  # torch: only when one is gone
+            from seqrev.write_failure import read_cause
         for run_id in gone:
-            self.set_status(run_id, "interrupted", only_from=["running"],
-                            error="the worker stopped answering (killed, out of memory or "
-                                  "power loss); resume it from its last saved state")
+            folder = self.run_folder(run_id)
+            cause = read_cause(folder)
+            if cause:
+                self.set_status(run_id, "failed", only_from=["running"], error=cause)
+            else:
+                self.set_status(run_id, "interrupted", only_from=["running"],
+                                error=GONE_SILENTLY)
+            remove_temp_files(folder)
         return gone
 
     def claim_next(self, limit: int) -> list[list[str]]:

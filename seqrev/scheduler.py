@@ -7,12 +7,13 @@ SQLite transaction, so two callers never start the same run.
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from seqrev.runs import RunStore, RunStoreError
+from seqrev.runs import QueueLimits, RunStore, RunStoreError, StartRefusedError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_THREADS = 1  # each worker's torch threads: the server keeps a core for the pages
@@ -80,18 +81,70 @@ def try_launch_pending(store: RunStore) -> str | None:
 RESUMABLE = ("stopped", "interrupted", "failed")
 
 
+class RunTooLongError(StartRefusedError):
+    """On a shared server, settings whose estimated run time is over the limit."""
+
+
+def max_run_minutes() -> float:
+    """``$SEQREV_MAX_RUN_MINUTES`` (default 30): the longest estimated run a shared server takes."""
+    text = os.environ.get("SEQREV_MAX_RUN_MINUTES", "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return 30.0
+    return value if value > 0 else 30.0
+
+
+def shared_server() -> bool:
+    """``$SEQREV_SHARED`` is set (and not 0): the server answers other machines' browsers."""
+    return os.environ.get("SEQREV_SHARED", "").strip() not in ("", "0")
+
+
+def local_owner() -> str:
+    """The owner of runs started by this machine's user (the CLI, a local browser)."""
+    try:
+        return "user:" + getpass.getuser()
+    except (KeyError, OSError):
+        return f"user:{os.getuid()}"
+
+
+def check_run_time(model_configs, train_config) -> None:
+    """On a shared server, RunTooLongError if the estimated run time is over the limit."""
+    from seqrev.cost import estimated_seconds
+    from seqrev.run_history import format_duration
+
+    if not shared_server():
+        return
+    seconds = estimated_seconds(model_configs, train_config)
+    limit = max_run_minutes()
+    if seconds > limit * 60:
+        raise RunTooLongError(
+            f"Start refused: these settings would train for about {format_duration(seconds)} "
+            f"here, over the {limit:g} minutes a run may take on this shared server "
+            f"(SEQREV_MAX_RUN_MINUTES). Use fewer steps, a smaller model or shorter strings.")
+
+
 def submit(store: RunStore, model_configs, train_config, *, token: str | None = None,
-           source: str = "app") -> list:
+           source: str = "app", owner: str | None = None,
+           limits: QueueLimits | None = None) -> list:
     """Queue one run per model config (two share a group id: a race) and start what fits.
 
-    Returns the new runs, re-read after launching, plain first.
+    ``owner`` (a browser's key, default this machine's user) may have at most
+    ``limits.per_owner`` workers queued or running, and the server ``limits.queued`` queued
+    (default: ``QueueLimits.from_environment()``); on a shared server a run estimated over
+    ``max_run_minutes()`` is refused. Refusals raise a StartRefusedError whose text says
+    which limit and how many runs are ahead. Returns the new runs, re-read after launching,
+    plain first.
     """
     from seqrev.runs import new_token
 
+    check_run_time(model_configs, train_config)
+    store.reap()  # a dead worker's run no longer counts against its owner
     group_id = "g" + new_token()[:9] if len(model_configs) > 1 else None
-    runs = [store.create_run(config, train_config, group_id=group_id, source=source,
-                             token=token)
-            for config in sorted(model_configs, key=lambda c: c.kind != "plain")]
+    runs = store.create_queued(sorted(model_configs, key=lambda c: c.kind != "plain"),
+                               train_config, owner=owner or local_owner(),
+                               limits=limits or QueueLimits.from_environment(),
+                               group_id=group_id, source=source, token=token)
     launch_pending(store)
     return [store.get(run.id) for run in runs]
 

@@ -6,6 +6,11 @@ few seconds, so a kill -9 loses at most about a second of metrics. A heartbeat t
 the run alive every half second and watches for a stop request: the loop stops after its
 current step, and if that step takes longer than a second the worker records the stop
 itself and exits, leaving the last saved state to resume from.
+
+A write the disk refuses (metrics, state) ends the run ``failed`` with a one-line cause
+("disk full while saving the resumable state"). If the store can't take that either, the cause
+goes to stderr (the worker's log) and into the run folder's reserved cause file, and the
+reaper records it once the worker is gone (``RunStore.reap``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +26,12 @@ from collections.abc import Callable, Sequence
 import torch
 
 from seqrev.run_history import LossSmoother
-from seqrev.run_state import load_state, save_state, saved_step
+from seqrev.run_state import load_state, remove_temp_files, save_state, saved_step
 from seqrev.runs import RunRecord, RunStore, RunStoreError
 from seqrev.training import EvalEvent, StepEvent, Trainer
+from seqrev.write_failure import DiskWriteError, as_disk_error, reserve_cause_file, write_cause
+
+RECORDING = "recording the metrics"
 
 FLUSH_SECONDS = 0.5  # metrics reach the store at least this often
 STATE_SECONDS = 5.0  # the resumable state is saved at least this often
@@ -43,10 +52,12 @@ class _Recorder:
         self.wall_before = wall_before
 
     def flush(self, store: RunStore, wall_seconds: float) -> None:
-        steps, evals = self.steps, self.evals
+        try:
+            store.record_progress(self.run.id, self.steps, self.evals,
+                                  steps_done=self.trainer.step, wall_seconds=wall_seconds)
+        except RunStoreError as error:
+            raise as_disk_error(error, RECORDING) or error from None
         self.steps, self.evals = [], []
-        store.record_progress(self.run.id, steps, evals, steps_done=self.trainer.step,
-                              wall_seconds=wall_seconds)
 
 
 class Worker:
@@ -65,9 +76,12 @@ class Worker:
         self._last_state_save = time.perf_counter()
         self.recorders: dict[str, _Recorder] = {}
         self.trainers: dict[str, Trainer] = {}
+        self.failure: str | None = None  # the one-line cause, once the run has failed
         for run in self.runs:
             trainer = Trainer(run.model_config, run.train_config)
             folder = store.run_folder(run.id)
+            remove_temp_files(folder)  # a killed writer's; this worker is the folder's writer
+            reserve_cause_file(folder)
             wall_before = 0.0
             if saved_step(folder) is not None:
                 wall_before = load_state(trainer, folder)
@@ -97,6 +111,8 @@ class Worker:
             recorder.flush(self.store, wall)
 
     def save_states(self) -> None:
+        """Metrics first, then the state: a resume never finds a gap in the stored history."""
+        self.flush()
         wall = self.wall_seconds()
         for run_id, trainer in self.trainers.items():
             save_state(trainer, self.store.run_folder(run_id), wall)
@@ -129,14 +145,17 @@ class Worker:
 
     def run(self, on_trainer: Callable[[str, Trainer], None] | None = None) -> str:
         """Train to the end or to a stop; returns "finished", "stopped" or "failed"."""
-        for run in self.runs:
-            self.store.attach_worker(run.id, os.getpid())
-            if on_trainer:
-                on_trainer(run.id, self.trainers[run.id])
+        outcome, error = "failed", None
+        try:
+            for run in self.runs:
+                self.store.attach_worker(run.id, os.getpid())
+                if on_trainer:
+                    on_trainer(run.id, self.trainers[run.id])
+        except RunStoreError as refused:
+            return self._end("failed", str(as_disk_error(refused, "starting the run") or refused))
         beat = threading.Thread(target=self._heartbeat, name="seqrev-heartbeat", daemon=True)
         beat.start()
         last_flush = time.perf_counter()
-        outcome, error = "failed", None
         try:
             while (trainer := self._next()) is not None:
                 if self.stop_event.is_set():
@@ -148,18 +167,36 @@ class Worker:
                     last_flush = now
                 if now - self._last_state_save >= STATE_SECONDS:
                     self.save_states()
-            self.flush()
             self.save_states()
             outcome = "finished" if self._next() is None else "stopped"
-        except RunStoreError as failure:
-            error = f"could not record metrics: {failure}"
-        except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory
-            error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:300]}"
+        except DiskWriteError as refused:
+            error = str(refused)
+        except RunStoreError as refused:
+            error = f"could not record metrics: {refused}"
+        except (RuntimeError, ValueError, OSError) as refused:  # e.g. out of memory
+            error = f"{type(refused).__name__}: {str(refused).splitlines()[0][:300]}"
         finally:
             self._done.set()
+        return self._end(outcome, error)
+
+    def _end(self, outcome: str, error: str | None) -> str:
+        """Record the outcome; a failure the store can't take goes to stderr and the cause file."""
+        self._done.set()
+        self.failure = error if outcome == "failed" else None
+        unrecorded = []
         for run in self.runs:
-            with contextlib.suppress(RunStoreError):
+            try:
                 self.store.set_status(run.id, outcome, error=error)
+            except RunStoreError as refused:
+                unrecorded.append((run.id, refused))
+        for run_id, refused in unrecorded:
+            cause = error or f"the worker could not record that the run {outcome}"
+            kept = write_cause(self.store.run_folder(run_id), cause)
+            print(f"seqrev worker: run {run_id} {outcome}: {cause}; the store refused it "
+                  f"({refused}); " + ("the cause is kept in the run folder and recorded when "
+                                      "the store can be written" if kept else
+                                      "the cause could not be kept either"),
+                  file=sys.stderr, flush=True)
         return outcome
 
 

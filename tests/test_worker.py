@@ -95,7 +95,7 @@ def test_a_store_that_fails_mid_run_marks_the_run_failed(store, monkeypatch):
     monkeypatch.setattr("seqrev.worker.FLUSH_SECONDS", 0.0)
     assert Worker(store, [run]).run() == "failed"
     failed = store.get(run.id)
-    assert failed.status == "failed" and "disk is full" in failed.error
+    assert failed.status == "failed" and failed.error == "disk full while recording the metrics"
     assert len(store.history(run.id).steps) >= 1  # what was stored before stays
 
 
