@@ -14,6 +14,7 @@ import streamlit as st
 
 from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
 from pages.run_common import can_control, open_store, remember_token, tokens
+from pages.widgets import page_url
 from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import accuracy_figure, loss_figure, speed_figure
 from seqrev.cost import SLOW_FACTOR, relative_step_cost
@@ -40,6 +41,7 @@ QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
 LAUNCH_KEY = "train_last_launch"
 CHART_SECONDS = 2.0  # charts: building three figures costs far more than reading the store
 GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
+PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
 
 
 def widget_key(item: settings.Setting) -> str:
@@ -82,11 +84,12 @@ def init_from_link() -> None:
     """Fill the widgets once per session: from the URL's settings, else the app defaults."""
     if widget_key(settings.by_name()["steps"]) in st.session_state:
         return
-    values, problems = settings.from_query(st.query_params.to_dict())
+    values, problems = settings.from_query(st.query_params.to_dict(), PAGE_PARAMS)
     model = st.query_params.get("model")
     st.session_state[MODELS_KEY] = model if model in CHOICES else "both"
     if model is not None and model not in CHOICES:
-        problems.append(f"model must be one of {', '.join(CHOICES)}")
+        problems.append("The link's model must be one of {choices}, got {model!r}.".format(
+            choices=", ".join(CHOICES), model=model[:40]))
     defaults = defaults_for(st.session_state[MODELS_KEY])
     st.session_state.update(widget_state(*defaults))
     values.pop("kind", None)
@@ -180,10 +183,11 @@ def show_run_link(run: RunRecord) -> None:
     token = tokens().get(run.id)
     with st.expander("Links to this run"):
         st.caption("Read-only: anyone with it can watch.")
-        st.code(f"/train?run={run.id}", language=None)
+        here = page_url("train")
+        st.code(settings.share_url(here, {"run": run.id}), language=None)
         if token:
             st.caption("With control: whoever holds it can stop, resume, save or delete.")
-            st.code(f"/train?run={run.id}&token={token}", language=None)
+            st.code(settings.share_url(here, {"run": run.id, "token": token}), language=None)
 
 
 def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
@@ -418,9 +422,9 @@ with st.expander("Settings", expanded=run_id is None):
         default_model, default_training = defaults_for(model)
         query = settings.to_query(chosen[0][0], chosen[1], (
             replace(default_model, kind=chosen[0][0].kind), default_training))
-        link = "&".join(f"{k}={v}" for k, v in {"model": model, **query}.items())
         st.caption("A link that opens this page with these settings:")
-        st.code(f"/train?{link}", language=None)
+        st.code(settings.share_url(page_url("train"), {"model": model, **query}),
+                language=None)
     if st.button("Start", type="primary", key="train_start", icon=":material/play_arrow:",
                  disabled=store is None or not ready):
         try:

@@ -15,6 +15,21 @@ from seqrev.charts.tables import ColumnSpec
 PLAY_INTERVAL_S = 0.8
 
 
+def page_url(page_path: str) -> str:
+    """This page's full address as the browser has it, so a link can be pasted in an e-mail.
+
+    Without a browser (AppTest, or a client too old to send its address) it falls back to
+    the Host header, then to this server on localhost.
+    """
+    url = st.context.url
+    if url:
+        return url.rstrip("/")
+    host = st.context.headers.get("Host")
+    origin = f"http://{host}" if host else f"http://localhost:{st.get_option('server.port')}"
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return "/".join(part for part in (origin, base, page_path.strip("/")) if part)
+
+
 def column_config(columns: list[ColumnSpec], pinned: str | None = None) -> dict:
     """``st.dataframe``'s column_config for the library's column specs."""
     config = {}

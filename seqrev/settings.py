@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
@@ -43,6 +44,12 @@ class Setting:
     def query_key(self) -> str:
         """The URL parameter: the flag without its dashes (``hidden-dim``)."""
         return self.flag.removeprefix("--")
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        """Every spelling a URL may use: the flag's (``max-len``), with underscores, the field's."""
+        return tuple(dict.fromkeys(
+            (self.query_key, self.query_key.replace("-", "_"), self.name)))
 
     def range_text(self) -> str:
         if self.choices:
@@ -246,14 +253,50 @@ def to_query(model_config, train_config, base=None) -> dict[str, str]:
             if v != reference[s.name]}
 
 
-def from_query(params: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Settings read from URL parameters, and one message per value that was refused."""
-    values, problems = {}, []
-    for item in all_settings():
-        if item.query_key not in params:
+def from_query(params: Mapping[str, str], other_keys: Iterable[str] = ()
+               ) -> tuple[dict[str, Any], list[str]]:
+    """Settings read from URL parameters, and one message per parameter that was refused.
+
+    A setting may be spelled as its flag (``lr``, ``max-len``), with underscores (``max_len``)
+    or as its field (``learning_rate``). ``other_keys`` are the page's own parameters; any
+    other unknown parameter is named in a message. A setting spelled twice with different
+    values is refused.
+    """
+    spellings = {name: item for item in all_settings() for name in item.query_names}
+    skip = set(other_keys)
+    values, given, problems = {}, {}, []
+    for key, raw in params.items():
+        if key in skip:
+            continue
+        item = spellings.get(key)
+        if item is None:
+            problems.append(f"The link's parameter {_short(key)!r} is not a setting.")
             continue
         try:
-            values[item.name] = item.parse(params[item.query_key])
+            value = item.parse(raw)
         except ValueError as error:
             problems.append(str(error))
-    return values, problems
+            continue
+        earlier = values.get(item.name, value)
+        if earlier is _CONFLICT:
+            continue
+        if earlier != value:
+            problems.append(f"The link sets {item.label} twice ({given[item.name]!r} and "
+                            f"{_short(key)!r}) to different values, so neither is used.")
+            values[item.name] = _CONFLICT
+            continue
+        values[item.name], given[item.name] = value, key
+    return {name: v for name, v in values.items() if v is not _CONFLICT}, problems
+
+
+_CONFLICT = object()  # a setting the link spelled twice with different values
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def share_url(page_url: str, params: Mapping[str, str]) -> str:
+    """``page_url`` (an absolute address, without a query) with ``params`` as its query."""
+    base = page_url.split("?", 1)[0].split("#", 1)[0]
+    return f"{base}?{urllib.parse.urlencode(params)}" if params else base

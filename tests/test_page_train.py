@@ -17,6 +17,7 @@ from seqrev.runs import RunStore, new_token
 from seqrev.training import DEFAULT_STEPS, TrainConfig, preset
 from tests.apptest_support import open_page
 
+LINK_BASE = "http://localhost:8501/train"  # AppTest has no browser address: this server's
 TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
 TINY_TEXT = {"train_min_len": "1", "train_max_len": "5", "train_eval_every": "10",
              "train_eval_size": "50"}
@@ -145,19 +146,40 @@ def test_settings_come_from_the_link_and_bad_ones_are_named(runs_dir):
     assert not any("[x](y)" in w for w in warnings)  # shown escaped, never as a link
 
 
+def test_a_link_accepts_field_names_and_flag_spellings_and_names_what_it_ignores(runs_dir):
+    at = open_train({"model": "attention", "learning_rate": "0.002", "max_len": "12",
+                     "min-len": "2", "colour": "blue", "[x](http://e.x)": "1"})
+    assert at.select_slider(key="train_learning_rate").value == 0.002
+    assert at.text_input(key="train_max_len").value == "12"
+    assert at.text_input(key="train_min_len").value == "2"
+    warnings = [shown(w.value).replace("\u200b", "") for w in at.warning]
+    assert any("'colour' is not a setting" in w for w in warnings), warnings
+    assert any("[x](http://e.x)" in w for w in warnings)  # named ...
+    assert not any("[x](http://e.x)" in w.value for w in at.warning)  # ... and escaped
+    assert not any("model" in w for w in warnings)  # the page's own parameter
+
+
+def test_the_share_link_is_a_full_address_that_reopens_the_settings(runs_dir):
+    at = open_train({"model": "attention", "lr": "0.002"})
+    links = [c.value for c in at.code if "/train?" in c.value]
+    assert links == [LINK_BASE + "?model=attention&lr=0.002"]
+    assert links[0].startswith("http://")  # pasteable in an e-mail, not a bare path
+
+
 def test_default_steps_follow_the_model_choice_and_the_link_keeps_it(runs_dir):
     at = open_train()
     choice, steps = at.segmented_control(key="train_models"), lambda: at.text_input(
         key="train_steps").value
-    links = lambda: [c.value for c in at.code if c.value.startswith("/train?")]  # noqa: E731
-    assert steps() == str(TrainConfig().steps) and links() == ["/train?model=both"]
+    links = lambda: [c.value.removeprefix(LINK_BASE) for c in at.code  # noqa: E731
+                     if c.value.startswith(LINK_BASE)]
+    assert steps() == str(TrainConfig().steps) and links() == ["?model=both"]
     choice.set_value("attention").run()
     assert steps() == str(DEFAULT_STEPS["attention"])
-    assert links() == ["/train?model=attention"]
+    assert links() == ["?model=attention"]
     at.text_input(key="train_steps").input("700").run()
     at.segmented_control(key="train_models").set_value("plain").run()
     assert steps() == "700"  # typed by hand: kept
-    assert links() == ["/train?model=plain&steps=700"]
+    assert links() == ["?model=plain&steps=700"]
     linked = open_train({"model": "attention"})
     assert linked.text_input(key="train_steps").value == str(DEFAULT_STEPS["attention"])
 

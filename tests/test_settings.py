@@ -135,3 +135,28 @@ def test_the_cli_flags_build_the_configs_the_command_was_made_from():
 
     parsed = _train_parser().parse_args(argv)
     assert train_configs(parsed) == (model_config, train_config)
+
+
+@pytest.mark.parametrize("spelling", ["lr", "learning_rate"])
+def test_a_link_may_spell_a_setting_as_its_flag_or_its_field(spelling):
+    values, problems = settings.from_query({spelling: "0.002", "max_len": "12", "max-len": "12",
+                                            "hidden_dim": "32"})
+    assert problems == []
+    assert values == {"learning_rate": 0.002, "max_len": 12, "hidden_dim": 32}
+
+
+def test_unknown_and_contradicting_parameters_are_named():
+    values, problems = settings.from_query(
+        {"colour": "blue", "run": "r1", "lr": "0.002", "learning_rate": "0.003",
+         "steps": "50"}, other_keys=["run"])
+    assert values == {"steps": 50}
+    assert len(problems) == 2
+    assert "'colour' is not a setting" in problems[0]
+    assert "Learning rate" in problems[1] and "'lr'" in problems[1]
+
+
+def test_a_share_url_keeps_the_browsers_address_and_quotes_values():
+    url = settings.share_url("https://class.example.org/seqrev/train?old=1",
+                             {"model": "attention", "lr": "0.002", "x": "a b&c"})
+    assert url == "https://class.example.org/seqrev/train?model=attention&lr=0.002&x=a+b%26c"
+    assert settings.share_url("http://h:1/train", {}) == "http://h:1/train"
