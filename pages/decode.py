@@ -4,9 +4,11 @@ import streamlit as st
 
 from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.widgets import step_control
+from seqrev.alignment import align_letters, describe, summarize
+from seqrev.analysis import letters_right, training_length_warning
 from seqrev.charts.compare import (
+    aligned_html,
     comparison_figure,
-    comparison_html,
     comparison_table,
     differing_positions,
     differing_steps,
@@ -29,8 +31,12 @@ TEXT_KEY, SAVED_KEY, METHOD_KEY, WIDTH_KEY, STEP_KEY = (
 PREFIX_KEY = "decode_prefix"
 SECOND_KEY = "decode_second"
 GREEDY, BEAM = "Greedy", "Beam search"
-DEFAULT_TEXT = "ZUPEIDWNVG"  # the lab's own sample input
+# 16 letters, inside both shipped models' training lengths: the shipped plain model writes
+# REVIRIPPISSISISM, the attention model the right answer
+DEFAULT_TEXT = "MISSISSIPPIRIVER"
 EXAMPLES = {
+    "MISSISSIPPIRIVER": "the plain model gets it wrong, attention right (16)",
+    "ONEVECTORISNOTENOUGH": "longer than training: the plain model fails (20)",
     "HELLO": "a short word",
     "ZUPEIDWNVG": "the lab's sample (length 10)",
     "JJDDNZGZZF": "the lab's failure: repeated letters",
@@ -122,6 +128,28 @@ def _highlight_step(table, step: int):
                      for _ in row], axis=1)
 
 
+def contrast_callout(traces: dict) -> None:
+    """Where the eye lands first: does the plain model fail where attention succeeds?"""
+    marks = {kind: letters_right(trace.output, trace.expected) for kind, trace in traces.items()}
+    plain, attention = traces.get("plain"), traces.get("attention")
+    if plain is None or attention is None:
+        return
+    n = len(plain.expected)
+    if attention.correct and not plain.correct:
+        st.success("The plain model gets {right} of {n} letters right and the attention model "
+                   "all {n}: the plain model must recall the whole string from one vector, the "
+                   "attention model looks back at the input at every step.".format(
+                       right=marks["plain"], n=n), icon=":material/compare_arrows:")
+    elif plain.correct and attention.correct:
+        st.info("Both models get this string right. The plain model's one vector runs out on "
+                "longer strings and repeated letters: try ONEVECTORISNOTENOUGH or "
+                "MISSISSIPPIRIVER.", icon=":material/lightbulb:")
+    else:
+        st.info("The plain model gets {plain} of {n} letters right, the attention model "
+                "{attention}.".format(plain=marks["plain"], attention=marks["attention"], n=n),
+                icon=":material/info:")
+
+
 st.title("Decode: step through your own string")
 st.markdown(
     "Type a string of capital letters. Both selected models (sidebar) reverse it, and you can "
@@ -149,7 +177,6 @@ with st.expander("What am I looking at?"):
     )
 
 _init_from_link()
-st.caption("Examples: the plain model tends to fail on long strings and repeated letters.")
 example_columns = st.columns(len(EXAMPLES))
 for column, (example, why) in zip(example_columns, EXAMPLES.items(), strict=True):
     column.button(example if len(example) <= 12 else f"{example[:10]}…", key=f"ex_{example}",
@@ -183,7 +210,14 @@ if text and method == GREEDY:
 models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
 traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
+if text and models:
+    warning = training_length_warning(len(text), {
+        kind: (cp.train_config.min_len, cp.train_config.max_len) if cp.train_config else None
+        for kind, cp in models.items() if cp})
+    if warning:
+        st.warning(escape_markdown(warning), icon=":material/straighten:")
 if traces:
+    contrast_callout(traces)
     any_trace = next(iter(traces.values()))
     st.markdown(f"Input **`{text}`** ({len(text)} letters) → expected **`{any_trace.expected}`**")
     output_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
@@ -210,7 +244,8 @@ if traces:
     if method == BEAM:
         st.subheader("Beam search trees")
         for kind, trace in traces.items():
-            st.plotly_chart(beam_tree_figure(trace, step), width="stretch",
+            name = f"{kind.capitalize()} model ({models[kind].name})"
+            st.plotly_chart(beam_tree_figure(trace, step, model_name=name), width="stretch",
                             key=f"decode_beam_{kind}")
 
     st.subheader("Compare two inputs")
@@ -226,6 +261,10 @@ if traces:
         st.caption(f"Inputs differ at position{'s' if len(changed) != 1 else ''} "
                    f"{', '.join(map(str, changed[:20]))}{' …' if len(changed) > 20 else ''}."
                    if changed else "The two inputs are the same.")
+        if prefix:
+            st.info(f"The forced start `{prefix}` applies to both strings and both models: each "
+                    "run below begins with it.",
+                    icon=":material/info:")
         compare_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
         for kind, trace in traces.items():
             other = _decode(models[kind], second, method, width, prefix)
@@ -233,10 +272,15 @@ if traces:
                 continue
             with compare_columns[kind]:
                 differ = differing_steps(trace, other)
-                st.markdown(f"**{kind.capitalize()} model**: "
-                            + (f"{len(differ)} step{'s differ' if len(differ) != 1 else ' differs'}"
-                               if differ else "no step differs"))
-                st.html(comparison_html(trace, other))
+                lined_up = summarize(align_letters(trace.output, other.output))
+                st.markdown("**{model} model**: {sentence}".format(
+                    model=kind.capitalize(),
+                    sentence=describe(lined_up, "the first output", "the second output")))
+                st.html(aligned_html(trace.output, other.output))
+                n_steps = max(len(trace.steps), len(other.steps))
+                st.caption(f"Step by step, {len(differ)} of {n_steps} steps write different "
+                           "tokens: a letter dropped early shifts every later step, which is why "
+                           "the outputs are lined up by letter above.")
                 st.plotly_chart(comparison_figure(trace, other), width="stretch",
                                 key=f"decode_compare_{kind}")
                 table = comparison_table(trace, other)

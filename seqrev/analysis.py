@@ -104,6 +104,25 @@ def trace_numbers(trace: DecodeTrace) -> TraceNumbers | None:
     )
 
 
+def heatmap_reading(numbers: TraceNumbers, letters_right: int, n_letters: int) -> str:
+    """One sentence saying how to read an attention heatmap: which diagonal holds the weight,
+    how much sits on the textbook outline, and whether the output came out right."""
+    best = numbers.best_offset
+    values = {"best": best, "own": numbers.offset_mass[best],
+              "outline": numbers.mean_correct_mass or 0.0, "right": letters_right,
+              "n": n_letters}
+    if letters_right == n_letters:
+        verdict = "and all {n} letters come out right"
+    else:
+        verdict = "and {right} of {n} letters come out right"
+    if best == 0:
+        where = "Most weight sits on the textbook outline ({outline:.0%} on average), "
+    else:
+        where = ("Most weight sits on the model's own diagonal, {best:+d} column(s) from the "
+                 "textbook outline ({own:.0%} there, {outline:.0%} on the outline), ")
+    return (where + verdict + ".").format(**values)
+
+
 @dataclass
 class StepSummary:
     """One decode step of an attention trace, in words a caption can use."""
@@ -222,6 +241,7 @@ class Comparison:
     outcomes: dict[str, int]  # both right, plain only, attention only, both wrong
     n_plain_only: int
     seconds: float  # wall time of decoding and scoring both models
+    stored: bool = False  # read back from the checkpoint's stored analysis (seqrev.analysis_cache)
 
 
 def _first_error(produced: str, expected: str) -> int:
@@ -278,3 +298,27 @@ def compare_models(
         n_plain_only=int(plain_only.sum()),
         seconds=time.perf_counter() - start,
     )
+
+
+def training_length_warning(length: int, ranges: dict[str, tuple[int, int] | None]) -> str | None:
+    """A sentence when ``length`` lies outside a model's training lengths, else None.
+
+    ``ranges`` maps a model's name (e.g. "plain") to its ``(min_len, max_len)``, or None when
+    its checkpoint does not say.
+    """
+    outside = {name: span for name, span in ranges.items()
+               if span is not None and not span[0] <= length <= span[1]}
+    if not outside:
+        return None
+    spans = set(outside.values())
+    if len(spans) == 1:
+        low, high = next(iter(spans))
+        models = " and ".join(f"the {name} model" for name in outside)
+        verb = "was" if len(outside) == 1 else "were"
+        return (f"This input has {length} letters, outside the lengths {models} {verb} trained "
+                f"on ({low} to {high}): expect more mistakes than the training scores "
+                "suggest.")
+    each = "; ".join(f"the {name} model on {low} to {high}"
+                     for name, (low, high) in outside.items())
+    return (f"This input has {length} letters, outside the lengths these models were trained on "
+            f"({each}): expect more mistakes than the training scores suggest.")

@@ -19,9 +19,11 @@ from seqrev.charts.training import model_color
 from seqrev.decoding import DecodeTrace
 from seqrev.vocab import expected_tokens, token_label
 
-IDEAL_NAME, HIGHLIGHT_NAME, OUTSIDE_NAME = "ideal alignment", "selected step", "outside training"
+IDEAL_NAME = "textbook outline: step t reads input S−1−t"
+OWN_DIAGONAL_NAME = "the model's own diagonal: step t reads input S−1−t{offset:+d}"
+HIGHLIGHT_NAME, OUTSIDE_NAME = "selected step", "outside training"
 FORCED_NAME, CLICK_NAME = "forced", "cells"
-HIGHLIGHT_EDGE, FORCED_EDGE = "#24292f", "#bf8700"
+HIGHLIGHT_EDGE, FORCED_EDGE, OWN_DIAGONAL_EDGE = "#24292f", "#bf8700", "#8250df"
 OUTSIDE_FILL = "rgba(110, 119, 129, 0.15)"
 HEATMAP_SCALE = "Blues"
 ROW_PX, MAX_VALUE_COLUMNS = 30, 16
@@ -44,10 +46,13 @@ def attention_heatmap(
     matrix: torch.Tensor | Sequence[Sequence[float]], source: str, row_labels: Sequence[str],
     steps: Sequence[int] | None = None, highlight_step: int | None = None, title: str = "",
     forced_cells: Sequence[tuple[int, int]] = (), clickable: bool = False,
+    model_offset: int | None = None,
 ) -> go.Figure:
     """Heatmap of ``matrix`` (rows, S): rows are decode steps ``steps`` (default 0..rows-1).
 
-    The cell each row should read, source ``S-1-t`` for step ``t < S``, is outlined; the row of
+    The cell each row should read, source ``S-1-t`` for step ``t < S``, is outlined (the
+    textbook outline); a non-zero ``model_offset`` (the model's own best diagonal, e.g. +1)
+    adds a second, dotted purple outline on ``S-1-t+offset``, named in the legend. The row of
     ``highlight_step`` (a step number, not a row index) gets a dark frame; each ``(step,
     position)`` of ``forced_cells`` (attention overrides) a dashed amber frame. ``clickable``
     lays an invisible marker on every cell, carrying ``[step, position]`` as customdata, so a
@@ -74,6 +79,16 @@ def attention_heatmap(
             column = width - 1 - step
             shapes.append(_rect(IDEAL_NAME, column - 0.5, column + 0.5, row - 0.5, row + 0.5,
                                 TARGET_EDGE, 2.5, legend=not shapes))
+    if model_offset:
+        own_name = OWN_DIAGONAL_NAME.format(offset=model_offset)
+        first_own = True
+        for row, step in enumerate(steps):
+            column = width - 1 - step + model_offset
+            if step < width and 0 <= column < width:
+                shapes.append(_rect(own_name, column - 0.38, column + 0.38, row - 0.38,
+                                    row + 0.38, OWN_DIAGONAL_EDGE, 2.5, dash="dot",
+                                    legend=first_own))
+                first_own = False
     if highlight_step is not None and highlight_step in steps:
         row = steps.index(highlight_step)
         shapes.append(_rect(HIGHLIGHT_NAME, -0.5, width - 0.5, row - 0.5, row + 0.5,
@@ -109,10 +124,12 @@ def attention_heatmap(
 
 
 def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
-                  title: str = "", clickable: bool = False) -> go.Figure:
+                  title: str = "", clickable: bool = False,
+                  model_offset: int | None = None) -> go.Figure:
     """The whole attention matrix of an attention model's ``trace`` (the weights used).
 
-    Steps where an override forced the attention get their forced cell framed.
+    Steps where an override forced the attention get their forced cell framed; a non-zero
+    ``model_offset`` outlines the model's own diagonal beside the textbook one.
     """
     matrix = trace.attention_matrix()
     if matrix is None:
@@ -120,7 +137,7 @@ def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
     forced = [(s.position, s.forced_position) for s in trace.steps if s.overridden]
     return attention_heatmap(matrix, trace.source, step_labels(trace),
                              highlight_step=highlight_step, title=title, forced_cells=forced,
-                             clickable=clickable)
+                             clickable=clickable, model_offset=model_offset)
 
 
 def override_probability_figure(original: DecodeTrace, forced: DecodeTrace,

@@ -11,6 +11,7 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
+from seqrev.alignment import SAME, align_letters
 from seqrev.charts.decoding import CHOSEN_WRONG, OTHER
 from seqrev.decoding import DecodeTrace
 from seqrev.vocab import token_label
@@ -89,6 +90,31 @@ def comparison_html(first: DecodeTrace, second: DecodeTrace) -> str:
                     f'padding-right:6px">{name}</th>{"".join(cells)}</tr>')
     return ('<div style="overflow-x:auto"><table style="border-collapse:separate;'
             f'border-spacing:2px;border:none">{"".join(rows)}</table></div>')
+
+
+def aligned_html(first: str, second: str, names: tuple[str, str] = ("first", "second")) -> str:
+    """Both outputs lined up letter by letter (``seqrev.alignment``), not step by step: a letter
+    only one output has faces a gap (–), so one dropped letter frames one column, not the rest.
+    Changed letters and gaps are framed in red; each cell's title names its output position."""
+    columns = align_letters(first, second)
+    rows = []
+    for row, name in enumerate(names):
+        cells = []
+        for column in columns:
+            letter = column.first if row == 0 else column.second
+            index = column.first_index if row == 0 else column.second_index
+            differs = column.status != SAME
+            edge = f"2px solid {CHOSEN_WRONG}" if differs else f"1px solid {OTHER}"
+            fill = DIFFER_FILL if differs else "transparent"
+            title = (f"{name}: no letter here ({column.status})" if letter is None else
+                     f"{name}: letter {index} is {letter} ({column.status})")
+            cells.append(f'<td title="{html.escape(title)}" data-status="'
+                         f'{html.escape(column.status)}" style="{_CELL}border:{edge};'
+                         f'background:{fill}">{html.escape(letter or "–")}</td>')
+        rows.append(f'<tr><th style="font-weight:400;color:#57606a;text-align:left;'
+                    f'padding-right:6px">{html.escape(name)}</th>{"".join(cells)}</tr>')
+    return ('<div class="seqrev-aligned" style="overflow-x:auto"><table style="border-collapse:'
+            f'separate;border-spacing:2px;border:none">{"".join(rows)}</table></div>')
 
 
 def comparison_figure(first: DecodeTrace, second: DecodeTrace, title: str = "") -> go.Figure:

@@ -199,12 +199,14 @@ def step_table(trace: DecodeTrace, k: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None) -> go.Figure:
+def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None,
+                     model_name: str = "") -> go.Figure:
     """The beam search tree: one node per kept candidate, edges parent -> child.
 
     x is the decoder step and y the candidate's rank at that step. The best path is drawn
     thick and its nodes ringed; finished candidates (``<eos>``) are squares. Hover gives each
-    candidate's token and cumulative log-probability. ``current_step`` is shaded.
+    candidate's token and cumulative log-probability. ``current_step`` is shaded. The title
+    names ``model_name``; the legend sits above the plot, clear of the x-axis title.
     """
     if not trace.beam_steps:
         raise ValueError("this trace has no beam steps (greedy decoding)")
@@ -263,14 +265,21 @@ def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None) -> go.
     if current_step is not None and 0 <= current_step < len(trace.beam_steps):
         figure.add_vrect(x0=current_step - 0.45, x1=current_step + 0.45, layer="below",
                          fillcolor="#0969da", opacity=0.08, line_width=0)
+    values = {"model": model_name, "width": width, "output": trace.output or "(empty)",
+              "log_prob": trace.log_prob}
+    title = ("{model}: beam search, width {width}, best path {output} (log-prob "
+             "{log_prob:.3f}); squares emitted <eos>" if model_name else
+             "Beam search, width {width}: best path {output} (log-prob {log_prob:.3f}); "
+             "squares emitted <eos>").format(**values)
     figure.update_layout(
-        title=(f"Beam search, width {width}: best path {trace.output or '(empty)'} "
-               f"(log-prob {trace.log_prob:.3f}); squares emitted <eos>"),
+        title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
+               "yref": "container"},
         xaxis={"title": "decoder step", "dtick": 1 if steps <= 30 else 2, "zeroline": False,
                "range": [-1.6, steps - 0.4]},
         yaxis={"title": "rank in beam", "range": [width - 0.4, -0.6], "dtick": 1,
                "zeroline": False},
-        height=max(260, 70 + 45 * width), margin={"l": 60, "r": 10, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        height=max(300, 130 + 45 * width), margin={"l": 60, "r": 10, "t": 90, "b": 50},
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.02,
+                "yanchor": "bottom"},
     )
     return figure

@@ -1,0 +1,119 @@
+"""Server time of each page's first render, for a fresh server and for a second visit.
+
+Each sample runs in a fresh Python process (so Streamlit's in-memory caches start empty): the
+process imports the app's libraries (a server does that once, at start), then times AppTest's
+first run of the page on the shipped checkpoints ("first") and one rerun ("rerun"). The
+median of ``--repeats`` samples per page is printed as a table and as JSON.
+
+    python -m bench.pages                 # every page, 5 samples each
+    python -m bench.pages --pages decode attention --repeats 3
+    python -m bench.pages --no-stored     # also ignore the checkpoints' stored analysis
+
+The goal on an idle machine: first render <= 1.0 s, rerun <= 0.3 s. The machine's load
+average is printed beside the numbers; on a shared machine they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = {"home": "pages/home.py", "train": "pages/train.py", "runs": "pages/runs.py",
+         "decode": "pages/decode.py", "attention": "pages/attention.py",
+         "sweep": "pages/sweep.py", "lesson": "pages/lesson.py"}
+GOAL_FIRST_S, GOAL_RERUN_S = 1.0, 0.3
+
+
+def available_pages() -> list[str]:
+    """The page names whose script exists (the Lesson page may not yet)."""
+    return [name for name, script in PAGES.items() if (ROOT / script).exists()]
+
+
+def one_sample(page: str, timeout: float) -> dict:
+    """Time the first run and one rerun of ``page`` in this (fresh) process."""
+    import plotly  # noqa: F401  the libraries a server has imported before any page runs
+    import streamlit as st
+    import torch  # noqa: F401
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.switch_page(PAGES[page])
+    start = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    at.run()
+    rerun = time.perf_counter() - start
+    errors = [str(e.value)[:200] for e in at.exception]
+    return {"first_s": first, "rerun_s": rerun, "errors": errors}
+
+
+def sample_in_fresh_process(page: str, timeout: float, no_stored: bool) -> dict:
+    env = dict(os.environ)
+    if no_stored:
+        env["SEQREV_ANALYSIS_CACHE"] = "off"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.pages", "--child", page, "--timeout", str(timeout)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout * 3)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"first_s": None, "rerun_s": None,
+                "errors": [done.stderr.strip().splitlines()[-1:] or "no output"]}
+    return json.loads(lines[-1])
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", nargs="+", choices=list(PAGES), default=None)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--no-stored", action="store_true",
+                        help="ignore the analysis stored beside the checkpoints")
+    parser.add_argument("--child", choices=list(PAGES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(one_sample(args.child, args.timeout)))
+        return 0
+    pages = [p for p in (args.pages or available_pages()) if p in available_pages()]
+    load_before = os.getloadavg()
+    results = {}
+    for page in pages:
+        samples = [sample_in_fresh_process(page, args.timeout, args.no_stored)
+                   for _ in range(args.repeats)]
+        results[page] = {
+            "first_s": median([s["first_s"] for s in samples]),
+            "rerun_s": median([s["rerun_s"] for s in samples]),
+            "samples": samples,
+        }
+        print(f"  {page}: done", file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+    print(f"{'page':<10} {'first render (s)':>17} {'rerun (s)':>10}")
+    for page, result in results.items():
+        first, rerun = result["first_s"], result["rerun_s"]
+        print(f"{page:<10} {first if first is None else f'{first:.2f}':>17} "
+              f"{rerun if rerun is None else f'{rerun:.2f}':>10}")
+    print(f"median of {args.repeats} fresh processes; load average before "
+          f"{load_before[0]:.2f}, after {load_after[0]:.2f}; "
+          f"goal {GOAL_FIRST_S} s first, {GOAL_RERUN_S} s rerun on an idle machine")
+    print(json.dumps({"repeats": args.repeats, "no_stored": args.no_stored,
+                      "cpus": os.cpu_count(), "load_before": load_before,
+                      "load_after": load_after, "pages": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

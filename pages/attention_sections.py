@@ -1,0 +1,584 @@
+"""The Attention page's sections; the page computes and draws only the one picked.
+
+Each ``*_section`` takes a :class:`View` (the two checkpoints, the string and both models'
+greedy traces) and draws its part. The session keys and the what-if callbacks live here too,
+because the page's link handling and the sections share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import escape_markdown
+from pages.widgets import step_control
+from seqrev.alignment import align_letters, describe, summarize
+from seqrev.analysis import (
+    TraceNumbers,
+    attention_frame,
+    letters_right,
+    step_summary,
+    step_table,
+    wrong_steps,
+)
+from seqrev.analysis_cache import (
+    DEFAULT_N_PER_LENGTH,
+    DEFAULT_SEED,
+    default_lengths,
+    stored_comparison,
+    stored_state_map,
+)
+from seqrev.charts.attention import (
+    error_rate_figure,
+    exact_match_figure,
+    override_probability_figure,
+    standalone_html,
+    trace_heatmap,
+    wrong_steps_heatmap,
+)
+from seqrev.charts.decoding import marked_output_html
+from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
+from seqrev.charts.projection import COLOR_BY, reference_figure, state_paths_figure
+from seqrev.checkpoints import Checkpoint
+from seqrev.decoding import AttentionOverride, DecodeTrace, greedy_trace, override_steps
+from seqrev.mechanism import override_outcome, step_mechanism
+from seqrev.projection import REFERENCE_LENGTHS, REFERENCE_N, progress_correlation, trace_path
+from seqrev.vocab import MAX_INPUT_LEN, token_label
+from seqrev.what_if import default_force, position_label, suggest_override
+
+INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
+OVERRIDES_KEY, BLEND_KEY, LINK_ERRORS_KEY = "att_overrides", "att_blend", "att_link_errors"
+FORCE_STEP_KEY, FORCE_POSITION_KEY = "att_force_step", "att_force_position"
+HEATMAP_KEY, VIEW_KEY, COLOR_KEY = "att_heatmap", "att_mechanism_view", "att_color_by"
+SECTION_KEY, SECTION_WARNING_KEY = "att_section", "att_section_warning"
+OWN_RUN, WHAT_IF_RUN = "the model's own run", "the what-if run"
+SECTIONS = {  # URL value: label of the section picker
+    "heatmap": "The heatmap",
+    "step": "Inside one step",
+    "whatif": "What if it looked elsewhere?",
+    "states": "Where the states go",
+    "errors": "The plain model's errors",
+}
+DEFAULT_SECTION = "heatmap"
+
+
+@dataclass
+class View:
+    """What every section reads: both checkpoints, the string, and both greedy traces."""
+
+    plain: Checkpoint
+    attention: Checkpoint
+    source: str | None  # None when the typed string was refused
+    trace: DecodeTrace | None
+    plain_trace: DecodeTrace | None
+    numbers: TraceNumbers | None
+
+    @property
+    def model_offset(self) -> int | None:
+        return self.numbers.best_offset if self.numbers else None
+
+
+def html_download(label: str, figure, file_name: str, key: str) -> None:
+    """A self-contained HTML file (plotly.js inside), so it opens without internet."""
+    st.download_button(label, lambda: standalone_html(figure), file_name,
+                       "text/html", key=key, on_click="ignore", icon=":material/download:")
+
+
+def set_input(text: str) -> None:
+    st.session_state[INPUT_KEY] = text
+    clear_overrides()
+
+
+def clear_overrides() -> None:
+    st.session_state[OVERRIDES_KEY] = []
+    st.session_state[LINK_ERRORS_KEY] = []
+
+
+def set_override(step: int, position: int) -> None:
+    """Force ``step`` onto ``position``, replacing any override already at that step."""
+    kept = [o for o in st.session_state.get(OVERRIDES_KEY, []) if o[0] != step]
+    st.session_state[OVERRIDES_KEY] = sorted([*kept, (step, position)])
+    st.session_state[LINK_ERRORS_KEY] = []
+
+
+def add_selected_override() -> None:
+    set_override(int(st.session_state[FORCE_STEP_KEY]),
+                 int(st.session_state[FORCE_POSITION_KEY]))
+
+
+def apply_suggestion(step: int, position: int) -> None:
+    set_override(step, position)
+    st.session_state[FORCE_STEP_KEY] = step
+    st.session_state[FORCE_POSITION_KEY] = position
+    st.session_state[STEP_KEY] = step
+
+
+def drop_last_override() -> None:
+    st.session_state[OVERRIDES_KEY] = st.session_state.get(OVERRIDES_KEY, [])[:-1]
+
+
+def on_heatmap_click() -> None:
+    """A clicked heatmap cell carries ``[step, position]``: force that step onto that letter."""
+    event = st.session_state.get(HEATMAP_KEY) or {}
+    for point in (event.get("selection") or {}).get("points", []):
+        data = point.get("customdata")
+        if isinstance(data, list) and len(data) >= 2:
+            apply_suggestion(int(data[0]), int(data[1]))
+
+
+def both_outputs(view: View, trace: DecodeTrace | None = None, name: str = "Attention") -> None:
+    """The plain model's output beside the attention model's (or ``trace``'s), marked."""
+    trace = trace or view.trace
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Plain** (`{escape_markdown(view.plain.name)}`)")
+        st.html(marked_output_html(view.plain_trace.output, trace.expected))
+    with right:
+        st.markdown(f"**{name}** (`{escape_markdown(view.attention.name)}`)")
+        st.html(marked_output_html(trace.output, trace.expected))
+
+
+def heatmap_section(view: View) -> None:
+    """The numbers of the string, the heatmap with both diagonals, and a step slider."""
+    trace, numbers, source = view.trace, view.numbers, view.source
+    expected = trace.expected
+    first, second, third, fourth, fifth = st.columns(5)
+    for column, name, run in ((first, "Attention", trace), (second, "Plain", view.plain_trace)):
+        column.metric(f"{name}: letters", f"{letters_right(run.output, expected)} / "
+                      f"{len(expected)}", "exact" if run.correct else "not exact",
+                      delta_color="green" if run.correct else "red", delta_arrow="off")
+    best = numbers.best_offset
+    third.metric("Best diagonal", f"{best:+d}" if best else "textbook (0)",
+                 f"{numbers.offset_mass[best]:.0%} of the weight", delta_color="off",
+                 delta_arrow="off",
+                 help="The model's own diagonal: shifted by this many columns from the textbook "
+                      "outline, it holds the most weight on average. +1: the column right of "
+                      "the outline.")
+    fourth.metric("On the textbook outline",
+                  "—" if numbers.mean_correct_mass is None
+                  else f"{numbers.mean_correct_mass:.0%}",
+                  None if not best else f"it reads {best:+d} instead", delta_color="off",
+                  delta_arrow="off",
+                  help="Mean weight on input S-1-t at each letter step t (the <eos> step has "
+                       "none). A low number here is not a mistake when the model reads its own "
+                       "diagonal: see Best diagonal.")
+    fifth.metric("Entropy (nats)", f"{numbers.mean_entropy:.2f}",
+                 help=f"Mean over the steps of each attention row's entropy. 0 = all weight on "
+                      f"one letter; {numbers.max_entropy:.2f} nats = spread evenly over all "
+                      f"{len(source)} letters.")
+    step = step_control(STEP_KEY, len(trace.steps))
+    summary = step_summary(trace, step)
+    values = {"step": step, "emitted": escape_markdown(summary.emitted),
+              "top": summary.top_position, "top_letter": source[summary.top_position],
+              "top_weight": summary.top_weight, "want": summary.correct_position,
+              "expected": summary.expected, "weight": summary.correct_weight or 0.0,
+              "entropy": summary.entropy}
+    if summary.correct_position is None:
+        st.caption("Step {step} wrote **{emitted}**, where the string should end. Its most-read "
+                   "letter is input {top} ({top_letter}, {top_weight:.0%}).".format(**values))
+    else:
+        st.caption("Step {step} wrote **{emitted}**; the textbook outline says it copies input "
+                   "{want} ({expected}), which gets {weight:.0%} of its attention (entropy "
+                   "{entropy:.2f} nats). Most-read letter: input {top} ({top_letter}, "
+                   "{top_weight:.0%}).".format(**values))
+    heatmap = trace_heatmap(trace, highlight_step=step,
+                            title=f"Attention of '{view.attention.name}' reversing {source}",
+                            model_offset=view.model_offset)
+    st.plotly_chart(heatmap, width="stretch", key=HEATMAP_KEY)
+    st.caption("Rows: output steps, top to bottom; columns: input letters; hover for the "
+               "weights. Green: the textbook outline, step t reading input S−1−t. Dotted "
+               "purple: the model's own diagonal, where its weight really goes. They differ "
+               "because the encoder reads left to right: its state at input i has just read "
+               "letter i and still remembers letter i−1, so the model can fetch the letter it "
+               "needs from the state one column to its right.")
+    with st.container(horizontal=True):
+        st.download_button("Attention matrix (CSV)", attention_frame(trace).to_csv(),
+                           f"attention_{source}.csv", "text/csv", key="att_csv",
+                           on_click="ignore", icon=":material/download:")
+        html_download("Heatmap (HTML)", heatmap, f"attention_{source}.html", "att_heatmap_html")
+
+
+def step_section(view: View) -> None:
+    """One decode step taken apart: query, keys, scores, softmax, context."""
+    source = view.source
+    what_if = what_if_trace(view)
+    step = step_control(STEP_KEY, len(view.trace.steps))
+    st.header(f"Inside step {step}: from query to context")
+    views = [OWN_RUN] + ([WHAT_IF_RUN] if what_if is not None else [])
+    if st.session_state.get(VIEW_KEY) not in views:
+        st.session_state[VIEW_KEY] = OWN_RUN
+    chosen = st.radio("Take apart", views, key=VIEW_KEY, horizontal=True) if len(views) > 1 \
+        else OWN_RUN
+    inside = what_if if chosen == WHAT_IF_RUN else view.trace
+    if step >= len(inside.steps):
+        st.info(f"The what-if run stopped at step {len(inside.steps) - 1}.")
+        return
+    mechanism = step_mechanism(view.attention.model, inside, step)
+    fed = token_label(mechanism.fed_token)
+    query_from = "the encoder's last state" if step == 0 else f"after step {step - 1}"
+    written, score = token_label(mechanism.written_token), mechanism.score_name
+    st.markdown(
+        f"Step {step} was fed `{fed}` and wrote `{written}`. The query **q** is the decoder's "
+        f"state before this step ({query_from}). Score function: **{score}**, one score per "
+        "input letter:")
+    st.latex(mechanism.formula)
+    st.plotly_chart(vectors_figure(mechanism, title=f"Step {step}: the numbers that meet"),
+                    width="stretch", key="att_vectors")
+    st.plotly_chart(scores_figure(mechanism, title=f"Step {step}: scores, then softmax"),
+                    width="stretch", key="att_scores")
+    st.caption("Purple: the highest score. Green outline: the letter the textbook outline says "
+               "this step copies (input S−1−t)." + (" Amber: the weights actually used after "
+                                                    "forcing." if mechanism.overridden else ""))
+    st.markdown(f"**Check the winning score by hand.** Input {mechanism.winner} "
+                f"({source[mechanism.winner]}) wins. Its score is a sum of "
+                f"{mechanism.contributions.numel()} terms; the largest three, then the rest:")
+    st.latex(mechanism.worked_score())
+    st.latex(mechanism.worked_softmax())
+    left, right = st.columns([3, 2])
+    left.plotly_chart(contributions_figure(mechanism), width="stretch", key="att_contributions")
+    query_column = "q" if mechanism.score_name != "additive" else "W_q q + b"
+    right.dataframe(pd.DataFrame(
+        [{"dimension": d.dim, "key": d.key_value, query_column: d.query_value, "term": d.term}
+         for d in mechanism.top_dims]),
+        hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                        for c in ("key", "q", "W_q q + b", "term")})
+    used_top = int(mechanism.used.argmax())
+    share, letter = float(mechanism.used[used_top]), source[used_top]
+    embedding = mechanism.embedding_dim
+    pair = embedding + mechanism.context.numel()
+    st.markdown(
+        "**The context** c = Σ a_i h_i mixes the encoder states by those weights (here "
+        f"{share:.0%} from input {used_top}, {letter}). It is concatenated with the embedding "
+        f"of `{fed}` ({embedding} numbers) and the pair, {pair} numbers, is the decoder GRU's "
+        "input; its new state scores the output letters, and is the next step's q.")
+    numbers = pd.DataFrame({"position": range(len(source)), "letter": list(source),
+                            "score": mechanism.scores.tolist(),
+                            "own weight": mechanism.weights.tolist(),
+                            "used weight": mechanism.used.tolist()})
+    keys = pd.DataFrame(mechanism.keys.numpy(),
+                        columns=[f"key_{d}" for d in range(mechanism.keys.shape[1])])
+    vectors = pd.DataFrame({"q": mechanism.query.tolist(), "c": mechanism.context.tolist()})
+    downloads = st.columns(2)
+    downloads[0].download_button(
+        "This step's scores and keys (CSV)", pd.concat([numbers, keys], axis=1).to_csv(
+            index=False), f"step{step}_{source}.csv", "text/csv", key="att_step_csv",
+        on_click="ignore", icon=":material/download:")
+    downloads[1].download_button(
+        "This step's q and c (CSV)", vectors.to_csv(index_label="dimension"),
+        f"step{step}_q_c_{source}.csv", "text/csv", key="att_step_qc_csv",
+        on_click="ignore", icon=":material/download:")
+
+
+def active_overrides(view: View) -> list[AttentionOverride]:
+    blend = float(st.session_state.get(BLEND_KEY, 1.0))
+    return [AttentionOverride(t, p, blend) for t, p in st.session_state.get(OVERRIDES_KEY, [])]
+
+
+def what_if_trace(view: View) -> DecodeTrace | None:
+    active = active_overrides(view)
+    return greedy_trace(view.attention.model, view.source, overrides=active) if active else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _suggestion(checkpoint_id: str, source: str, _model, _trace):
+    return suggest_override(_model, _trace)
+
+
+def whatif_section(view: View) -> None:
+    """Force the attention of chosen steps, with a suggestion that says what it will do."""
+    source, trace = view.source, view.trace
+    st.markdown(
+        "Force the attention at a step onto one input letter (Seq2Seq-Vis's *force "
+        "attention*), or blend: the slider runs from the model's own weights (0) to the forced "
+        "one-hot (1). The decoder then carries on greedily from the state that produces. "
+        "Several steps can be forced at once, one letter per step; the address bar keeps "
+        "them. **Click a cell** of the heatmap below to force it.")
+    suggestion = _suggestion(f"{view.attention.name}@{view.attention.meta.get('weights_sha256')}",
+                             source, view.attention.model, trace)
+    if suggestion is not None and not st.session_state.get(OVERRIDES_KEY):
+        with st.container(border=True):
+            st.markdown("**Try this first.** " + escape_markdown(suggestion.sentence(source)))
+            st.button(f"Force step {suggestion.step} onto input {suggestion.position}",
+                key="att_try_suggestion", on_click=apply_suggestion,
+                args=(suggestion.step, suggestion.position), icon=":material/science:")
+    st.plotly_chart(trace_heatmap(trace, title=f"Click a cell to force it ({source})",
+                                  clickable=True, model_offset=view.model_offset),
+                    width="stretch", key=HEATMAP_KEY, on_select=on_heatmap_click,
+                    selection_mode="points")
+    control, forced_column = st.columns([3, 2])
+    offset = view.model_offset or 0
+    with control:
+        n_override_steps = override_steps(len(source))
+        pick_step, pick_position, pick_button = st.columns([2, 3, 2],
+                                                           vertical_alignment="bottom")
+        current = st.session_state.get(FORCE_STEP_KEY)
+        step, position = default_force(len(source), current)
+        if current != step:
+            st.session_state[FORCE_STEP_KEY] = step
+        if st.session_state.get(FORCE_POSITION_KEY, len(source)) >= len(source):
+            st.session_state[FORCE_POSITION_KEY] = position
+        force_step = pick_step.selectbox(
+            "Step", range(n_override_steps), key=FORCE_STEP_KEY,
+            format_func=lambda t: f"{t}" if t < len(source) else f"{t} (<eos>)")
+        pick_position.selectbox(
+            "Reads input letter", range(len(source)), key=FORCE_POSITION_KEY,
+            format_func=lambda i: position_label(source, i, force_step, offset))
+        pick_button.button("Force", on_click=add_selected_override, key="att_force",
+                           icon=":material/ads_click:", width="stretch")
+        st.slider("Blend: 0 = the model's own weights, 1 = the forced letter only", 0.0, 1.0,
+                  step=0.05, key=BLEND_KEY)
+        st.caption(f"The plain model (`{escape_markdown(view.plain.name)}`) has no attention "
+                   "to override: its decoder sees the input only through the encoder's last "
+                   "state, so there is nothing to force.")
+    active = active_overrides(view)
+    with forced_column:
+        if active:
+            forced_list = ", ".join(f"step {o.step} → input {o.position} ({source[o.position]})"
+                                    for o in active)
+            st.markdown(f"**Forced:** {forced_list}, blend {active[0].blend:g}")
+            undo, clear = st.columns(2)
+            undo.button("Undo last", on_click=drop_last_override, key="att_undo",
+                        icon=":material/undo:", width="stretch")
+            clear.button("Clear all", on_click=clear_overrides, key="att_clear",
+                         icon=":material/clear_all:", width="stretch")
+        else:
+            st.info("Nothing forced yet: pick a step and a letter, click a heatmap cell, or "
+                    "try the suggestion above.")
+    what_if = what_if_trace(view)
+    if what_if is None:
+        return
+    outcome = override_outcome(trace, what_if)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**The model's own run**")
+        st.html(marked_output_html(trace.output, trace.expected))
+    with right:
+        st.markdown("**With the forced attention**")
+        st.html(marked_output_html(what_if.output, trace.expected))
+    cells = st.columns(4)
+    if outcome.forced:
+        first_forced = outcome.forced[0]
+        cells[0].metric(
+            f"Step {first_forced.step} wrote", first_forced.written,
+            f"p = {first_forced.probability:.2f}"
+            + ("" if first_forced.right else f"; right: {first_forced.expected}"),
+            delta_color="green" if first_forced.right else "red", delta_arrow="off",
+            help="The letter written at the (first) forced step and its probability; the right "
+                 "letter is named when it differs. The model's own run wrote "
+                 f"{first_forced.original}.")
+    changed = outcome.changed_steps
+    cells[1].metric("Steps changed", f"{len(changed)}",
+                    ", ".join(map(str, changed[:12])) + (" …" if len(changed) > 12 else "")
+                    if changed else "none", delta_color="off", delta_arrow="off",
+                    help="Steps where the forced run wrote a different token from the model's "
+                         "own run (or one of the runs had already stopped).")
+    later = outcome.later_right
+    cells[2].metric("Afterwards", "—" if later is None else
+                    ("recovers" if outcome.recovered else "right" if later else "derailed"),
+                    help="After the last forced step, does every later step write the right "
+                         "letter? 'recovers': a forced step went wrong and the model came back; "
+                         "'right': nothing went wrong; 'derailed': later letters are wrong.")
+    cells[3].metric("Whole output", "exact" if outcome.exact else "not exact")
+    lined_up = summarize(align_letters(trace.output, what_if.output))
+    sentence = describe(lined_up, "the model's own run", "the forced run")
+    if lined_up.differing < len(changed):
+        sentence += (" Step by step, a skipped letter makes every later step differ; lined up "
+                     "by letter, far fewer do.")
+    st.caption(sentence)
+    for unreached in outcome.unreached:
+        st.caption(f"Step {unreached.step} was never reached: the forced run wrote "
+                   f"<eos> at step {len(what_if.steps) - 1}.")
+    forced_heatmap = trace_heatmap(what_if, title="Attention used in the what-if run (forced "
+                                                  "cells framed)")
+    probability = override_probability_figure(trace, what_if)
+    left, right = st.columns(2)
+    left.plotly_chart(forced_heatmap, width="stretch", key="att_forced_heatmap")
+    right.plotly_chart(probability, width="stretch", key="att_forced_probability")
+    html_download("What-if heatmap (HTML)", forced_heatmap, f"forced_{source}.html",
+                  "att_forced_html")
+
+
+@st.cache_resource(show_spinner="Fitting the state maps on fresh strings…", max_entries=8)
+def state_map(checkpoint_id: str, _checkpoint):
+    """One model's PCA planes, from its stored analysis (or fitted once); shared, read-only."""
+    return stored_state_map(_checkpoint)
+
+
+def identity(checkpoint: Checkpoint) -> str:
+    return f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256', '')}"
+
+
+def states_section(view: View) -> None:
+    """Both models' hidden states on PCA planes fitted once on a fixed reference set."""
+    source = view.source
+    st.markdown(
+        "Each hidden state is 100 numbers; here they are projected onto their two main "
+        f"directions (PCA), fitted once on {REFERENCE_N} fresh strings of "
+        f"{REFERENCE_LENGTHS[0]}-{REFERENCE_LENGTHS[1]} letters (a fixed seed), so the axes "
+        "stay put when you change the string. Top: the encoder reading your string; bottom: "
+        "the decoder writing it, each point after one step. Grey: the reference states.")
+    maps = {"plain": state_map(identity(view.plain), view.plain),
+            "attention": state_map(identity(view.attention), view.attention)}
+    paths = {"plain": trace_path(maps["plain"], view.plain_trace),
+             "attention": trace_path(maps["attention"], view.trace)}
+    paths_figure = state_paths_figure(maps, paths, title=f"States of both models for {source}")
+    st.plotly_chart(paths_figure, width="stretch", key="att_state_paths")
+    color_by = st.radio("Colour the reference states by", list(COLOR_BY), key=COLOR_KEY,
+                        horizontal=True, format_func=lambda k: COLOR_BY[k])
+    cloud_figure = reference_figure(
+        maps, color_by, title=f"{REFERENCE_N} fresh strings on the same planes")
+    st.plotly_chart(cloud_figure, width="stretch", key="att_state_cloud")
+    tracking = "; ".join(
+        f"{kind}: correlation with the letters left {corr:.2f}, PC1 holds {share:.0%} of the "
+        "state's variance"
+        for kind, (corr, share) in ((k, progress_correlation(maps[k])) for k in maps))
+    st.caption(
+        "The plain model's decoder must know how far along it is from its state alone, and "
+        "its states lie along a curve ordered by the letters still to write. Along the first "
+        f"direction (PC1) of each decoder plane: {tracking}. A share that is smaller means the "
+        "count is a smaller part of what the state carries: the attention model can also find "
+        "its place in the input.")
+    with st.container(horizontal=True):
+        html_download("State paths (HTML)", paths_figure, f"states_{source}.html",
+                      "att_paths_html")
+        html_download("Reference states (HTML)", cloud_figure, "reference_states.html",
+                      "att_cloud_html")
+
+
+@st.cache_data(show_spinner="Decoding fresh strings with both models…", max_entries=16)
+def comparison(plain_id: str, attention_id: str, lengths: tuple[int, ...], n_per_length: int,
+               seed: int, _plain, _attention):
+    """Both models on the same fresh strings: from the stored analysis, or computed and kept."""
+    return stored_comparison(_plain, _attention, lengths, n_per_length, seed)
+
+
+def errors_section(view: View) -> None:
+    """This string's plain-model errors, then many strings: where the plain model breaks."""
+    if view.source:
+        this_string_errors(view)
+    many_strings(view)
+
+
+def this_string_errors(view: View) -> None:
+    st.subheader("The same string through both models")
+    both_outputs(view)
+    wrong = wrong_steps(view.plain_trace)
+    if wrong:
+        st.markdown(
+            "The plain model goes wrong at step(s) {steps}. These are the attention model's "
+            "rows at the same steps (those it reached): weight on the model's own diagonal "
+            "means it read the very letter that the plain model had to recall from its one "
+            "state vector.".format(steps=", ".join(map(str, wrong))))
+        plain_tokens = [token_label(s.chosen_token) for s in view.plain_trace.steps]
+        figure = wrong_steps_heatmap(view.trace, wrong, plain_tokens,
+                                     title="Attention at the plain model's wrong steps")
+        st.plotly_chart(figure, width="stretch", key="att_wrong_heatmap")
+        html_download("Wrong-step rows (HTML)", figure, f"plain_wrong_{view.source}.html",
+                      "att_wrong_html")
+    else:
+        st.success("The plain model gets this string right. Its memory fails on longer "
+                   "strings: try one longer than it was trained on.")
+    with st.expander("Every step in numbers"):
+        st.dataframe(step_table(view.trace, view.plain_trace), hide_index=True,
+                     column_config={"entropy (nats)": st.column_config.NumberColumn(format="%.3f"),
+                                    "weight on correct letter":
+                                        st.column_config.NumberColumn(format="%.3f")})
+
+
+def many_strings(view: View) -> None:
+    plain, attention = view.plain, view.attention
+    st.header("Many strings: where the plain model breaks")
+    train = plain.train_config or attention.train_config
+    train_range = (train.min_len, train.max_len) if train else None
+    other = attention.train_config
+    differ = (plain.train_config is not None and other is not None
+              and (other.min_len, other.max_len) != train_range)
+    default_low, default_high = default_lengths(plain, attention)
+    with st.form("att_batch"):
+        low_col, n_col, seed_col = st.columns([3, 1, 1])
+        low, high = low_col.slider("Input lengths", 1, MAX_INPUT_LEN,
+                                   (default_low, default_high), key="att_lengths")
+        n_per_length = n_col.number_input(
+            "Strings per length", 10, 500, DEFAULT_N_PER_LENGTH, 10, key="att_n",
+            help="All 64 lengths at 500 each (32,000 strings) take about 20 s on a 2-core CPU; "
+                 "1,000 strings well under a second. The default set is stored with the "
+                 "checkpoint, so it shows at once.")
+        seed = seed_col.number_input("Seed", 0, 1_000_000, DEFAULT_SEED, key="att_seed")
+        st.form_submit_button("Compare", icon=":material/compare_arrows:")
+    result = comparison(identity(plain), identity(attention), tuple(range(low, high + 1)),
+                        int(n_per_length), int(seed), plain, attention)
+    total = sum(result.outcomes.values())
+    counts = st.columns(4)
+    for column, (label, value) in zip(counts, result.outcomes.items(), strict=True):
+        column.metric(label.capitalize(), f"{value:,}", f"{value / total:.0%} of {total:,}",
+                      delta_color="off", delta_arrow="off")
+    how = ("read from the analysis stored with the checkpoints (computed once in {seconds:.2f} s)"
+           if result.stored else "decoded greedily by both models in {seconds:.2f} s")
+    caption = ("{total:,} fresh strings ({n} per length, lengths {low}-{high}, seed {seed}), "
+               + how + ".")
+    if train_range:
+        caption += " Shaded: outside the training lengths {train_low}-{train_high}"
+        caption += (" of the plain model (the attention model's: {other_low}-{other_high})."
+                    if differ else ".")
+    st.caption(caption.format(
+        total=total, n=result.n_per_length, low=low, high=high, seed=result.seed,
+        seconds=result.seconds, train_low=train_range[0] if train_range else 0,
+        train_high=train_range[1] if train_range else 0,
+        other_low=other.min_len if other else 0, other_high=other.max_len if other else 0))
+    error_figure = error_rate_figure(result.per_position, train_range[1] if train_range else None)
+    match_figure = exact_match_figure(result.by_length, train_range)
+    left, right = st.columns(2)
+    left.plotly_chart(error_figure, width="stretch", key="att_error_rate")
+    right.plotly_chart(match_figure, width="stretch", key="att_exact_match")
+    st.caption("Output position p is scored over every string longer than p. The plain model's "
+               "errors grow with position: the letters it must write last were read first, and "
+               "have been overwritten the most in its single state vector.")
+    with st.container(horizontal=True):
+        html_download("Error-rate chart (HTML)", error_figure, "error_rate_by_position.html",
+                      "att_error_html")
+        html_download("Exact-match chart (HTML)", match_figure, "exact_match_by_length.html",
+                      "att_match_html")
+    only_attention_right(view, result)
+
+
+def only_attention_right(view: View, result) -> None:
+    st.subheader("Strings only the attention model gets right")
+    examples = result.examples
+    if examples.empty:
+        st.info("No string in this set is wrong for the plain model and right for the "
+                "attention model. Try longer strings.")
+        return
+    n, shown = result.n_plain_only, len(examples)
+    if n == shown:
+        st.caption(f"{n:,} strings; first_error is the first output position the plain model "
+                   "got wrong.")
+    else:
+        st.caption(f"{n:,} strings (the first {shown:,}); first_error is the first output "
+                   "position the plain model got wrong.")
+    st.dataframe(examples, hide_index=True, height=260)
+    choice = st.selectbox("Look at one", examples["input"].tolist(), key=EXAMPLE_KEY,
+                          format_func=lambda s: f"{s} ({len(s)} letters)")
+    chosen = greedy_trace(view.attention.model, choice)
+    chosen_plain = greedy_trace(view.plain.model, choice)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Plain**")
+        st.html(marked_output_html(chosen_plain.output, chosen.expected))
+    with right:
+        st.markdown("**Attention**")
+        st.html(marked_output_html(chosen.output, chosen.expected))
+    st.plotly_chart(trace_heatmap(chosen, title=f"Attention reversing {choice}"),
+                    width="stretch", key="att_example_heatmap")
+    st.button("Step through this string on the heatmap", on_click=show_string,
+              args=(choice,), key="att_use_example", icon=":material/arrow_upward:")
+
+
+def show_string(text: str) -> None:
+    set_input(text)
+    st.session_state[SECTION_KEY] = DEFAULT_SECTION
+
+
+RENDER = {"heatmap": heatmap_section, "step": step_section, "whatif": whatif_section,
+          "states": states_section, "errors": errors_section}
