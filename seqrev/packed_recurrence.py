@@ -39,47 +39,53 @@ def _gru_step(input_rz, input_n, hidden, weight_hh_t, bias_hh, out) -> _Step:
 
 
 class _GRUBackward:
-    """Backward through the steps, last to first, accumulating each trial's W_hh gradient."""
+    """Backward through the steps, last to first; the weight gradients come after the loop.
 
-    def __init__(self, weight_hh: torch.Tensor, batch: int) -> None:
+    Each step's gradient of ``W_hh h + b_hh`` is kept in one (P, batch, T, 3H) buffer, and
+    ``finish`` turns it into dW_hh with one ``bmm`` over all steps: per-step products of a
+    pack's small matrices were slower than one large one.
+    """
+
+    def __init__(self, weight_hh: torch.Tensor, batch: int, steps: int) -> None:
         pack, gate_dim, size = weight_hh.shape
+        self.size = size
         self.weight_hh = weight_hh  # (P, 3H, H)
-        self.d_weight_hh = torch.zeros_like(weight_hh)  # (P, 3H, H)
-        self.d_bias_hh = weight_hh.new_zeros(pack, batch, gate_dim)  # summed over batch at the end
-        self.d_gates_h = weight_hh.new_empty(pack, batch, gate_dim)  # (P, batch, 3H)
-        self.d_gates_h_t = self.d_gates_h.transpose(1, 2)  # (P, 3H, batch)
-        self.d_hidden_rz, self.d_hidden_n = self.d_gates_h.split((2 * size, size), 2)
+        self.d_gates_h = weight_hh.new_empty(pack, batch, steps, gate_dim)  # (P, batch, T, 3H)
         self.d_reset_update = weight_hh.new_empty(pack, batch, 2 * size)  # (P, batch, 2H)
         self.d_reset, self.d_update = self.d_reset_update.chunk(2, dim=2)
 
-    def step(self, saved: _Step, hidden, grad, grad_below, d_input_rz, d_input_n):
-        """Input-gate gradients into ``d_input_rz`` | ``d_input_n``; returns dL/d``hidden``."""
+    def step(self, t: int, saved: _Step, grad, grad_below, d_input_rz, d_input_n):
+        """Input-gate gradients into ``d_input_rz`` | ``d_input_n``; returns dL/d(h_t-1)."""
+        d_gates_h = self.d_gates_h[:, :, t]  # (P, batch, 3H)
+        d_hidden_rz, d_hidden_n = d_gates_h.split((2 * self.size, self.size), 2)
         d_candidate = torch.addcmul(grad, grad, saved.update, value=-1)  # (P, batch, H)
         d_candidate_n = d_candidate * saved.candidate  # (P, batch, H)
         torch.addcmul(d_candidate, d_candidate_n, saved.candidate, value=-1, out=d_input_n)
         torch.mul(d_input_n, saved.hidden_n, out=self.d_reset)
         torch.mul(grad, saved.gap, out=self.d_update)
-        torch.mul(self.d_reset_update, saved.reset_update, out=self.d_hidden_rz)
-        self.d_hidden_rz.addcmul_(self.d_hidden_rz, saved.reset_update, value=-1)
-        torch.mul(d_input_n, saved.reset, out=self.d_hidden_n)
-        d_input_rz.copy_(self.d_hidden_rz)
-        self.d_weight_hh.baddbmm_(self.d_gates_h_t, hidden)
-        self.d_bias_hh.add_(self.d_gates_h)
+        torch.mul(self.d_reset_update, saved.reset_update, out=d_hidden_rz)
+        d_hidden_rz.addcmul_(d_hidden_rz, saved.reset_update, value=-1)
+        torch.mul(d_input_n, saved.reset, out=d_hidden_n)
+        d_input_rz.copy_(d_hidden_rz)
         if grad_below is None:
             grad_hidden = grad * saved.update  # (P, batch, H)
         else:
             grad_hidden = torch.addcmul(grad_below, grad, saved.update)  # (P, batch, H)
-        return grad_hidden.baddbmm_(self.d_gates_h, self.weight_hh)  # (P, batch, H)
+        return grad_hidden.baddbmm_(d_gates_h, self.weight_hh)  # (P, batch, H)
+
+    def finish(self, h0: torch.Tensor, states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """dW_hh (P, 3H, H) and db_hh (P, 3H), from every step's state before it."""
+        pack, batch, steps, gate_dim = self.d_gates_h.shape
+        before = torch.cat([h0.unsqueeze(2), states[:, :, :-1]], dim=2)  # (P, batch, T, H)
+        flat_d = self.d_gates_h.view(pack, batch * steps, gate_dim)  # (P, batch*T, 3H)
+        d_weight = torch.bmm(flat_d.transpose(1, 2), before.view(pack, batch * steps, -1))
+        return d_weight, flat_d.sum(1)
 
 
 def _split_steps(gates: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], ...]:
     """(P, batch, T, 3H) -> per step, the r|z parts (P, batch, 2H) and n parts (P, batch, H)."""
     size = gates.shape[3] // 3
     return tuple(part.unbind(2) for part in gates.split((2 * size, size), dim=3))
-
-
-def _previous_states(h0: torch.Tensor, states: torch.Tensor) -> list[torch.Tensor]:
-    return [h0, *states.unbind(2)[:-1]]
 
 
 class _PackedGRUSequence(torch.autograd.Function):
@@ -100,15 +106,15 @@ class _PackedGRUSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_states):
         h0, weight_hh, states = ctx.saved_tensors
-        hidden = _previous_states(h0, states)
-        d_input_gates = states.new_empty(*states.shape[:3], weight_hh.shape[1])  # (P, b, T, 3H)
+        pack, batch, steps, _ = states.shape
+        d_input_gates = states.new_empty(pack, batch, steps, weight_hh.shape[1])  # (P,b,T,3H)
         d_input_rz, d_input_n = _split_steps(d_input_gates)
         grads = grad_states.unbind(2)  # T x (P, batch, H)
-        gru, grad = _GRUBackward(weight_hh, h0.shape[1]), grads[-1]
-        for t in reversed(range(len(ctx.steps))):
+        gru, grad = _GRUBackward(weight_hh, batch, steps), grads[-1]
+        for t in reversed(range(steps)):
             below = grads[t - 1] if t else None
-            grad = gru.step(ctx.steps[t], hidden[t], grad, below, d_input_rz[t], d_input_n[t])
-        return d_input_gates, grad, gru.d_weight_hh, gru.d_bias_hh.sum(1)
+            grad = gru.step(t, ctx.steps[t], grad, below, d_input_rz[t], d_input_n[t])
+        return d_input_gates, grad, *gru.finish(h0, states)
 
 
 class _PackedAttentionGRUSequence(torch.autograd.Function):
@@ -146,23 +152,21 @@ class _PackedAttentionGRUSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_states, _):
         h0, flat_memory, keys, weight_context, weight_hh, states, attention = ctx.saved_tensors
-        (pack, batch, steps, size), hidden = states.shape, _previous_states(h0, states)
+        pack, batch, steps, size = states.shape
         rows, source_len = pack * batch, keys.shape[2]
         flat_keys = keys.reshape(rows, source_len, size)  # (P*batch, S, H)
         d_input_gates = states.new_empty(pack, batch, steps, 3 * size)  # (P, batch, T, 3H)
         d_input_rz, d_input_n = _split_steps(d_input_gates)
         d_inputs = d_input_gates.unbind(2)  # T x (P, batch, 3H)
-        d_weight_context = torch.zeros_like(weight_context)  # (P, 3H, H)
         d_contexts = states.new_empty(steps, pack, batch, size)  # (T, P, batch, H)
         d_scores = [None] * steps  # T x (P*batch, 1, S)
         memory_t = flat_memory.transpose(1, 2)  # (P*batch, H, S)
         grads = grad_states.unbind(2)  # T x (P, batch, H)
-        gru, grad = _GRUBackward(weight_hh, batch), grads[-1]
+        gru, grad = _GRUBackward(weight_hh, batch, steps), grads[-1]
         for t in reversed(range(steps)):
             below = grads[t - 1] if t else None
-            grad = gru.step(ctx.steps[t], hidden[t], grad, below, d_input_rz[t], d_input_n[t])
+            grad = gru.step(t, ctx.steps[t], grad, below, d_input_rz[t], d_input_n[t])
             weights = ctx.weights[t]  # (P*batch, 1, S)
-            d_weight_context.baddbmm_(d_inputs[t].transpose(1, 2), ctx.contexts[t])
             d_context = torch.bmm(d_inputs[t], weight_context, out=d_contexts[t])  # (P, b, H)
             d_weights = torch.bmm(d_context.view(rows, 1, size), memory_t).mul_(weights)
             d_scores[t] = d_weights.addcmul_(weights, d_weights.sum(2, keepdim=True), value=-1)
@@ -173,9 +177,12 @@ class _PackedAttentionGRUSequence(torch.autograd.Function):
         d_keys.baddbmm_(d_scores[:, :, :1], h0.reshape(rows, 1, size))  # step 0 queried h0
         d_memory = torch.bmm(attention.transpose(1, 2),
                              d_contexts.permute(1, 2, 0, 3).reshape(rows, steps, size))
+        contexts = torch.stack(ctx.contexts, dim=2).view(pack, batch * steps, size)
+        d_weight_context = torch.bmm(d_input_gates.view(pack, batch * steps, 3 * size)
+                                     .transpose(1, 2), contexts)  # (P, 3H, H)
         return (d_input_gates, grad, d_memory.view(pack, batch, source_len, size),
                 d_keys.view(pack, batch, source_len, size), None, d_weight_context,
-                gru.d_weight_hh, gru.d_bias_hh.sum(1))
+                *gru.finish(h0, states))
 
 
 def packed_gru_sequence(input_gates, h0, weight_hh, bias_hh) -> torch.Tensor:
