@@ -90,6 +90,11 @@ def _build_parser() -> _Parser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
 
+    report = commands.add_parser("report", help="a lab report: one HTML file that opens offline")
+    report.add_argument("--checkpoint", required=True)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.add_argument("--seed", type=int, help="draws the sample strings (default: random)")
+
     commands.add_parser("list", help="checkpoints available in checkpoints/")
 
     bench = commands.add_parser("bench", help="speed against the lab's implementation")
@@ -199,6 +204,19 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from seqrev.report import build_report, from_checkpoint
+
+    document = build_report(from_checkpoint(_load(args.checkpoint, "cpu")), seed=args.seed)
+    try:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(document)
+    except OSError as error:
+        raise UsageError(f"could not write {args.out}: {error.strerror}") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_list() -> int:
     """One line per healthy checkpoint, then one per skipped file saying why; exits 0."""
     for name in checkpoints.list_checkpoints():
@@ -241,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return sweeps.main(args)
         handlers = {"eval": cmd_eval, "decode": cmd_decode, "sample": cmd_sample,
-                    "bench": cmd_bench}
+                    "bench": cmd_bench, "report": cmd_report}
         return cmd_list() if args.command == "list" else handlers[args.command](args)
     except (UsageError, checkpoints.CheckpointError, RunStoreError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
