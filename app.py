@@ -7,7 +7,8 @@ from pages.common import PENDING_PAGE_KEY, ROUTED_KEY, sidebar
 from pages.run_common import startup_once
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/school:", default=True),
+    st.Page("pages/home.py", title="Home", icon=":material/home:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/decode.py", title="Decode", icon=":material/text_rotation_none:"),

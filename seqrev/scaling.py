@@ -22,7 +22,7 @@ from seqrev.analysis import attention_entropy
 from seqrev.data import ReversalTask
 from seqrev.models import Seq2Seq
 
-RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512)
 MODEL_DIMS = (2, 4, 8, 16, 32, 64)  # and the model's own hidden size, always added
 SOURCES = ("random", "model")
 
@@ -71,7 +71,7 @@ def random_scores(dim: int, n_queries: int = 256, n_keys: int = 10, seed: int = 
     return (keys * queries.unsqueeze(1)).sum(dim=2)  # (n, S)
 
 
-def random_sweep(dims: Sequence[int] = RANDOM_DIMS, n_queries: int = 256, n_keys: int = 10,
+def random_sweep(dims: Sequence[int] = RANDOM_DIMS, n_queries: int = 200, n_keys: int = 10,
                  seed: int = 0) -> list[ScoreStats]:
     """Unscaled and scaled statistics of random scores at each vector size in ``dims``."""
     out = []

@@ -65,7 +65,7 @@ def test_deep_link_on_a_fresh_server_keeps_the_router(page, server):
 
 
 def test_home_page(page, server):
-    page.goto(server, wait_until="domcontentloaded")
+    page.goto(f"{server}/home", wait_until="domcontentloaded")
     page.get_by_text("watch a seq2seq model learn", exact=False).wait_for(timeout=60_000)
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
     _no_exception(page)

@@ -1,0 +1,323 @@
+"""Lesson: the lab's story in short chapters, on the selected (by default the shipped) models.
+
+The URL keeps the chapter (``/lesson?chapter=3``), and chapter 5 its race
+(``&run=ID&token=T``). Only the current chapter is computed; everything it computes is cached.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import checked_input, escape_markdown, require_router, selected
+from pages.run_common import open_store, remember_token, tokens
+from seqrev import capacity, lesson, scaling
+from seqrev.analysis import step_summary
+from seqrev.charts.attention import exact_match_figure, override_probability_figure, trace_heatmap
+from seqrev.charts.decoding import marked_output_html
+from seqrev.charts.lesson import prefix_figure, scaling_figure
+from seqrev.charts.sweep import capacity_curve_chart
+from seqrev.charts.training import accuracy_figure, loss_figure
+from seqrev.decoding import greedy_trace
+from seqrev.run_history import CHART_POINTS, history_view
+from seqrev.vocab import MAX_INPUT_LEN
+
+require_router("pages/lesson.py")
+
+ACTIVE = ("queued", "running")
+RACE_POLL_SECONDS = 1.0
+VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
+
+
+def identity(checkpoint) -> str:
+    return f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256', '')}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def printouts(ids: tuple[str, str], text: str, _models: dict) -> list[lesson.Printout]:
+    return [lesson.printout(kind, model, text) for kind, model in _models.items()]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def prefix_outcomes(ids: tuple[str, str], text: str, _models: dict):
+    return lesson.prefix_outcomes(_models, text)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def attention_trace(checkpoint_id: str, text: str, _model):
+    return greedy_trace(_model, text)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def surprise(checkpoint_id: str, text: str, step: int, position: int, _model):
+    return lesson.surprise(_model, text, step, position)
+
+
+@st.cache_data(show_spinner=False)
+def random_scaling():
+    return scaling.random_sweep()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def model_scaling(checkpoint_id: str, _model):
+    return scaling.model_sweep(_model)
+
+
+@st.cache_data(show_spinner=False)
+def capacity_results():
+    return capacity.load_results()
+
+
+@st.cache_data(show_spinner="Scoring both raced models on fresh strings of every length…",
+               max_entries=16)
+def race_by_length(run_ids: tuple[str, ...], steps_done: tuple[int, ...]):
+    """The finished race's by-length table; keyed by its runs and how far they trained."""
+    from seqrev.worker import trainer_from_run
+
+    store = open_store()
+    runs = [store.get(run_id) for run_id in run_ids]
+    models = {run.kind: trainer_from_run(store, run).model for run in runs}
+    return lesson.by_length_table(models, lesson.race_lengths(runs[0].train_config))
+
+
+def go_to(number: int) -> None:
+    st.query_params["chapter"] = str(number)
+
+
+def both_models():
+    plain, attention = selected("plain"), selected("attention")
+    if plain is None or attention is None:
+        st.stop()
+    return plain, attention
+
+
+def marked_outputs(rows) -> None:
+    """Outputs as letter boxes, side by side: ``rows`` of (label, output, expected)."""
+    for column, (label, output, expected) in zip(st.columns(len(rows)), rows, strict=True):
+        with column:
+            template = lesson.OUTPUT_RIGHT if output == expected else lesson.OUTPUT_WRONG
+            st.markdown(template.format(label=label))
+            st.html(marked_output_html(output, expected))
+
+
+# ---- the chapters: each draws its controls and figure, and returns its sentences' values and
+# ---- its go-deeper link (page script, query parameters)
+def chapter_task():
+    plain, attention = both_models()
+    raw = st.text_input(f"A string to reverse (letters A-Z, up to {MAX_INPUT_LEN})",
+                        value=lesson.PRINTOUT_TEXT, key="lesson_text", max_chars=MAX_INPUT_LEN)
+    text = checked_input(raw)
+    if text is None:
+        return {"text": escape_markdown(raw, 20)}, ("pages/decode.py", {})
+    lines = printouts((identity(plain), identity(attention)), text,
+                      {"plain": plain.model, "attention": attention.model})
+    for line in lines:
+        st.markdown(lesson.MODEL_LABELS[line.kind])
+        st.code(line.line, language=None, wrap_lines=True)
+    marked_outputs([(lesson.MODEL_LABELS[p.kind], p.output, p.expected) for p in lines])
+    return {"text": text}, ("pages/decode.py", {"text": text})
+
+
+def chapter_one_vector():
+    plain, attention = both_models()
+    text = lesson.LONG_TEXT
+    length = st.slider("Letters of the string", 1, len(text), lesson.LONG_DEFAULT,
+                       key="lesson_length")
+    outcomes = prefix_outcomes((identity(plain), identity(attention)), text,
+                               {"plain": plain.model, "attention": attention.model})
+    prefix = text[:length]
+    st.markdown(f"Input **`{prefix}`** ({length} letters)")
+    shown = outcomes[outcomes["length"] == length]
+    marked_outputs([(lesson.MODEL_LABELS[row.model], row.output, row.expected)
+                    for row in shown.itertuples()])
+    st.plotly_chart(prefix_figure(outcomes, length), width="stretch", key="lesson_prefix")
+    plain_summary = lesson.prefix_summary(outcomes, "plain")
+    attention_summary = lesson.prefix_summary(outcomes, "attention")
+    values = {"hidden": plain.model_config.hidden_dim, "plain_holds": plain_summary.holds,
+              "plain_breaks": plain_summary.breaks, "attention_right": attention_summary.right,
+              "n_lengths": len(text), "text": prefix}
+    if plain_summary.breaks is None:
+        st.info(lesson.PLAIN_NEVER_BREAKS.format(**values))
+    return values, ("pages/attention.py", {"text": prefix, "section": "errors"})
+
+
+def chapter_looks_back():
+    _, attention = both_models()
+    raw = st.text_input(f"A string (letters A-Z, up to {MAX_INPUT_LEN})",
+                        value=lesson.SURPRISE_TEXT, key="lesson_heat_text",
+                        max_chars=MAX_INPUT_LEN)
+    text = checked_input(raw)
+    if text is None:
+        return {"text": escape_markdown(raw, 20)}, ("pages/attention.py", {"section": "heatmap"})
+    trace = attention_trace(identity(attention), text, attention.model)
+    step = st.slider("Decode step", 0, len(trace.steps) - 1, min(3, len(trace.steps) - 1),
+                     key="lesson_step") if len(trace.steps) > 1 else 0
+    summary = step_summary(trace, step)
+    st.caption(lesson.step_sentence(summary, text))
+    st.plotly_chart(trace_heatmap(trace, highlight_step=step,
+                                  title=f"Attention of the model reversing {text}"),
+                    width="stretch", key="lesson_heatmap")
+    return {"text": text}, ("pages/attention.py", {"text": text, "section": "heatmap"})
+
+
+def chapter_surprise():
+    _, attention = both_models()
+    text, step = lesson.SURPRISE_TEXT, lesson.SURPRISE_STEP
+    outline, plus_one = lesson.surprise_positions(text, step)
+    options = {outline: lesson.OUTLINE_CHOICE, plus_one: lesson.PLUS_ONE_CHOICE}
+    position = st.radio(lesson.FORCE_QUESTION.format(step=step), list(options),
+                        key="lesson_force", horizontal=True,
+                        format_func=lambda p: options[p].format(position=p, letter=text[p]))
+    result = surprise(identity(attention), text, step, position, attention.model)
+    st.markdown(lesson.surprise_sentence(result))
+    marked_outputs([(lesson.OWN_RUN, result.own.output, result.own.expected),
+                    (lesson.FORCED_RUN, result.forced.output, result.forced.expected)])
+    st.plotly_chart(override_probability_figure(result.own, result.forced), width="stretch",
+                    key="lesson_surprise")
+    values = {"outline_mass": f"{result.outline_mass:.0%}",
+              "plus_one_mass": f"{result.plus_one_mass:.0%}", "step": step, "text": text}
+    return values, ("pages/attention.py", {"text": text, "attend": f"{step}:{position}",
+                                           "section": "whatif"})
+
+
+def start_race(store) -> None:
+    from seqrev import scheduler
+    from seqrev.runs import new_token
+
+    token = new_token()
+    runs = scheduler.submit(store, *lesson.race_configs(), token=token)
+    for run in runs:
+        tokens()[run.id] = token
+    st.query_params.update({"chapter": "5", "run": runs[0].id, "token": token})
+
+
+def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
+    """Progress and curves of the race, read from the run store; polled while it trains."""
+    from seqrev import scheduler
+    from seqrev.runs import RunStoreError
+
+    store = open_store()
+    if store is None:
+        return
+    try:
+        runs = [store.get(run_id) for run_id in run_ids]
+        if any(run.silent or run.status == "queued" for run in runs):
+            scheduler.try_launch_pending(store)
+        views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
+    except RunStoreError as error:
+        st.error(escape_markdown(lesson.RACE_READ_ERROR.format(error=error), 300))
+        return
+    if tuple(run.status for run in runs) != statuses:
+        st.rerun()
+    done = min(run.steps_done for run in runs)
+    total = runs[0].steps_total
+    st.progress(min(1.0, done / total), text=lesson.race_progress(runs[0].status, done, total))
+    loss_column, accuracy_column = st.columns(2)
+    loss_column.plotly_chart(loss_figure(views, total), width="stretch", key="lesson_loss")
+    accuracy_column.plotly_chart(accuracy_figure(views, total), width="stretch",
+                                 key="lesson_accuracy")
+
+
+def chapter_race():
+    from seqrev.runs import RunStoreError, valid_run_id
+
+    model_configs, train_config = lesson.race_configs()
+    values = {"steps": train_config.steps}
+    store = open_store()
+    if store is None:
+        return values, ("pages/train.py", {})
+    run_id = st.query_params.get("run")
+    if run_id is not None and not valid_run_id(run_id):
+        st.error(escape_markdown(lesson.NO_RACE.format(run=run_id[:40])))
+        run_id = None
+    runs = []
+    if run_id is not None:
+        try:
+            runs = store.group(store.get(run_id))
+        except RunStoreError:
+            st.error(escape_markdown(lesson.NO_RACE.format(run=run_id)))
+    active = any(run.status in ACTIVE for run in runs)
+    if st.button(lesson.RACE_BUTTON.format(steps=train_config.steps), key="lesson_race",
+                 type="primary", icon=":material/play_arrow:", disabled=active):
+        start_race(store)
+        st.rerun()
+    if not runs:
+        st.caption(lesson.race_what(train_config))
+        return values, ("pages/train.py", {"model": "both", "steps": str(train_config.steps)})
+    remember_token(store, runs[0], st.query_params.get("token"))
+    st.fragment(run_every=RACE_POLL_SECONDS if active else None)(race_panel)(
+        [run.id for run in runs], tuple(run.status for run in runs))
+    if not active and all(run.steps_done for run in runs):
+        table = race_by_length(tuple(run.id for run in runs),
+                               tuple(run.steps_done for run in runs))
+        train = runs[0].train_config
+        st.plotly_chart(exact_match_figure(table, (train.min_len, train.max_len)),
+                        width="stretch", key="lesson_race_by_length")
+        st.caption(lesson.RACE_BY_LENGTH.format(n=lesson.RACE_N_PER_LENGTH))
+    link = {"run": runs[0].id}
+    if tokens().get(runs[0].id):
+        link["token"] = tokens()[runs[0].id]
+    return values, ("pages/train.py", link)
+
+
+def chapter_scaling():
+    _, attention = both_models()
+    choice = st.radio("Vectors", list(VECTOR_CHOICES), key="lesson_vectors", horizontal=True,
+                      format_func=VECTOR_CHOICES.get)
+    random_stats = random_scaling()
+    stats = random_stats
+    if choice == "model":
+        try:
+            stats = model_scaling(identity(attention), attention.model)
+        except ValueError as error:
+            st.error(escape_markdown(lesson.NO_MODEL_SCALING.format(error=error)))
+        else:
+            st.caption(lesson.model_scaling_sentence(stats))
+    st.plotly_chart(scaling_figure(stats), width="stretch", key="lesson_scaling")
+    return (lesson.scaling_values(random_stats),
+            ("pages/attention.py", {"text": lesson.SURPRISE_TEXT, "section": "step"}))
+
+
+def chapter_capacity():
+    try:
+        frame = capacity_results()
+    except ValueError as error:
+        st.error(escape_markdown(error))
+        return {"summary": ""}, ("pages/sweep.py", {})
+    curve = capacity.capacity_curve(frame)
+    hidden_sizes = sorted(int(h) for h in frame["hidden_dim"].unique())
+    st.plotly_chart(capacity_curve_chart(curve, hidden_sizes=hidden_sizes), width="stretch",
+                    key="lesson_capacity")
+    numbers = lesson.capacity_numbers(frame)
+    summary = lesson.CAPACITY_SENTENCE.format(**numbers) if numbers else lesson.NO_CAPACITY
+    return {"summary": summary}, ("pages/sweep.py", {})
+
+
+CHAPTER_VIEWS = {"task": chapter_task, "one-vector": chapter_one_vector,
+                 "looks-back": chapter_looks_back, "surprise": chapter_surprise,
+                 "race": chapter_race, "scaling": chapter_scaling, "capacity": chapter_capacity}
+
+
+st.title("Lesson: why attention helps")
+raw_chapter = st.query_params.get("chapter")
+pick = lesson.parse_chapter(raw_chapter)
+if pick.problem:
+    st.warning(escape_markdown(pick.problem.format(value=str(raw_chapter)[:40],
+                                                   last=len(lesson.CHAPTERS))))
+current = lesson.chapter(pick.number)
+last = len(lesson.CHAPTERS)
+st.progress(current.number / last, text=lesson.CHAPTER_OF.format(
+    number=current.number, last=last, title=current.title))
+st.header(current.title)
+text_slot = st.container()
+values, (page, query) = CHAPTER_VIEWS[current.key]()
+with text_slot:
+    st.markdown(" ".join(sentence.format(**values) for sentence in current.sentences))
+st.page_link(page, label=current.deeper.format(**values), icon=":material/arrow_forward:",
+             query_params=query)
+previous_column, next_column = st.columns(2)
+previous_column.button(lesson.PREVIOUS, key="lesson_previous", icon=":material/arrow_back:",
+                       disabled=current.number == 1, on_click=go_to,
+                       args=(current.number - 1,), width="stretch")
+next_column.button(lesson.NEXT, key="lesson_next", icon=":material/arrow_forward:",
+                   disabled=current.number == last, on_click=go_to, args=(current.number + 1,),
+                   width="stretch")
