@@ -221,3 +221,31 @@ def test_untrained_tiny_models_compare_without_error():
     assert sorted(result.by_length["length"].unique()) == [1, 3]
     assert set(result.per_position["position"]) == {0, 1, 2}
     assert sum(result.outcomes.values()) == 10
+
+
+def test_heatmap_reading_names_the_diagonal_that_holds_the_weight():
+    from seqrev.analysis import TraceNumbers, heatmap_reading
+    numbers = TraceNumbers([0.1], 0.1, 1.0, [0.05], 0.05, {0: 0.05, 1: 0.83}, 1)
+    assert heatmap_reading(numbers, 21, 21) == (
+        "Most weight sits on the model's own diagonal, +1 column(s) from the textbook outline "
+        "(83% there, 5% on the outline), and all 21 letters come out right.")
+    numbers = TraceNumbers([0.1], 0.1, 1.0, [0.9], 0.9, {0: 0.9, 1: 0.05}, 0)
+    assert heatmap_reading(numbers, 3, 5) == (
+        "Most weight sits on the textbook outline (90% on average), and 3 of 5 letters come "
+        "out right.")
+
+
+def test_training_length_warning_only_outside_the_lengths():
+    from seqrev.analysis import training_length_warning
+    both = {"plain": (1, 16), "attention": (1, 16)}
+    assert training_length_warning(16, both) is None
+    assert training_length_warning(1, both) is None
+    assert training_length_warning(5, {"plain": None}) is None
+    assert training_length_warning(20, both) == (
+        "This input has 20 letters, outside the lengths the plain model and the attention "
+        "model were trained on (1 to 16): expect more mistakes than the training scores "
+        "suggest.")
+    assert "the plain model was trained on (10 to 10)" in training_length_warning(
+        12, {"plain": (10, 10), "attention": (1, 16)})
+    mixed = training_length_warning(20, {"plain": (10, 10), "attention": (1, 16)})
+    assert "the plain model on 10 to 10; the attention model on 1 to 16" in mixed

@@ -12,6 +12,7 @@ from seqrev.charts.attention import (
     HIGHLIGHT_NAME,
     IDEAL_NAME,
     OUTSIDE_NAME,
+    OWN_DIAGONAL_NAME,
     attention_heatmap,
     error_rate_figure,
     exact_match_figure,
@@ -199,3 +200,15 @@ def test_downloaded_html_embeds_plotly_js(trace):
     scripts = re.findall(r"<script[^>]*>", page)
     assert scripts and not any("src=" in tag for tag in scripts)  # nothing loaded from outside
     assert "Plotly.newPlot" in page and len(page) > 1_000_000  # the library is inside
+
+
+def test_model_offset_adds_a_named_outline_on_its_own_diagonal(trace):
+    figure = trace_heatmap(trace, model_offset=1)
+    own = shapes_named(figure, OWN_DIAGONAL_NAME.format(offset=1))
+    width = len(trace.source)
+    cells = [(round(s.y0 + 0.5), round(s.x0 + 0.5)) for s in own]
+    assert cells == [(t, width - t) for t in range(1, min(len(trace.steps), width))]
+    assert sum(bool(s.showlegend) for s in own) == 1 and own[0].line.dash == "dot"
+    assert outlined_cells(figure) == outlined_cells(trace_heatmap(trace))  # textbook kept
+    assert not [s for s in trace_heatmap(trace, model_offset=0).layout.shapes
+                if s.name and "own diagonal" in s.name]

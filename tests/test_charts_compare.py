@@ -5,6 +5,7 @@ import json
 import torch
 
 from seqrev.charts.compare import (
+    aligned_html,
     comparison_figure,
     comparison_html,
     comparison_table,
@@ -44,3 +45,11 @@ def test_table_html_and_figure_agree():
     plain = model_of("plain")
     plain_table = comparison_table(greedy_trace(plain, "AB"), greedy_trace(plain, "ABC"))
     assert "first reads" not in plain_table.columns
+
+
+def test_aligned_html_frames_one_gap_for_one_dropped_letter():
+    page = aligned_html("DLROWOLLEH", "DLROWLLEH", ("plain", "attention"))
+    assert page.count("<td") == 2 * 10
+    assert page.count('data-status="only first"') == 2 and page.count("2px solid") == 2
+    assert "attention: no letter here (only first)" in page
+    assert "<script>" not in aligned_html("A", "B", ("<script>", "x"))

@@ -183,3 +183,14 @@ def test_beam_tree_hover_gives_cumulative_log_prob(models):
     with pytest.raises(ValueError, match="no beam"):
         beam_tree_figure(greedy_trace(models["plain"], "XYZ"))
 
+
+
+def test_beam_tree_names_its_model_and_puts_the_legend_above_the_plot(models):
+    trace = beam_search(models["plain"], "ABCDEF", 3)
+    figure = beam_tree_figure(trace, model_name="Plain model (plain)")
+    assert figure.layout.title.text.startswith("Plain model (plain): beam search, width 3")
+    legend, margin = figure.layout.legend, figure.layout.margin
+    # above the plot area (y >= 1, anchored at its bottom), so never over the x-axis title
+    assert legend.y >= 1 and legend.yanchor == "bottom"
+    assert figure.layout.title.yref == "container" and margin.t >= 80
+    assert beam_tree_figure(trace).layout.title.text.startswith("Beam search, width 3")

@@ -45,7 +45,7 @@ def outputs_html(at: AppTest) -> list[str]:
 def test_renders_on_the_shipped_checkpoints():
     at = decode_page()
     assert not at.error
-    assert at.text_input(key="decode_text").value == "ZUPEIDWNVG"
+    assert at.text_input(key="decode_text").value == "MISSISSIPPIRIVER"
     assert len(outputs_html(at)) == 2
     assert set(charts(at)) == {"decode_topk_plain", "decode_topk_attention",
                                "decode_attention_attention"}
@@ -157,3 +157,42 @@ def test_forced_prefix_what_if(shipped):
     at.text_input(key="decode_prefix").input("H!").run()
     assert not at.exception
     assert any(escape_markdown("'!'") in e.value for e in at.error)
+
+
+# --- the default shows the story; lengths outside training; beam trees (issue 15) -----------
+
+def test_default_input_is_one_the_plain_model_gets_wrong_and_attention_right(shipped):
+    at = decode_page()
+    text = at.text_input(key="decode_text").value
+    plain, attention = (greedy_trace(shipped[kind], text) for kind in KINDS)
+    assert not plain.correct and attention.correct
+    lo, hi = (checkpoints.load_checkpoint("plain").train_config.min_len,
+              checkpoints.load_checkpoint("plain").train_config.max_len)
+    assert lo <= len(text) <= hi and not at.warning  # inside training: no length warning
+    # the hint is a callout above the outputs, not a grey caption
+    assert len(at.success) == 1
+    assert at.success[0].value.startswith("The plain model gets ")
+    assert f"all {len(text)}" in at.success[0].value
+
+
+@pytest.mark.parametrize("text", ["ONEVECTORISNOTENOUGH", "A" * 40])
+def test_input_longer_than_training_is_warned_about(text):
+    at = typed(decode_page(), text)
+    assert len(at.warning) == 1
+    shown = at.warning[0].value.replace("\\", "")
+    assert f"has {len(text)} letters" in shown and "(1 to 16)" in shown
+    assert "plain model and the attention model were trained" in shown
+
+
+def test_input_inside_training_lengths_is_not_warned_about():
+    assert not typed(decode_page(), "HELLO").warning
+
+
+def test_beam_trees_name_their_model_and_keep_the_legend_off_the_axis_title():
+    at = typed(decode_page(), "ABCDEFG")
+    at.radio(key="decode_method").set_value("Beam search").run()
+    specs = charts(at)
+    for kind in KINDS:
+        layout = specs[f"decode_beam_{kind}"]["layout"]
+        assert layout["title"]["text"].startswith(f"{kind.capitalize()} model ({kind}): beam")
+        assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from seqrev.alignment import align_letters, describe, summarize
 from seqrev.charts.compare import differing_steps
 from seqrev.checkpoints import load_checkpoint
 from seqrev.decoding import greedy_trace
@@ -35,8 +36,32 @@ def test_second_string_decodes_beside_the_first_with_differences_marked(page):
         differ = differing_steps(first, second)
         assert table.loc[table["differs"], "step"].tolist() == differ
         assert table["second wrote"].iloc[0] == "Z"
-        assert any(m.value.startswith(f"**{kind.capitalize()} model**: {len(differ)} step")
+        lined_up = summarize(align_letters(first.output, second.output))
+        assert any(m.value == f"**{kind.capitalize()} model**: " + describe(lined_up)
                    for m in page.markdown)
+        assert any(c.value.startswith(f"Step by step, {len(differ)} of ") for c in page.caption)
+
+
+def test_outputs_one_letter_apart_read_as_one_letter_not_every_step(page):
+    page.text_input(key="decode_text").set_value("HELLOWORLD").run()
+    page.text_input(key="decode_second").set_value("HELLWORLD").run()
+    assert not page.exception and not page.error
+    model = load_checkpoint("attention").model
+    first, second = greedy_trace(model, "HELLOWORLD"), greedy_trace(model, "HELLWORLD")
+    assert first.correct and second.correct  # DLROWOLLEH and DLROWLLEH
+    assert len(differing_steps(first, second)) > 2  # step by step most steps differ
+    assert any(m.value == "**Attention model**: Lined up letter by letter: 1 letter(s) only in "
+               "the first output; 9 letter(s) agree." for m in page.markdown)
+    aligned = [h.proto.body for h in page.get("html") if "seqrev-aligned" in h.proto.body]
+    assert len(aligned) == 2 and aligned[1].count('data-status="only first"') == 2
+
+
+def test_a_forced_start_is_said_to_apply_to_both(page):
+    page.text_input(key="decode_text").set_value("ABCDEFGH").run()
+    page.text_input(key="decode_prefix").input("HG").run()
+    page.text_input(key="decode_second").set_value("ABCDEFGX").run()
+    assert not page.exception and not page.error
+    assert any("applies to both strings and both models" in i.value for i in page.info)
 
 
 @pytest.mark.parametrize("bad", ["AB3", "[x](http://a.b)", "A" * 65])
