@@ -9,10 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import pandas as pd
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from seqrev import lesson, scheduler
+from seqrev.decoding import greedy_trace
+from seqrev.models import ModelConfig, build_model
 from seqrev.runs import RunStore
 from tests.apptest_support import APP, open_page
 
@@ -216,3 +220,46 @@ def test_an_unknown_race_in_the_url_is_an_error_not_a_traceback(runs_dir, bad):
     assert not at.exception and at.error
     assert "](" not in at.error[0].value
     assert not at.button(key="lesson_race").disabled
+
+
+# ---- the library behind the page --------------------------------------------------------------
+def test_prefix_outcomes_in_one_padded_batch_match_decoding_each_prefix_alone():
+    torch.manual_seed(3)
+    models = {kind: build_model(ModelConfig(kind=kind, embedding_dim=8, hidden_dim=12))
+              for kind in ("plain", "attention")}
+    text = "QWERTYUIOPAS"
+    outcomes = lesson.prefix_outcomes(models, text)
+    assert len(outcomes) == 2 * len(text)
+    for row in outcomes.itertuples():
+        trace = greedy_trace(models[row.model], text[:row.length],
+                             max_steps=len(text) + 1)
+        assert row.output == trace.output, (row.model, row.length)
+        assert row.correct == trace.correct and row.expected == text[:row.length][::-1]
+
+
+def test_prefix_summary_finds_where_a_model_first_breaks():
+    frame = pd.DataFrame({"length": [1, 2, 3, 4], "model": ["plain"] * 4,
+                          "correct": [True, True, False, True]})
+    assert lesson.prefix_summary(frame, "plain") == lesson.PrefixSummary(2, 3, 3)
+    frame["correct"] = True
+    assert lesson.prefix_summary(frame, "plain") == lesson.PrefixSummary(4, None, 4)
+
+
+def test_parse_chapter_takes_only_whole_numbers_in_range():
+    assert lesson.parse_chapter(None) == lesson.ChapterPick(1)
+    assert lesson.parse_chapter(" 3 ") == lesson.ChapterPick(3)
+    for bad in ("0", str(len(lesson.CHAPTERS) + 1), "٣", "1e0", "x"):
+        pick = lesson.parse_chapter(bad)
+        assert pick.number == 1 and pick.problem and "{value}" in pick.problem
+
+
+def test_capacity_numbers_come_from_the_sweep():
+    rows = []
+    for kind, longest in (("plain", 3), ("attention", 7)):
+        for length in range(1, 9):
+            rows.append({"kind": kind, "hidden_dim": 32, "max_len": 8, "test_length": length,
+                         "exact_match": 1.0 if length <= longest else 0.5})
+    numbers = lesson.capacity_numbers(pd.DataFrame(rows))
+    assert numbers == {"hidden": 32, "plain_longest": 3, "attention_longest": 7,
+                       "plain_per_letter": 32 / 3, "attention_per_letter": 32 / 7}
+    assert lesson.capacity_numbers(pd.DataFrame(rows[:8])) is None  # plain only
