@@ -324,6 +324,8 @@ class PackedTrainer:
             for index, loss in zip(self.active, losses, strict=True):
                 trainer = self.trials[index].trainer
                 trainer.elapsed = self.elapsed
+                if self.trials[index].leaving == "failed":
+                    continue  # its error says what went wrong; the history stays finite
                 self._emit("step", index, StepEvent(
                     trainer.step, loss, trainer.learning_rate_at(trainer.step - 1), seconds,
                     1.0 / max(seconds, 1e-9), self.elapsed))
