@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import escape_markdown, require_router
 from pages.run_common import can_control, open_store, tokens
-from pages.widgets import column_config
+from pages.widgets import column_config, report_download
 from seqrev import scheduler
 from seqrev.charts.runs import METRICS, X_AXES, compare_figure
 from seqrev.charts.tables import TABLE_WIDTH, total_width
@@ -101,6 +101,7 @@ def actions(store: RunStore, run) -> None:
                  disabled=not (control and sure) or run.status == "running"):
         store.delete(run.id)
         st.rerun()
+    report_download(store, run, key=f"runs_report_{run.id}")
     if run.sweep_id and run.status in scheduler.RESUMABLE:
         st.caption("A sweep's trial: resuming its sweep carries it on (Sweep page).")
     if not control:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
 from pages.run_common import can_control, open_store, remember_token, tokens
-from pages.widgets import page_url
+from pages.widgets import page_url, report_download
 from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import accuracy_figure, loss_figure, speed_figure
 from seqrev.cost import SLOW_FACTOR, relative_step_cost
@@ -381,6 +381,8 @@ def run_view(store: RunStore, run_id: str) -> None:
     st.download_button("Metrics (CSV)", data=lambda: metrics_csv(store, runs),
                        file_name=f"seqrev-{runs[0].id}-metrics.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="train_csv")
+    for run in runs:
+        report_download(store, run, key=f"train_report_{run.id}")
     show_run_link(runs[0])
     with st.expander("The same training from the command line"):
         for run in runs:

@@ -30,6 +30,29 @@ def page_url(page_path: str) -> str:
     return "/".join(part for part in (origin, base, page_path.strip("/")) if part)
 
 
+def report_download(store, run, key: str) -> None:
+    """A download button for ``run``'s lab report, built only when it is clicked."""
+    from seqrev.report import has_report, run_report, unavailable_report
+    from seqrev.runs import RunStoreError
+
+    if not has_report(store, run):
+        return
+
+    def build() -> str:
+        try:
+            return run_report(store, run)
+        except (ValueError, OSError, RunStoreError) as error:  # its state went away meanwhile
+            return unavailable_report(run.id, error)
+
+    st.download_button(
+        f"Lab report of the {run.kind} model (HTML)", data=build,
+        file_name=f"seqrev-{run.id}-lab-report.html", mime="text/html", on_click="ignore",
+        icon=":material/description:", key=key,
+        help="One HTML file that opens offline: the settings, the curves, exact match by "
+             "length, an attention heatmap and ten lines in the lab's printout format on "
+             "fresh strings.")
+
+
 def column_config(columns: list[ColumnSpec], pinned: str | None = None) -> dict:
     """``st.dataframe``'s column_config for the library's column specs."""
     config = {}

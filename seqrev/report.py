@@ -121,6 +121,38 @@ def from_run(run, model: Seq2Seq, history: HistoryView | None, seed: int) -> Rep
         steps_done=run.steps_done, training_seconds=run.wall_seconds)
 
 
+def run_report(store, run, seed: int | None = None) -> str:
+    """The report of a run with a saved state in ``store`` (a ``seqrev.runs.RunStore``).
+
+    Raises ``seqrev.run_state.StateError`` when the run has no usable saved state.
+    """
+    from seqrev.run_history import CHART_POINTS, history_view
+    from seqrev.worker import trainer_from_run
+
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    trainer = trainer_from_run(store, run)
+    history = history_view(store.history(run.id, CHART_POINTS))
+    return build_report(from_run(run, trainer.model.eval(), history, seed), seed)
+
+
+def unavailable_report(run_id: str, error: Exception) -> str:
+    """A one-paragraph HTML page saying why a run's report could not be made."""
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>seqrev</title>"
+            "</head><body><p>{text}</p></body></html>\n").format(text=html.escape(
+                UNAVAILABLE.format(run=run_id, problem=str(error).splitlines()[0][:300])))
+
+
+UNAVAILABLE = "The lab report of run {run} could not be made: {problem}."
+
+
+def has_report(store, run) -> bool:
+    """Whether ``run`` has trained and stopped with a saved state a report can be made of."""
+    from seqrev.run_state import saved_step
+
+    return (run.status not in ("queued", "running") and bool(run.steps_done)
+            and saved_step(store.run_folder(run.id)) is not None)
+
+
 def _figure_html(figure: go.Figure, first: bool) -> str:
     figure.update_layout(width=None, autosize=True)
     return figure.to_html(full_html=False, include_plotlyjs=bool(first),

@@ -128,3 +128,20 @@ def test_a_server_start_marks_dead_runs_interrupted_and_starts_the_queue(store, 
         time.sleep(0.2)
     scheduler.reap_children()
     assert store.get(queued.id).status == "finished"
+
+
+def test_a_finished_run_with_its_state_offers_the_lab_report(store):
+    from seqrev.report import run_report
+    from seqrev.run_state import save_state
+    from seqrev.training import Trainer
+
+    bare, run = finished_run(store, 1e-3), finished_run(store, 3e-3)
+    save_state(Trainer(run.model_config, run.train_config), store.run_folder(run.id), 3.0)
+    at = open_runs()
+    labels = lambda: [b.proto.label for b in at.get("download_button")]  # noqa: E731
+    at.selectbox(key="runs_target").set_value(bare.id).run()
+    assert labels() == []  # nothing saved to report on
+    at.selectbox(key="runs_target").set_value(run.id).run()
+    assert labels() == ["Lab report of the plain model (HTML)"]
+    document = run_report(store, run, seed=1)
+    assert document.count("The result is ") == 10 and f"run {run.id}" in document

@@ -269,5 +269,7 @@ def test_saving_a_finished_run_ties_consent_to_the_name(runs_dir, checkpoint_dir
     assert at.session_state[PLAIN_KEY] == "tiny-plain"
     sidecar = checkpoints.read_sidecar("tiny-plain")
     assert sidecar["run_id"] == run_id and sidecar["steps_done"] == 20
+    assert "Lab report of the plain model (HTML)" in [
+        b.proto.label for b in at.get("download_button")]
     assert sidecar["command"].startswith("python -m seqrev train --model plain")
     assert store.get(run_id).checkpoint == "tiny-plain"
