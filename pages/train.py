@@ -41,6 +41,11 @@ QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
 LAUNCH_KEY = "train_last_launch"
 CHART_SECONDS = 2.0  # charts: building three figures costs far more than reading the store
 GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
+TRAINED_ON = ("Trained on strings of {lengths}; the held-out exact match is measured on fresh "
+              "strings of the same lengths.")
+SAVED_NOTE = ("Saved the {kind} model as {name} (exact match on {n} fresh strings of {lengths}, "
+              "its training lengths: {exact:.1%}). It is now selected in the sidebar.")
+ONE_LENGTH, LENGTH_RANGE = "{low} letters", "{low} to {high} letters"
 PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
 
 
@@ -291,10 +296,16 @@ def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
                                                f"{str(error).splitlines()[0][:300]}")
         return
     st.session_state[PLAIN_KEY if run.kind == "plain" else ATTENTION_KEY] = name
-    exact = record["evaluation"]["length_10"]["exact_match"]
-    st.session_state[NOTE_KEY] = (
-        "success", f"Saved the {run.kind} model as {name} (exact match on 1000 length-10 "
-                   f"strings: {exact:.1%}). It is now selected in the sidebar.")
+    measured = record["evaluation"]["training_range"]
+    st.session_state[NOTE_KEY] = ("success", SAVED_NOTE.format(
+        kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"],
+        lengths=lengths_text(run.train_config)))
+
+
+def lengths_text(train_config) -> str:
+    """``1 to 16 letters``, or ``10 letters`` for a single length."""
+    low, high = train_config.min_len, train_config.max_len
+    return (ONE_LENGTH if low == high else LENGTH_RANGE).format(low=low, high=high)
 
 
 def save_panel(store: RunStore, runs: list[RunRecord]) -> None:
@@ -349,6 +360,7 @@ def run_view(store: RunStore, run_id: str) -> None:
                  "The Runs page lists every run.")
         return
     remember_token(store, runs[0], st.query_params.get("token"))
+    st.caption(TRAINED_ON.format(lengths=lengths_text(runs[0].train_config)))
     control = can_control(store, runs[0])
     active = any(run.status in ACTIVE for run in runs)
     buttons = st.container(horizontal=True)

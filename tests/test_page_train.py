@@ -266,6 +266,9 @@ def test_saving_a_finished_run_ties_consent_to_the_name(runs_dir, checkpoint_dir
     at.button(key=save_key).click().run()
     assert not at.exception and not at.error
     assert any("tiny-plain" in shown(s.value) for s in at.success)
+    saved = next(shown(s.value) for s in at.success if "tiny-plain" in shown(s.value))
+    assert "strings of 1 to 5 letters, its training lengths" in saved  # never "length-10"
+    assert any(c.value.startswith("Trained on strings of 1 to 5 letters;") for c in at.caption)
     assert at.session_state[PLAIN_KEY] == "tiny-plain"
     sidecar = checkpoints.read_sidecar("tiny-plain")
     assert sidecar["run_id"] == run_id and sidecar["steps_done"] == 20
