@@ -178,6 +178,7 @@ class SweepSpec:
     eval_every: int = 100  # held-out evaluations (drive the early stop)
     eval_per_length: int = 200  # fresh strings per test length in the final evaluation
     threads: int = 1  # torch threads inside each trial
+    pack: int = 32  # trials of one shape trained together in one task at most (1: each alone)
 
     @property
     def size(self) -> int:
@@ -238,6 +239,8 @@ def validate(spec: SweepSpec, *, yes: bool = False) -> list[tuple[ModelConfig, T
         raise SweepError("steps, eval_per_length and threads must be at least 1")
     if spec.target is not None and not 0 < spec.target <= 1:
         raise SweepError(f"target must be in (0, 1], got {spec.target}")
+    if spec.pack < 1:
+        raise SweepError(f"pack must be at least 1 (1 trains each trial alone), got {spec.pack}")
     if spec.size > GRID_LIMIT and not yes:
         raise SweepError(f"the grid has {spec.size:,} trials, over {GRID_LIMIT:,}; "
                          "pass --yes to run it anyway")
@@ -565,6 +568,39 @@ def _default_trial_task(payload: dict, coordinator) -> dict:
     return train_trial(payload, coordinator)
 
 
+def _default_pack_task(payloads: list[dict], coordinator) -> tuple[dict, ...]:
+    """One Ray task for a pack (seqrev.packed_sweep); one return value per trial."""
+    from seqrev.packed_sweep import train_pack
+
+    def ask(run_id: str, step: int, elapsed: float) -> bool:
+        return coordinator is not None and _ask(coordinator, run_id, step, elapsed)
+
+    return tuple(train_pack(payloads, ask))
+
+
+def plan_trial_packs(spec: SweepSpec, todo: list[tuple[int, dict]]) -> list[list[tuple]]:
+    """``todo``'s (index, settings) grouped into packs that train as one task each."""
+    if spec.pack <= 1:
+        return [[item] for item in todo]
+    from seqrev.packed_sweep import plan_packs
+
+    configs = [build_configs(spec, settings) for _, settings in todo]
+    return [[todo[i] for i in pack] for pack in plan_packs(configs, max_pack=spec.pack)]
+
+
+def _submit_pack(pack: list[tuple], start_run, spec: SweepSpec, task, coordinator) -> dict:
+    """Start the pack's runs and its task; ``{ref: (run, 1)}``, one ref per trial."""
+    runs = [start_run(index, settings) for index, settings in pack]
+    payloads = [trial_payload(run, spec) for run in runs]
+    if len(runs) == 1:
+        return {task.remote(payloads[0], coordinator): (runs[0], 1)}
+    import ray
+
+    pack_task = ray.remote(num_cpus=1, max_retries=0)(_default_pack_task)
+    refs = pack_task.options(num_returns=len(runs)).remote(payloads, coordinator)
+    return {ref: (run, 1) for ref, run in zip(refs, runs, strict=True)}
+
+
 DriverEvent = Callable[[str, dict], None]
 
 
@@ -600,6 +636,8 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
             if index not in existing or existing[index].status != "finished"]
     slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
     in_flight: dict[Any, tuple[Any, int]] = {}  # ref -> (run, attempts)
+    packs = plan_trial_packs(spec, todo) if trial_fn is None else [[item] for item in todo]
+    task_of: dict[Any, int] = {}  # ref -> the task (pack) it comes from
     stopping = False
     drive_started = time.perf_counter()
     last_beat = 0.0
@@ -612,10 +650,13 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 ray.get(coordinator.request_stop.remote())
                 _update(store, record.id, status="stopping")
                 emit("stopping", {"running": len(in_flight)})
-            while todo and not stopping and len(in_flight) < slots:
-                index, settings = todo.pop(0)
-                run = _start_trial(store, record, index, settings, existing.get(index))
-                in_flight[task.remote(trial_payload(run, spec), coordinator)] = (run, 1)
+            while packs and not stopping and len({task_of[r] for r in in_flight}) < slots:
+                pack = packs.pop(0)
+                todo = [item for item in todo if item not in pack]
+                started = _submit_pack(pack, lambda index, settings: _start_trial(
+                    store, record, index, settings, existing.get(index)), spec, task, coordinator)
+                in_flight.update(started)
+                task_of.update(dict.fromkeys(started, len(task_of)))
             if report:  # after the freed slots are filled again
                 emit("progress", {"running": len(in_flight), "queued": len(todo)})
                 report = False
@@ -624,8 +665,9 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 run, attempts = in_flight.pop(ref)
                 retry = _collect(store, ref, run, attempts, retries, emit)
                 if retry and not stopping:
-                    in_flight[task.remote(trial_payload(run, spec), coordinator)] = (
-                        run, attempts + 1)
+                    again = task.remote(trial_payload(run, spec), coordinator)  # alone
+                    in_flight[again] = (run, attempts + 1)
+                    task_of[again] = len(task_of)
                 elif retry:
                     store.set_status(run.id, "stopped")
             report = report or bool(ready)
@@ -689,7 +731,7 @@ def _write_result(store, run, result: dict, attempts: int) -> None:
                        reached_target_at=result["reached_target_at"],
                        trial_seconds=round(result["wall_seconds"], 3), host=result["host"],
                        worker_pid=result["pid"])
-    store.set_status(run.id, result["status"])
+    store.set_status(run.id, result["status"], error=result.get("error"))
 
 
 def _collect(store, ref, run, attempts: int, retries: int, emit: DriverEvent) -> bool:
@@ -723,7 +765,7 @@ def _collect(store, ref, run, attempts: int, retries: int, emit: DriverEvent) ->
         return False
     _write_result(store, run, result, attempts)
     emit(result["status"], {"run": run.id, "steps": result["steps_done"],
-                            "seconds": result["wall_seconds"]})
+                            "seconds": result["wall_seconds"], "error": result.get("error")})
     return False
 
 
@@ -911,6 +953,9 @@ def add_parser(commands, parser_class) -> None:
                      help="fresh strings per test length (1 .. 2x the training maximum)")
     run.add_argument("--yes", action="store_true", help=f"allow over {GRID_LIMIT:,} trials")
     run.add_argument("--export", help="write the results CSV here when the sweep ends")
+    run.add_argument("--pack", type=int, default=32,
+                     help="trials of one shape trained together as one task, at most "
+                          "(default 32; 1 trains each trial alone)")
     _driver_flags(run)
     resume = actions.add_parser("resume", help="carry on a stopped or interrupted sweep")
     resume.add_argument("sweep_id")
@@ -954,7 +999,8 @@ def spec_from_args(args) -> SweepSpec:
     if not args.grid:
         raise SweepError("the grid is empty: give at least one --grid NAME=VALUES")
     return SweepSpec(grid=grid, base=base, steps=args.steps, target=args.target,
-                     eval_every=args.eval_every, eval_per_length=args.eval_per_length)
+                     eval_every=args.eval_every, eval_per_length=args.eval_per_length,
+                     pack=args.pack)
 
 
 def _printer(quiet: bool, total: int, done_before: int = 0) -> DriverEvent:
