@@ -63,8 +63,11 @@ def model_scaling(checkpoint_id: str, _model):
 
 
 @st.cache_data(show_spinner=False)
-def capacity_results():
-    return capacity.load_results()
+def capacity_view():
+    """The shipped sweep's curve, its hidden sizes and the sentence's numbers."""
+    frame = capacity.load_results()
+    return (capacity.capacity_curve(frame), sorted(int(h) for h in frame["hidden_dim"].unique()),
+            lesson.capacity_numbers(frame))
 
 
 @st.cache_data(show_spinner="Scoring both raced models on fresh strings of every length…",
@@ -83,10 +86,14 @@ def go_to(number: int) -> None:
     st.query_params["chapter"] = str(number)
 
 
+class MissingModelError(Exception):
+    """A chapter's checkpoint could not be loaded; ``selected`` has shown the st.error."""
+
+
 def both_models():
     plain, attention = selected("plain"), selected("attention")
     if plain is None or attention is None:
-        st.stop()
+        raise MissingModelError
     return plain, attention
 
 
@@ -279,15 +286,12 @@ def chapter_scaling():
 
 def chapter_capacity():
     try:
-        frame = capacity_results()
+        curve, hidden_sizes, numbers = capacity_view()
     except ValueError as error:
         st.error(escape_markdown(error))
         return {"summary": ""}, ("pages/sweep.py", {})
-    curve = capacity.capacity_curve(frame)
-    hidden_sizes = sorted(int(h) for h in frame["hidden_dim"].unique())
     st.plotly_chart(capacity_curve_chart(curve, hidden_sizes=hidden_sizes), width="stretch",
                     key="lesson_capacity")
-    numbers = lesson.capacity_numbers(frame)
     summary = lesson.CAPACITY_SENTENCE.format(**numbers) if numbers else lesson.NO_CAPACITY
     return {"summary": summary}, ("pages/sweep.py", {})
 
@@ -309,11 +313,15 @@ st.progress(current.number / last, text=lesson.CHAPTER_OF.format(
     number=current.number, last=last, title=current.title))
 st.header(current.title)
 text_slot = st.container()
-values, (page, query) = CHAPTER_VIEWS[current.key]()
-with text_slot:
-    st.markdown(" ".join(sentence.format(**values) for sentence in current.sentences))
-st.page_link(page, label=current.deeper.format(**values), icon=":material/arrow_forward:",
-             query_params=query)
+try:
+    values, (page, query) = CHAPTER_VIEWS[current.key]()
+except MissingModelError:  # the chapter's text needs the model's numbers: only the error shows
+    pass
+else:
+    with text_slot:
+        st.markdown(" ".join(sentence.format(**values) for sentence in current.sentences))
+    st.page_link(page, label=current.deeper.format(**values), icon=":material/arrow_forward:",
+                 query_params=query)
 previous_column, next_column = st.columns(2)
 previous_column.button(lesson.PREVIOUS, key="lesson_previous", icon=":material/arrow_back:",
                        disabled=current.number == 1, on_click=go_to,

@@ -263,3 +263,15 @@ def test_capacity_numbers_come_from_the_sweep():
     assert numbers == {"hidden": 32, "plain_longest": 3, "attention_longest": 7,
                        "plain_per_letter": 32 / 3, "attention_per_letter": 32 / 7}
     assert lesson.capacity_numbers(pd.DataFrame(rows[:8])) is None  # plain only
+
+
+def test_a_missing_checkpoint_is_an_error_and_the_chapters_still_move_on(checkpoint_dir):
+    for path in checkpoint_dir.glob("attention.*"):
+        path.unlink()
+    at = open_lesson({"chapter": "3"})
+    assert not at.exception and at.error
+    assert not at.get("page_link") and not at.get("plotly_chart")
+    at.button(key="lesson_next").click().run()
+    assert at.header[0].value == lesson.CHAPTERS[3].title and at.error
+    at.button(key="lesson_next").click().run()  # the race needs no checkpoint
+    assert not at.error and at.get("page_link")
