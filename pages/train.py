@@ -16,7 +16,15 @@ from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_rout
 from pages.run_common import can_control, open_store, remember_token, tokens
 from pages.widgets import page_url, report_download
 from seqrev import checkpoints, scheduler, settings
-from seqrev.charts.training import accuracy_figure, loss_figure, speed_figure
+from seqrev.charts.training import (
+    CHART_HEIGHT,
+    CHART_TITLES,
+    WAITING_NOTES,
+    accuracy_figure,
+    has_points,
+    loss_figure,
+    speed_figure,
+)
 from seqrev.cost import SLOW_FACTOR, relative_step_cost
 from seqrev.run_history import (
     CHART_POINTS,
@@ -45,6 +53,8 @@ TRAINED_ON = ("Trained on strings of {lengths}; the held-out exact match is meas
               "strings of the same lengths.")
 SAVED_NOTE = ("Saved the {kind} model as {name} (exact match on {n} fresh strings of {lengths}, "
               "its training lengths: {exact:.1%}). It is now selected in the sidebar.")
+STARTING = ("Starting a worker process: it loads PyTorch and builds the models before the first "
+            "step ({seconds:.0f} s so far).")
 ONE_LENGTH, LENGTH_RANGE = "{low} letters", "{low} to {high} letters"
 PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
 
@@ -205,7 +215,8 @@ def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
         return
     wall = max(r.wall_seconds for r in runs)
     if run.status == "running" and not step:
-        st.progress(0.0, text="Starting a worker process...")
+        waited = max(0.0, time.time() - (run.started or run.created))
+        st.progress(0.0, text=STARTING.format(seconds=waited))
         return
     eta = ""
     if run.status == "running" and step:
@@ -278,6 +289,12 @@ def charts_panel(runs: list[RunRecord]) -> None:
         st.error(f"Could not read the run's history: {escape_markdown(error, 300)}")
         return
     total = runs[0].steps_total
+    if not has_points(views):  # titled boxes at once: no chart to load before the first step
+        for column, chart in zip(st.columns(3), CHART_TITLES, strict=True):
+            with column.container(border=True, height=CHART_HEIGHT):
+                st.markdown(f"**{CHART_TITLES[chart]}**")
+                st.caption(WAITING_NOTES[chart])
+        return
     loss_col, accuracy_col, speed_col = st.columns(3)
     loss_col.plotly_chart(loss_figure(views, total), width="stretch", key="train_loss_chart")
     accuracy_col.plotly_chart(accuracy_figure(views, total), width="stretch",

@@ -216,6 +216,22 @@ def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
     assert not reloaded.button(key="train_resume").disabled
 
 
+def test_a_run_whose_worker_is_starting_says_so_and_shows_titled_boxes_at_once(runs_dir):
+    store = RunStore(runs_dir)
+    run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
+                           TrainConfig(steps=10), status="running")  # no step recorded yet
+    at = open_train({"run": run.id})
+    assert progress_text(at).startswith("Starting a worker process: it loads PyTorch")
+    assert not at.get("plotly_chart")  # nothing loading over an empty area
+    titles = {"**Training loss**", "**Held-out accuracy**", "**Speed**"}
+    assert titles <= {m.value for m in at.markdown}
+    steps = [(s, 3.0 / s, 3.0 / s, 1e-3, 0.01, 0.1 * s) for s in range(1, 4)]
+    store.record_progress(run.id, steps, [], steps_done=3, wall_seconds=0.3)
+    at.run()
+    assert set(chart_points(at)) == {"Training loss", "Held-out accuracy", "Speed"}
+    assert not titles & {m.value for m in at.markdown}
+
+
 def test_without_the_token_a_shared_server_shows_the_run_read_only(runs_dir, monkeypatch):
     monkeypatch.setenv("SEQREV_SHARED", "1")
     store = RunStore(runs_dir)

@@ -23,6 +23,14 @@ CHART_HEIGHT = 380
 MAX_LOG_TICKS = 6  # more labels than this stack on a chart CHART_HEIGHT tall
 # Tick stops per decade on a log axis, coarse to fine.
 LOG_TICK_STOPS = ((1,), (1, 3), (1, 2, 5))
+# The three live charts' titles, and what each one shows before its first point arrives.
+CHART_TITLES = {"loss": "Training loss", "accuracy": "Held-out accuracy", "speed": "Speed"}
+WAITING_NOTES = {
+    "loss": "Each step's loss appears here from the first step on, bold when smoothed.",
+    "accuracy": "Exact match and character accuracy on the held-out strings appear here at "
+                "each evaluation.",
+    "speed": "Steps per wall second appear here once the first steps are done.",
+}
 NICE_STEPS = (5, 2, 1)  # linear tick steps, per decade, for a range narrower than one stop
 
 
@@ -36,6 +44,11 @@ class RunSeries(Protocol):
     eval_steps: Sequence[int]
     exact_match: Sequence[float]
     char_accuracy: Sequence[float]
+
+
+def has_points(runs: Mapping[str, RunSeries]) -> bool:
+    """Whether any run has recorded a step: before that a page shows ``WAITING_NOTES``."""
+    return any(len(run.steps) for run in runs.values())
 
 
 def model_color(kind: str) -> str:
@@ -118,7 +131,7 @@ def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
 def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Training loss per model: the smoothed curve, with each step's raw loss faint behind it."""
     has_points = any(len(run.steps) for run in runs.values())
-    figure = _figure("Training loss", "faint: each step · bold: smoothed",
+    figure = _figure(CHART_TITLES["loss"], "faint: each step · bold: smoothed",
                      "cross-entropy per symbol (log)",
                      None if has_points else "no steps yet", total_steps)
     for kind, run in runs.items():
@@ -140,8 +153,8 @@ def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -
 def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Exact match (solid) and character accuracy (dotted) on the fixed held-out set."""
     has_points = any(len(run.eval_steps) for run in runs.values())
-    figure = _figure("Held-out accuracy", "solid: exact match · dotted: characters", "accuracy",
-                     None if has_points else "no evaluation yet", total_steps)
+    figure = _figure(CHART_TITLES["accuracy"], "solid: exact match · dotted: characters",
+                     "accuracy", None if has_points else "no evaluation yet", total_steps)
     for kind, run in runs.items():
         color = model_color(kind)
         figure.add_trace(go.Scatter(
@@ -161,7 +174,8 @@ def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = Non
 def speed_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Real progress: optimizer steps per wall second of each run, over its recent steps."""
     has_points = any(len(run.steps) for run in runs.values())
-    figure = _figure("Speed", f"steps per wall second, over the last {SPEED_WINDOW} steps",
+    figure = _figure(CHART_TITLES["speed"],
+                     f"steps per wall second, over the last {SPEED_WINDOW} steps",
                      "steps per second", None if has_points else "no steps yet", total_steps)
     for kind, run in runs.items():
         figure.add_trace(go.Scatter(
