@@ -25,6 +25,7 @@ SAFETY = 1.5  # allocator slack and temporaries the count below leaves out
 MEMORY_SHARE = 0.5  # of the machine's available memory, for one pack
 MIX_LENGTHS_BELOW = 64  # hidden sizes under this pack trials of different lengths together
 FALLBACK_BUDGET = 2 * 1024**3  # where /proc/meminfo cannot be read
+HEARTBEAT_SECONDS = 1.0  # between a trial's reports to the sweep's coordinator
 
 Configs = tuple[ModelConfig, TrainConfig]
 
@@ -163,7 +164,7 @@ def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
         records[index]["steps"].append((event.step, event.loss, event.learning_rate,
                                         event.step_seconds, event.elapsed))
         now = time.monotonic()
-        if ask is not None and now - last_beat[index] >= 1.0:
+        if ask is not None and now - last_beat[index] >= HEARTBEAT_SECONDS:
             last_beat[index] = now
             if ask(payloads[index]["run_id"], event.step, event.elapsed):
                 trainer.leave(index, "stopped")
