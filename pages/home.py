@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages.common import selected
-from pages.widgets import column_config
+from pages.widgets import checkpoint_report_download, column_config
 from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_length
 from seqrev.charts.attention import exact_match_figure
 
@@ -21,6 +21,10 @@ if rows:
     st.subheader("The selected models")
     st.dataframe(headline_table(rows), hide_index=True,
                  column_config=column_config(list(HEADLINE_COLUMNS)))
+    downloads = st.container(horizontal=True)
+    for kind, checkpoint in models.items():
+        if checkpoint:
+            checkpoint_report_download(checkpoint, f"home_report_{kind}", downloads)
     by_length = sidecar_accuracy_by_length(rows)
     if len(by_length):
         attention = models.get("attention")

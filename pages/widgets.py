@@ -47,10 +47,24 @@ def report_download(store, run, key: str) -> None:
     st.download_button(
         f"Lab report of the {run.kind} model (HTML)", data=build,
         file_name=f"seqrev-{run.id}-lab-report.html", mime="text/html", on_click="ignore",
-        icon=":material/description:", key=key,
-        help="One HTML file that opens offline: the settings, the curves, exact match by "
-             "length, an attention heatmap and ten lines in the lab's printout format on "
-             "fresh strings.")
+        icon=":material/description:", key=key, help=REPORT_HELP)
+
+
+def checkpoint_report_download(checkpoint, key: str, container=st) -> None:
+    """A download button for a loaded checkpoint's lab report, built only when it is clicked."""
+    from seqrev.report import build_report, from_checkpoint
+
+    container.download_button(
+        f"Lab report of {checkpoint.name} (HTML)",
+        data=lambda: build_report(from_checkpoint(checkpoint)),
+        file_name=f"seqrev-{checkpoint.name}-lab-report.html", mime="text/html",
+        on_click="ignore", icon=":material/description:", key=key,
+        help=REPORT_HELP)
+
+
+REPORT_HELP = ("One HTML file that opens offline: the settings, the curves, exact match by "
+               "length, an attention heatmap and ten lines in the lab's printout format on "
+               "fresh strings.")
 
 
 def column_config(columns: list[ColumnSpec], pinned: str | None = None) -> dict:

@@ -5,6 +5,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from seqrev import checkpoints
+from tests.apptest_support import open_page
 
 
 def test_home_shows_both_models_numbers():
@@ -25,3 +26,10 @@ def test_home_shows_both_models_numbers():
                                        for x in lines["attention"]["x"]]
     assert "plain" in lines
     assert pickers == ["Plain model", "Attention model"]
+
+
+def test_home_offers_each_selected_models_lab_report():
+    at = open_page("pages/home.py")
+    assert [b.proto.label for b in at.get("download_button")] == [
+        f"Lab report of {checkpoints.SHIPPED_PLAIN} (HTML)",
+        f"Lab report of {checkpoints.SHIPPED_ATTENTION} (HTML)"]
