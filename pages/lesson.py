@@ -24,7 +24,7 @@ from seqrev.vocab import MAX_INPUT_LEN
 require_router("pages/lesson.py")
 
 ACTIVE = ("queued", "running")
-RACE_POLL_SECONDS = 1.0
+RACE_POLL_SECONDS = 2.0  # each poll redraws two charts; the Train page redraws its every 2 s
 VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
 
 
@@ -217,7 +217,11 @@ def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
         st.rerun()
     done = min(run.steps_done for run in runs)
     total = runs[0].steps_total
-    st.progress(min(1.0, done / total), text=lesson.race_progress(runs[0].status, done, total))
+    wall = max(run.wall_seconds for run in runs)
+    st.progress(min(1.0, done / total),
+                text=lesson.race_progress(runs[0].status, done, total, wall))
+    if not done:  # no curve to draw yet: the worker is starting
+        return
     loss_column, accuracy_column = st.columns(2)
     loss_column.plotly_chart(loss_figure(views, total), width="stretch", key="lesson_loss")
     accuracy_column.plotly_chart(accuracy_figure(views, total), width="stretch",

@@ -22,6 +22,7 @@ from seqrev.decoding import AttentionOverride, DecodeTrace, greedy_trace
 from seqrev.evaluation import evaluate_by_length, greedy_batch
 from seqrev.mechanism import OverrideOutcome, override_outcome
 from seqrev.models import ModelConfig, Seq2Seq
+from seqrev.run_history import format_duration
 from seqrev.scaling import ScoreStats
 from seqrev.training import TrainConfig, preset
 from seqrev.vocab import MAX_INPUT_LEN, PAD, decode, encode, normalize
@@ -71,7 +72,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Move the step slider to follow the dark frame down the rows.",
     ), "Open the heatmap of {text} on the Attention page."),
     Chapter(4, "surprise", "The surprise: one column to the right", (
-        "The shipped model puts only {outline_mass} of its weight on the outlined cells and "
+        "The attention model puts only {outline_mass} of its weight on the outlined cells and "
         "{plus_one_mass} one column to their right, on the letter it has just written.",
         "That works because the encoder reads left to right: its state at letter i still "
         "remembers letter i−1, the very letter to write next.",
@@ -87,7 +88,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "A score between two vectors of size D is a sum of D products, so its spread grows "
         "like √D: {spread_low:.1f} at D = {dim_low} and {spread_high:.1f} at D = {dim_high} "
         "for random vectors.",
-        "Then the softmax puts nearly all its weight on one letter (entropy "
+        "Then the softmax puts nearly all its weight on one key (entropy "
         "{entropy_high:.2f} of at most {max_entropy:.2f} nats) and almost no gradient "
         "reaches the scores; dividing by √D keeps the spread near 1 at every size.",
     ), "Take one attention step apart on the Attention page."),
@@ -107,11 +108,9 @@ OUTLINE_CHOICE = "input {position} ({letter}): the textbook outline"
 PLUS_ONE_CHOICE = "input {position} ({letter}): its own column, one to the right"
 RACE_BUTTON = "Start a race of {steps} steps"
 RACE_WHAT = ("The race trains both models at the app's default settings on strings of "
-             "{low} to {high} letters, for {steps} steps; it takes well under a minute on "
-             "an idle machine.")
+             "{low} to {high} letters, for {steps} steps each.")
 RACE_WHAT_ONE_LENGTH = ("The race trains both models at the app's default settings on "
-                        "strings of {high} letters, for {steps} steps; it takes well under a "
-                        "minute on an idle machine.")
+                        "strings of {high} letters, for {steps} steps each.")
 MODEL_LABELS = {"plain": "**Plain model**", "attention": "**Attention model**"}
 OWN_RUN, FORCED_RUN = "**Its own run**", "**Forced**"
 OUTPUT_RIGHT, OUTPUT_WRONG = "{label}: right", "{label}: wrong"
@@ -121,6 +120,7 @@ NO_RACE = "There is no race “{run}” in this app's run store: start a new one
 RACE_READ_ERROR = "Could not read the race: {error}"
 NO_MODEL_SCALING = "The selected attention model cannot be measured here: {error}."
 RACE_STATUS = "{status}: step {done} of {total} for each model."
+RACE_STATUS_ETA = "{status}: step {done} of {total} for each model, about {left} left."
 MODEL_SCALING = (
     "At its full {dim} dimensions the trained model's own scores spread by {spread:.1f}, its "
     "softmax is all but one-hot (entropy {entropy:.2f} nats) and its gradient norm is "
@@ -323,12 +323,16 @@ def by_length_table(models: dict[str, Seq2Seq], lengths: Sequence[int],
     return pd.DataFrame(rows, columns=["length", "model", "n", "exact_match"])
 
 
-def race_progress(status: str, done: int, total: int) -> str:
-    """The race's progress line."""
+def race_progress(status: str, done: int, total: int, wall_seconds: float = 0.0) -> str:
+    """The race's progress line; a running race says how long it has left at its pace."""
     if status == "queued":
         return "Queued: the race starts when a worker is free."
     if status == "running" and not done:
         return "Starting a worker process…"
+    if status == "running" and wall_seconds > 0:
+        left = format_duration(wall_seconds * (total - done) / done)
+        return RACE_STATUS_ETA.format(status=status.capitalize(), done=done, total=total,
+                                      left=left)
     return RACE_STATUS.format(status=status.capitalize(), done=done, total=total)
 
 

@@ -40,11 +40,12 @@ def prefix_figure(outcomes: pd.DataFrame, length: int | None = None, title: str 
     if length is not None:
         figure.add_vline(x=length, line={"color": "#24292f", "width": 1, "dash": "dash"})
     figure.update_layout(
-        title={"text": title or "Letters in place, by how much of the string is reversed",
+        title={"text": title or "Letters in place when the input is the string's first N letters",
                "x": 0.0, "xanchor": "left"},
         height=CHART_HEIGHT, margin={"l": 10, "r": 10, "t": 70, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
-        xaxis={"title": "letters in the input (x: the output is wrong)", "dtick": 2},
+        xaxis={"title": "N: letters of the string in the input (x: the output is wrong)",
+               "dtick": 2},
         yaxis={"title": "letters in place", "tickformat": ".0%", "range": [-0.03, 1.05]},
         plot_bgcolor="white", hovermode="x unified")
     return figure
