@@ -199,6 +199,13 @@ def clip_per_trial(parameters: Sequence[torch.Tensor], max_norms: torch.Tensor) 
     return total
 
 
+def _next_batch(trainer: Trainer) -> Batch:
+    """The batch ``trainer.train_step`` would draw next, from the trial's own generator."""
+    config = trainer.config
+    task = config.task_at(trainer.step) if hasattr(config, "task_at") else config.task
+    return task.sample(config.batch_size, trainer.batch_generator, trainer.device)
+
+
 def _eval_due(trainer: Trainer) -> bool:
     """As the Trainer decides: every ``eval_every`` steps, and after the last one."""
     every, step = trainer.config.eval_every, trainer.step
@@ -252,8 +259,7 @@ class PackedTrainer:
         """One step of every trial still in the pack; returns their losses in pack order."""
         trainers = [self.trials[index].trainer for index in self.active]
         device = trainers[0].device
-        batch = pad_and_stack([t.config.task.sample(t.config.batch_size, t.batch_generator,
-                                                    device) for t in trainers])
+        batch = pad_and_stack([_next_batch(t) for t in trainers])
         parameters = list(self.model.parameters.values())
         learning_rates = torch.tensor([t.learning_rate_at(t.step) for t in trainers],
                                       device=device)  # (P,)
