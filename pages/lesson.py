@@ -114,14 +114,15 @@ def chapter_task():
                         value=lesson.PRINTOUT_TEXT, key="lesson_text", max_chars=MAX_INPUT_LEN)
     text = checked_input(raw)
     if text is None:
-        return {"text": escape_markdown(raw, 20)}, ("pages/decode.py", {})
+        return {"text": escape_markdown(raw, 20), "length": len(raw), "sample": lesson.LAB_SAMPLE,
+                "verdict": lesson.NO_VERDICT}, ("pages/decode.py", {})
     lines = printouts((identity(plain), identity(attention)), text,
                       {"plain": plain.model, "attention": attention.model})
     for line in lines:
         st.markdown(lesson.MODEL_LABELS[line.kind])
         st.code(line.line, language=None, wrap_lines=True)
     marked_outputs([(lesson.MODEL_LABELS[p.kind], p.output, p.expected) for p in lines])
-    return {"text": text}, ("pages/decode.py", {"text": text})
+    return lesson.printout_values(lines, text), ("pages/decode.py", {"text": text})
 
 
 def chapter_one_vector():

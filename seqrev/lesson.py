@@ -27,7 +27,10 @@ from seqrev.scaling import ScoreStats
 from seqrev.training import TrainConfig, preset
 from seqrev.vocab import MAX_INPUT_LEN, PAD, decode, encode, normalize
 
-PRINTOUT_TEXT = "ZUPEIDWNVG"  # the lab's own sample input
+LAB_SAMPLE = "ZUPEIDWNVG"  # the lab's own sample input
+# the first string a newcomer sees: 21 letters, wrong for the shipped plain model and right for
+# the attention model, so the contrast shows with no click
+PRINTOUT_TEXT = "ATTENTIONISALLYOUNEED"
 # 41 letters: the shipped plain model is right on its first 13 and wrong from 14 on; the
 # attention model is right on every prefix but the 38-letter one
 LONG_TEXT = "ATTENTIONISALLYOUNEEDTOREVERSEALONGSTRING"
@@ -53,8 +56,9 @@ class Chapter:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, "task", "The task and the lab's printout", (
         "A model reads a string of capital letters and must write it backwards.",
-        "The course lab prints one line per test string, and so does this app: type any "
-        "string and both models answer in the lab's own format.",
+        "The course lab prints one line per test string, and so does this app: here both "
+        "models answer for a {length}-letter string, and {verdict}",
+        "Type any string, such as the lab's own sample {sample}, to try another.",
     ), "Step through the decoding of {text} on the Decode page."),
     Chapter(2, "one-vector", "One vector is not enough", (
         "The plain model squeezes the whole input into one vector of {hidden} numbers "
@@ -114,6 +118,13 @@ RACE_WHAT_ONE_LENGTH = ("The race trains both models at the app's default settin
 MODEL_LABELS = {"plain": "**Plain model**", "attention": "**Attention model**"}
 OWN_RUN, FORCED_RUN = "**Its own run**", "**Forced**"
 OUTPUT_RIGHT, OUTPUT_WRONG = "{label}: right", "{label}: wrong"
+NO_VERDICT = "neither can answer until the string holds only the letters A to Z."
+VERDICTS = {  # (plain right, attention right): the end of chapter 1's second sentence
+    (False, True): "only the attention model gets it right.",
+    (True, False): "only the plain model gets it right.",
+    (True, True): "both get it right.",
+    (False, False): "both get it wrong.",
+}
 RACE_BY_LENGTH = ("Exact match of the two raced models on {n} fresh strings of every length, "
                   "up to twice the longest training string; shaded: lengths outside training.")
 NO_RACE = "There is no race “{run}” in this app's run store: start a new one."
@@ -173,6 +184,13 @@ def printout(kind: str, model: Seq2Seq, text: str) -> Printout:
     trace = greedy_trace(model, text)
     return Printout(kind, trace.output, trace.expected, trace.correct,
                     lab_line(trace.source, trace.output))
+
+
+def printout_values(lines: Sequence[Printout], text: str) -> dict:
+    """Chapter 1's sentence values for the printouts of ``text``."""
+    right = {line.kind: line.correct for line in lines}
+    return {"text": text, "length": len(text), "sample": LAB_SAMPLE,
+            "verdict": VERDICTS[(right.get("plain", False), right.get("attention", False))]}
 
 
 # ---- chapter 2 --------------------------------------------------------------------------------

@@ -48,21 +48,26 @@ LAB_LINE = re.compile(r"Input: \['([A-Z]+)'\], Should get: ([A-Z]+), Model gener
                       r"\| The result is (True|False)")
 
 
-def test_the_app_opens_on_the_lesson_with_the_labs_printout():
+def test_the_app_opens_on_the_lesson_with_the_labs_printout_and_the_contrast():
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception and not at.error
     assert at.title[0].value == "Lesson: why attention helps"
     assert at.header[0].value == lesson.CHAPTERS[0].title
     lines = lab_lines(at)
     assert len(lines) == 2
+    verdicts = []
     for line in lines:
         source, expected, produced, verdict = LAB_LINE.fullmatch(line).groups()
         assert source == lesson.PRINTOUT_TEXT and expected == source[::-1]
         assert verdict == str(produced == expected)
+        verdicts.append(verdict)
+    assert verdicts == ["False", "True"]  # plain wrong, attention right: with no click
+    assert lesson.VERDICTS[(False, True)] in at.markdown[0].value
     assert deeper(at) == ("decode", {"text": lesson.PRINTOUT_TEXT})
     assert at.button(key="lesson_previous").disabled
     at.text_input(key="lesson_text").input("hello").run()
     assert all(line.startswith("Input: ['HELLO'], Should get: OLLEH,") for line in lab_lines(at))
+    assert lesson.VERDICTS[(True, True)] in at.markdown[0].value
     assert deeper(at) == ("decode", {"text": "HELLO"})
 
 
@@ -71,6 +76,7 @@ def test_bad_input_in_chapter_one_is_an_escaped_error():
     at.text_input(key="lesson_text").input("[x](http://e.x)").run()
     assert not at.exception and at.error
     assert "](" not in at.error[0].value and not lab_lines(at)
+    assert lesson.NO_VERDICT in at.markdown[0].value
 
 
 @pytest.mark.parametrize("number", range(1, len(lesson.CHAPTERS) + 1))
