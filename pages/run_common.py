@@ -5,13 +5,17 @@ Pages only launch, stop and read runs; the training happens in worker processes.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 
 import streamlit as st
 
 from seqrev import scheduler
 from seqrev.runs import RunRecord, RunStore, RunStoreError
 
+OWNER_KEY = "run_owner"  # this session's owner key, when the browser sends no cookie
+XSRF_COOKIE = "_streamlit_xsrf"  # set once per browser by the server; survives reloads
 TOKENS_KEY = "run_tokens"  # run id -> control token, for the runs this browser controls
 SHARED_ENV = "SEQREV_SHARED"  # set to 1 on a shared server behind a local proxy
 
@@ -65,3 +69,20 @@ def local_connection(ip_address: object, shared: str) -> bool:
 def can_control(store: RunStore, run: RunRecord) -> bool:
     """Whether this browser may stop, resume, save or delete ``run``."""
     return is_local_user() or store.check_token(run.id, tokens().get(run.id))
+
+
+def owner_key() -> str:
+    """Who starts a run, for the per-owner queue limit (``scheduler.submit``).
+
+    A browser on this machine is this machine's user (like the CLI); another browser is
+    known by its XSRF cookie, which a reload or a new tab keeps, else by its session.
+    """
+    if is_local_user():
+        return scheduler.local_owner()
+    try:
+        cookie = st.context.cookies.get(XSRF_COOKIE)
+    except (AttributeError, RuntimeError):
+        cookie = None
+    if not cookie:
+        cookie = st.session_state.setdefault(OWNER_KEY, secrets.token_hex(16))
+    return "browser:" + hashlib.sha256(str(cookie).encode()).hexdigest()[:16]

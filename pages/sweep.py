@@ -17,7 +17,9 @@ require_router("pages/sweep.py")
 SHIPPED = "shipped"
 HIDDEN_CHOICES = [4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 LENGTH_CHOICES = list(range(2, 33))
-ACTIVE = ("running", "stopping")
+ACTIVE = sweeps.DRIVEN  # a driver holds the sweep: Stop on, Resume off
+CONFIRM_KEY = "sweep_confirm_size"
+MISSING = "—"  # a cell with no value yet (never "None")
 
 
 def figures(frame: pd.DataFrame, key: str) -> None:
@@ -43,12 +45,20 @@ def figures(frame: pd.DataFrame, key: str) -> None:
                     key=f"{key}_curve")
     longest = capacity.longest_reached(frame, within_training=within)
     st.caption("Per hidden size: the longest N such that every length 1..N reaches 95% exact "
-               "match (`tested up to` caps it), and the hidden size that costs per letter.")
-    st.dataframe(longest.rename(columns={
-        "hidden_dim": "hidden", "longest": "longest N at 95%",
-        "hidden_per_letter": "hidden per letter", "tested_up_to": "tested up to"}),
-        hide_index=True, column_config={
-            "hidden per letter": st.column_config.NumberColumn(format="%.1f")})
+               "match (`tested up to` caps it), and the hidden size that costs per letter. "
+               "The curve above reads the same way.")
+    st.dataframe(longest_table(longest), hide_index=True)
+
+
+def longest_table(longest: pd.DataFrame) -> pd.DataFrame:
+    """``capacity.longest_reached`` for display: a size that never reached 95% says so."""
+    return pd.DataFrame({
+        "model": longest["kind"], "hidden": longest["hidden_dim"],
+        "longest N at 95%": [str(n) if n else "none (below 95% at length 1)"
+                             for n in longest["longest"]],
+        "hidden per letter": [MISSING if pd.isna(v) else f"{v:.1f}"
+                              for v in longest["hidden_per_letter"]],
+        "tested up to": longest["tested_up_to"]})
 
 
 def shipped() -> None:
@@ -66,8 +76,12 @@ def shipped() -> None:
     figures(frame, SHIPPED)
 
 
-def progress_panel(store, sweep_id: str) -> None:
-    """Counts, ETA and figures of one sweep; re-runs every 2 s while the sweep is active."""
+def progress_panel(store, sweep_id: str, shown_status: str | None = None) -> None:
+    """Counts, ETA and figures of one sweep; re-runs every 2 s while the sweep is active.
+
+    When the status moves on from ``shown_status`` (the one the page drew its picker and
+    polling with), the whole page reruns, so the picker's label and the polling follow it.
+    """
     try:
         record = sweeps.get_sweep(sweep_id, store)
         counts = sweeps.progress(record.id, store)
@@ -75,15 +89,22 @@ def progress_panel(store, sweep_id: str) -> None:
     except sweeps.SweepError as error:
         st.error(escape_markdown(error))
         return
+    if shown_status is not None and record.status != shown_status:
+        st.rerun(scope="app")
     cols = st.columns(5)
     cols[0].metric("Status", record.status)
     cols[1].metric("Finished", f"{counts.done} / {counts.total}")
     cols[2].metric("Running", counts.running)
     cols[3].metric("Queued", counts.queued)
     cols[4].metric("ETA", "—" if counts.eta_seconds is None else f"{counts.eta_seconds:.0f} s")
+    if record.status == "starting":
+        st.info("The sweep's driver is starting Ray; trials begin in a few seconds.")
+    if record.note and record.status == "interrupted":
+        st.warning("The sweep's driver stopped:")
+        st.code(record.note, language=None)
     if counts.failed:
-        st.warning(f"{counts.failed} trial(s) failed (their worker died twice, or training "
-                   "raised); the Runs page shows each one's error.")
+        st.warning(f"{counts.failed} trial(s) failed (their worker died twice, training "
+                   "raised, or the disk was full); the Runs page shows each one's error.")
     st.progress(counts.done / counts.total if counts.total else 0.0)
     axes = "; ".join(f"{name}: {', '.join(map(str, values))}"
                      for name, values in record.spec.grid.items())
@@ -105,9 +126,9 @@ def trials(store, record) -> None:
             "run": run.id, "model": run.kind, "hidden": run.model_config.hidden_dim,
             "lengths": f"{run.train_config.min_len}-{run.train_config.max_len}",
             "seed": run.train_config.seed, "status": run.status, "steps": run.steps_done,
-            "best held-out exact": run.best_exact_match, "seconds": round(run.wall_seconds, 1),
-        } for run in runs]), hide_index=True, column_config={
-            "best held-out exact": st.column_config.NumberColumn(format="percent")})
+            "best held-out exact": MISSING if run.best_exact_match is None
+            else f"{run.best_exact_match:.1%}", "seconds": round(run.wall_seconds, 1),
+        } for run in runs]), hide_index=True)
         chosen = st.selectbox("Open a trial", [run.id for run in runs], key="sweep_trial")
         st.page_link("pages/train.py", label=f"Open {chosen} on the Train page",
                      icon=":material/open_in_new:", query_params={"run": chosen})
@@ -128,7 +149,11 @@ def controls(store, record) -> None:
 
 def launch(store, sweep_id: str, cpus: int) -> None:
     log = store.root / f"sweep-{sweep_id}.log"
-    sweeps.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
+    try:
+        sweeps.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
+    except (sweeps.SweepError, OSError) as error:
+        st.error(f"The sweep's driver did not start: {escape_markdown(error, 300)}")
+        return
     st.query_params["sweep"] = sweep_id
     st.rerun()
 
@@ -153,6 +178,9 @@ def start_form(store) -> None:
                                     max(1, os.cpu_count() or 1), 1, key="sweep_cpus")
         address = st.text_input("Ray cluster address (empty: a local Ray on this machine; "
                                 "or set RAY_ADDRESS)", "")
+        confirmed = st.checkbox(
+            f"Start it even if it is huge (over {sweeps.GRID_LIMIT:,} trials or "
+            f"{sweeps.TOTAL_STEPS_LIMIT:,} steps in all; the CLI's --yes)", key=CONFIRM_KEY)
         submitted = st.form_submit_button("Start the sweep", icon=":material/play_arrow:")
     if not submitted:
         return
@@ -165,11 +193,16 @@ def start_form(store) -> None:
         grid={"max_len": tuple(sorted(lengths)), "kind": tuple(kinds),
               "hidden_dim": tuple(sorted(hidden)), "seed": tuple(range(int(seeds)))},
         steps=int(steps), target=float(target) or None, eval_every=min(100, int(steps)))
+    problem = sweeps.size_problem(spec)
+    if problem and not confirmed:
+        st.warning(f"Not started: {problem}. Tick \"Start it even if it is huge\" and press "
+                   "Start again to run it anyway.")
+        return
     try:
         address = sweeps.resolve_address(address.strip() or None)
         if address:
             sweeps.check_address(address)
-        record = sweeps.create_sweep(spec, address=address, store=store)
+        record = sweeps.create_sweep(spec, yes=confirmed, address=address, store=store)
     except sweeps.SweepError as error:
         st.error(escape_markdown(error))
         return
@@ -204,9 +237,9 @@ if choice != wanted:
 if choice == SHIPPED:
     shipped()
 else:
-    polling = statuses.get(choice) in (*ACTIVE, "created")  # created: its driver is starting
+    polling = statuses.get(choice) in (*ACTIVE, "created")  # created: its driver may start
     st.fragment(run_every=2.0 if polling else None)(progress_panel)(
-        store, choice)
+        store, choice, statuses.get(choice))
 if store is not None:
     with st.expander("Start a sweep", expanded=False):
         start_form(store)

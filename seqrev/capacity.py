@@ -113,15 +113,18 @@ def aggregate(frame: pd.DataFrame, max_len: int | None = None,
 
 def capacity_curve(frame: pd.DataFrame, threshold: float = THRESHOLD,
                    within_training: bool = True) -> pd.DataFrame:
-    """For each model and test length N, the smallest hidden size reaching ``threshold`` at N.
+    """For each model and test length N, the smallest hidden size that reaches ``threshold`` at
+    every length 1..N: the same reading as ``longest_reached``, so curve and table agree.
 
     Columns: kind, test_length, hidden_dim (NaN where no hidden size in the sweep reaches it).
     With ``within_training`` a trial counts at N only if N is inside its training range.
     """
     table = aggregate(frame, within_training=within_training)
+    longest = longest_reached(frame, threshold, within_training)
     out = []
-    for (kind, length), group in table.groupby(["kind", "test_length"]):
-        reached = group.loc[group["exact_match"] >= threshold, "hidden_dim"]
+    for (kind, length), _ in table.groupby(["kind", "test_length"]):
+        mine = longest[longest["kind"] == kind]
+        reached = mine.loc[mine["longest"] >= length, "hidden_dim"]
         out.append({"kind": kind, "test_length": int(length),
                     "hidden_dim": float(reached.min()) if len(reached) else float("nan")})
     return pd.DataFrame(out, columns=["kind", "test_length", "hidden_dim"])

@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if checkpoints.exists(name) and not args.overwrite:
             raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
     if args.resume:
-        runs = _resumable(store, args.resume)
+        runs = _resumable(store, args.resume, saving=name is not None)
     else:
         model_config, train_config = train_configs(args)
         runs = [store.create_run(model_config, train_config, source="cli", status="running")]
@@ -178,17 +178,23 @@ def _checkpoint_failed(store: RunStore, run: RunRecord, name: str, cause: str) -
     return EXIT_RUN_FAILED
 
 
-def _resumable(store: RunStore, run_id: str) -> list[RunRecord]:
-    """Claim ``run_id`` (and its race) for this process; UsageError if it can't resume."""
+def _resumable(store: RunStore, run_id: str, saving: bool = False) -> list[RunRecord]:
+    """Claim ``run_id`` (and its race) for this process; UsageError if it can't resume.
+
+    With ``saving`` (``--out``), a finished run whose checkpoint was never written (its save
+    was killed) may "resume" too: it is at its last step, so it only saves.
+    """
     store.reap()  # a worker killed a moment ago: its run is interrupted now, not in 10 s
     run = _get(store, run_id)
     group = store.group(run)
+    allowed = (*RESUMABLE, "finished") if saving and len(group) == 1 and not run.checkpoint \
+        else RESUMABLE
     for member in group:
-        if member.status not in RESUMABLE:
+        if member.status not in allowed:
             raise UsageError(f"run {member.id} is {member.status}; only a stopped, interrupted "
                              f"or failed run can be resumed")
     for member in group:
-        if not store.set_status(member.id, "running", only_from=RESUMABLE):
+        if not store.set_status(member.id, "running", only_from=allowed):
             raise UsageError(f"run {member.id} was resumed by another process just now")
         store.attach_worker(member.id, os.getpid())
     return [store.get(m.id) for m in group]

@@ -7,6 +7,11 @@ runs on a local Ray (the default, started here) or on a cluster (``--address`` o
 
 A sweep's own rows live in the table ``sweeps`` of the run store's SQLite file; its trials are
 runs with ``source="sweep"`` and ``sweep_id`` set, their settings in ``extra["params"]``.
+
+One driver at a time: a driver claims its sweep (``driver_pid`` and a heartbeat,
+compare-and-set in one transaction: :func:`claim_driver`) before Ray starts, and beats while
+Ray starts and the trials run. A second driver is refused with SweepBusyError naming the
+first. A sweep whose driver pid is dead on this machine reads ``interrupted`` at once.
 """
 
 from __future__ import annotations
@@ -34,8 +39,12 @@ if TYPE_CHECKING:  # capacity and pandas are imported where used: the CLI's star
     import pandas as pd
 
 GRID_LIMIT = 10_000  # more trials than this need --yes
-SWEEP_STATUSES = ("created", "running", "stopping", "stopped", "finished", "interrupted")
+TOTAL_STEPS_LIMIT = 5_000_000  # more training steps in all (trials x steps) need --yes too
+SWEEP_STATUSES = ("created", "starting", "running", "stopping", "stopped", "finished",
+                  "interrupted")
+DRIVEN = ("starting", "running", "stopping")  # a driver holds the sweep (if it is alive)
 HEARTBEAT_STALE = 20.0  # seconds without a driver heartbeat: the driver is gone
+DRIVER_BEAT_SECONDS = 2.0  # a driver's heartbeat, from its claim (Ray's start included) on
 ALIASES = {"model": "kind", "lr": "learning_rate", "hidden": "hidden_dim",
            "embedding": "embedding_dim"}
 _SCHEMA = """
@@ -64,6 +73,10 @@ class SweepError(ValueError):
 
 class SweepNotFound(SweepError):  # noqa: N818 (named like runs.RunNotFound)
     """No sweep has this id."""
+
+
+class SweepBusyError(SweepError):
+    """Another live driver holds this sweep."""
 
 
 # -- settings and grids -------------------------------------------------------------------
@@ -216,6 +229,18 @@ def build_configs(spec: SweepSpec, settings: dict[str, Any]) -> tuple[ModelConfi
     return ModelConfig(**model_values), TrainConfig(**train_values)
 
 
+def size_problem(spec: SweepSpec) -> str | None:
+    """Why the sweep is too big to start without a confirmation (``--yes``, the page's tick),
+    or None: more than GRID_LIMIT trials, or more than TOTAL_STEPS_LIMIT steps in all."""
+    if spec.size > GRID_LIMIT:
+        return f"the grid has {spec.size:,} trials, over {GRID_LIMIT:,}"
+    total = spec.size * spec.steps
+    if total > TOTAL_STEPS_LIMIT:
+        return (f"the sweep trains {total:,} steps in all ({spec.size:,} trials x "
+                f"{spec.steps:,} steps), over {TOTAL_STEPS_LIMIT:,}")
+    return None
+
+
 def validate(spec: SweepSpec, *, yes: bool = False) -> list[tuple[ModelConfig, TrainConfig]]:
     """Every trial's configs, or SweepError before anything is made.
 
@@ -241,9 +266,9 @@ def validate(spec: SweepSpec, *, yes: bool = False) -> list[tuple[ModelConfig, T
         raise SweepError(f"target must be in (0, 1], got {spec.target}")
     if spec.pack < 1:
         raise SweepError(f"pack must be at least 1 (1 trains each trial alone), got {spec.pack}")
-    if spec.size > GRID_LIMIT and not yes:
-        raise SweepError(f"the grid has {spec.size:,} trials, over {GRID_LIMIT:,}; "
-                         "pass --yes to run it anyway")
+    problem = size_problem(spec)
+    if problem and not yes:
+        raise SweepError(f"{problem}; pass --yes to run it anyway")
     configs = []
     for settings in spec.trials():
         try:
@@ -289,11 +314,19 @@ def _connect(store) -> Iterator[sqlite3.Connection]:
         yield connection
 
 
+def _driver_alive(data: dict) -> bool:
+    """The sweep's driver pid is alive here and has beaten within HEARTBEAT_STALE."""
+    from seqrev.runs import pid_alive
+
+    beat = data["heartbeat"]
+    return (beat is not None and time.time() - beat <= HEARTBEAT_STALE
+            and pid_alive(data["driver_pid"]))
+
+
 def _row_to_record(row: sqlite3.Row | tuple, names: list[str]) -> SweepRecord:
     data = dict(zip(names, row, strict=True))
     status = data["status"]
-    if status in ("running", "stopping") and (
-            data["heartbeat"] is None or time.time() - data["heartbeat"] > HEARTBEAT_STALE):
+    if status in DRIVEN and not _driver_alive(data):
         status = "interrupted"
     return SweepRecord(
         id=data["id"], spec=SweepSpec.from_json(data["spec"]), status=status,
@@ -332,6 +365,76 @@ def _update(store, sweep_id: str, **values) -> None:
     with _connect(store) as connection:
         connection.execute(f"UPDATE sweeps SET {assignments} WHERE id = ?",
                            (*values.values(), sweep_id))
+
+
+def claim_driver(sweep_id: str, store=None, pid: int | None = None) -> SweepRecord:
+    """Make ``pid`` (default: this process) the sweep's one driver; status ``starting``.
+
+    Compare-and-set in one transaction: refused with SweepBusyError, naming the driver, while
+    another live driver holds the sweep. Claiming again with the holder's own pid is allowed
+    (``launch_driver`` claims for the process it starts, which then claims for itself), and
+    keeps a stop asked for meanwhile.
+    """
+    store = _store(store)
+    pid = pid or os.getpid()
+    with _connect(store) as connection:
+        cursor = connection.execute("SELECT * FROM sweeps WHERE id = ?", (str(sweep_id),))
+        row = cursor.fetchone()
+        if row is None:
+            raise SweepNotFound(f"no sweep with id {str(sweep_id)[:40]!r} "
+                                "(python -m seqrev sweep list)")
+        data = dict(zip([d[0] for d in cursor.description], row, strict=True))
+        own = data["driver_pid"] == pid
+        if data["status"] in DRIVEN and not own and _driver_alive(data):
+            raise SweepBusyError(
+                f"sweep {data['id']} is already being driven by pid {data['driver_pid']} "
+                f"(heartbeat {time.time() - data['heartbeat']:.0f} s ago); stop it with "
+                f"python -m seqrev sweep stop {data['id']}")
+        now = time.time()
+        connection.execute(
+            "UPDATE sweeps SET status = 'starting', driver_pid = ?, heartbeat = ?, updated = ?, "
+            "stop_requested = CASE WHEN ? THEN stop_requested ELSE 0 END, note = NULL "
+            "WHERE id = ?", (pid, now, now, int(own and data["status"] in DRIVEN), data["id"]))
+    return get_sweep(sweep_id, store)
+
+
+def release_driver(sweep_id: str, store=None, note: str | None = None) -> None:
+    """This process gives up a sweep it claimed but never ran (Ray did not start...)."""
+    store = _store(store)
+    with _connect(store) as connection:
+        connection.execute(
+            "UPDATE sweeps SET status = 'interrupted', driver_pid = NULL, heartbeat = NULL, "
+            "note = ?, updated = ? WHERE id = ? AND driver_pid = ? AND status = 'starting'",
+            (note, time.time(), sweep_id, os.getpid()))
+
+
+@contextmanager
+def driving(sweep_id: str, store=None) -> Iterator[SweepRecord]:
+    """Claim the sweep for this process and beat its heartbeat until the block ends.
+
+    If the block fails before the sweep ran (e.g. Ray did not start), the claim is released
+    and the sweep reads ``interrupted`` with the cause as its note.
+    """
+    store = _store(store)
+    record = claim_driver(sweep_id, store)
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(DRIVER_BEAT_SECONDS):
+            with suppress(Exception), _connect(store) as connection:  # next beat retries
+                connection.execute("UPDATE sweeps SET heartbeat = ? WHERE id = ? AND "
+                                   "driver_pid = ?", (time.time(), record.id, os.getpid()))
+
+    threading.Thread(target=beat, name="seqrev-sweep-driver", daemon=True).start()
+    try:
+        yield record
+    except BaseException as error:
+        with suppress(Exception):
+            release_driver(record.id, store, note=str(error).splitlines()[0][:300]
+                           if str(error) else type(error).__name__)
+        raise
+    finally:
+        done.set()
 
 
 def create_sweep(spec: SweepSpec, *, yes: bool = False, address: str | None = None,
@@ -559,7 +662,13 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
                              f"{str(error).splitlines()[0] if str(error) else error!r}") from None
         _WHERE = f"the Ray cluster at {address}"
     else:
-        ray.init(num_cpus=num_cpus or 1, **quiet)
+        try:
+            ray.init(num_cpus=num_cpus or 1, **quiet)
+        except Exception as error:  # RuntimeError, ConnectionError, a full /tmp...
+            with suppress(Exception):
+                ray.shutdown()
+            raise SweepError(f"Ray did not start: "
+                             f"{str(error).splitlines()[0] if str(error) else error!r}") from None
         _WHERE = f"a local Ray with {num_cpus or 1} CPU(s)"
     return _WHERE
 
@@ -617,15 +726,17 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
     import ray
 
     store = _store(store)
-    record = get_sweep(sweep_id, store)
-    if record.status in ("running", "stopping"):
-        raise SweepError(f"sweep {record.id} is already running (driver pid {record.driver_pid})")
+    record = claim_driver(sweep_id, store)  # SweepBusyError while another driver lives
     address = resolve_address(address) if address is not None else record.address
     emit = on_event or (lambda kind, data: None)
     started_ray = not ray.is_initialized()
-    where = start_ray(address, num_cpus)
+    try:
+        where = start_ray(address, num_cpus)
+    except BaseException as error:
+        release_driver(record.id, store, note=str(error).splitlines()[0][:300])
+        raise
     now = time.time()
-    _update(store, record.id, status="running", stop_requested=0, driver_pid=os.getpid(),
+    _update(store, record.id, status="running", driver_pid=os.getpid(),
             heartbeat=now, started=record.started or now, address=address)
     emit("start", {"where": where, "sweep": record.id})
     task = ray.remote(num_cpus=1, max_retries=0)(trial_fn or _default_trial_task)
@@ -677,10 +788,13 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 _update(store, record.id, heartbeat=time.time())
             if stopping and not in_flight:
                 break
-    except BaseException:
-        for run, _ in in_flight.values():
-            store.set_status(run.id, "interrupted", error="the sweep's driver stopped")
-        _finish(store, record, "interrupted", drive_started)
+    except BaseException as error:
+        with suppress(Exception):  # a full store must not hide the error that ended the drive
+            for run, _ in in_flight.values():
+                store.set_status(run.id, "interrupted", error="the sweep's driver stopped")
+        with suppress(Exception):
+            _finish(store, record, "interrupted", drive_started,
+                    note=str(error).splitlines()[0][:300] if str(error) else None)
         raise
     finally:
         if started_ray:
@@ -698,9 +812,10 @@ def _stop_requested(store, sweep_id: str) -> bool:
     return bool(row and row[0])
 
 
-def _finish(store, record: SweepRecord, status: str, drive_started: float) -> None:
+def _finish(store, record: SweepRecord, status: str, drive_started: float,
+            note: str | None = None) -> None:
     current = get_sweep(record.id, store)
-    _update(store, record.id, status=status, heartbeat=None, driver_pid=None,
+    _update(store, record.id, status=status, heartbeat=None, driver_pid=None, note=note,
             finished=time.time() if status == "finished" else None,
             wall_seconds=current.wall_seconds + time.perf_counter() - drive_started)
 
@@ -725,13 +840,27 @@ def _heartbeats(store, coordinator, in_flight) -> None:
 
 
 def _write_result(store, run, result: dict, attempts: int) -> None:
-    store.record_progress(run.id, result["steps"], result["evals"],
-                          steps_done=result["steps_done"], wall_seconds=result["train_seconds"])
-    store.update_extra(run.id, attempts=attempts, lengths=result["lengths"],
-                       reached_target_at=result["reached_target_at"],
-                       trial_seconds=round(result["wall_seconds"], 3), host=result["host"],
-                       worker_pid=result["pid"])
-    store.set_status(run.id, result["status"], error=result.get("error"))
+    """One trial's result into the store; a full disk fails the trial with its cause and
+    raises DiskWriteError (the drive stops; finished trials stay, a resume reruns this one)."""
+    from seqrev.runs import RunStoreError
+    from seqrev.write_failure import as_disk_error
+
+    try:
+        store.record_progress(run.id, result["steps"], result["evals"],
+                              steps_done=result["steps_done"],
+                              wall_seconds=result["train_seconds"])
+        store.update_extra(run.id, attempts=attempts, lengths=result["lengths"],
+                           reached_target_at=result["reached_target_at"],
+                           trial_seconds=round(result["wall_seconds"], 3), host=result["host"],
+                           worker_pid=result["pid"])
+        store.set_status(run.id, result["status"], error=result.get("error"))
+    except RunStoreError as error:
+        refused = as_disk_error(error, "saving the sweep's results")
+        if refused is None:
+            raise
+        with suppress(RunStoreError):
+            store.set_status(run.id, "failed", error=str(refused))
+        raise refused from None
 
 
 def _collect(store, ref, run, attempts: int, retries: int, emit: DriverEvent) -> bool:
@@ -912,11 +1041,21 @@ def benchmark(steps: int = 200, cpus: int = 1, eval_per_length: int = 100,
     }
 
 
-def launch_driver(sweep_id: str, *, cpus: int = 1, log_path: Path | None = None) -> int:
-    """Start ``python -m seqrev sweep resume ID`` as a detached process; returns its pid."""
+def launch_driver(sweep_id: str, *, cpus: int = 1, log_path: Path | None = None,
+                  store=None) -> int:
+    """Start ``python -m seqrev sweep resume ID`` as a detached process; returns its pid.
+
+    The sweep is claimed for the new process at once (status ``starting``), so a page shows
+    it as driven while Ray starts; SweepBusyError if another live driver holds it.
+    """
     import subprocess
     import sys
 
+    store = _store(store)
+    record = get_sweep(sweep_id, store)
+    if record.status in DRIVEN:
+        raise SweepBusyError(f"sweep {record.id} is already being driven by pid "
+                             f"{record.driver_pid}")
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "seqrev", "sweep", "resume", sweep_id, "--cpus", str(cpus),
                "--quiet"]
@@ -928,6 +1067,11 @@ def launch_driver(sweep_id: str, *, cpus: int = 1, log_path: Path | None = None)
         if log_path:
             log.close()
     threading.Thread(target=process.wait, daemon=True).start()  # reap it when it ends
+    try:
+        claim_driver(sweep_id, store, pid=process.pid)
+    except SweepError:
+        process.kill()  # another driver won the claim in between; ours never ran a trial
+        raise
     return process.pid
 
 
@@ -951,7 +1095,8 @@ def add_parser(commands, parser_class) -> None:
     run.add_argument("--eval-every", type=int, default=100)
     run.add_argument("--eval-per-length", type=int, default=200,
                      help="fresh strings per test length (1 .. 2x the training maximum)")
-    run.add_argument("--yes", action="store_true", help=f"allow over {GRID_LIMIT:,} trials")
+    run.add_argument("--yes", action="store_true",
+                     help=f"allow over {GRID_LIMIT:,} trials or {TOTAL_STEPS_LIMIT:,} steps in all")
     run.add_argument("--export", help="write the results CSV here when the sweep ends")
     run.add_argument("--pack", type=int, default=32,
                      help="trials of one shape trained together as one task, at most "
@@ -1071,11 +1216,17 @@ def main(args) -> int:
     """Run one ``sweep`` action; bad input prints one line and returns 2."""
     import sys
 
+    from seqrev.write_failure import DiskWriteError
+
     try:
         return _dispatch(args)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except DiskWriteError as error:
+        print(f"error: the sweep stopped: {error}; finished trials are kept, resume it once "
+              "there is space", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args) -> int:
@@ -1093,20 +1244,19 @@ def _dispatch(args) -> int:
             try:
                 record = create_sweep(spec, yes=args.yes, address=address, store=store)
                 print(f"sweep {record.id}: {record.n_trials} trials", flush=True)
-                return _drive(record, args, store, address)
+                with driving(record.id, store):
+                    return _drive(record, args, store, address)
             finally:
                 _shutdown_ray()
         if action == "resume":
             record = get_sweep(args.sweep_id, store)
-            if record.status in ("running", "stopping"):
-                raise SweepError(f"sweep {record.id} is already running "
-                                 f"(driver pid {record.driver_pid})")
             address = resolve_address(args.address) or record.address
-            start_ray(address, args.cpus)
-            try:
-                return _drive(record, args, store, address)
-            finally:
-                _shutdown_ray()
+            with driving(record.id, store):  # SweepBusyError before Ray, if another drives it
+                start_ray(address, args.cpus)
+                try:
+                    return _drive(record, args, store, address)
+                finally:
+                    _shutdown_ray()
         if action == "stop":
             record = request_stop(args.sweep_id, store)
             print(f"{record.id}\t{record.status}")

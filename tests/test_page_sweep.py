@@ -49,7 +49,7 @@ def test_first_launch_shows_the_shipped_capacity_figure(store):
     assert "attention" in specs[1]["layout"]["title"]["text"]
     names = {trace["name"] for trace in specs[2]["data"]}
     assert {"plain", "attention"} <= names
-    assert at.dataframe[0].value["kind"].tolist().count("plain") >= 2
+    assert at.dataframe[0].value["model"].tolist().count("plain") >= 2
 
 
 def test_unknown_sweep_id_is_an_error_and_the_shipped_figure_stays(store):

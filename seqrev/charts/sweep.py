@@ -6,6 +6,8 @@ DataFrames in, plotly Figures out.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -90,9 +92,15 @@ def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
     if curve.empty:
         figure.add_annotation(text="no finished trials yet", showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.5)
-    yaxis = {"title": {"text": "smallest hidden size"}, "type": "log", "rangemode": "tozero"}
+    elif curve["hidden_dim"].isna().all():
+        figure.add_annotation(text=f"no hidden size in the sweep reaches {threshold:.0%} yet",
+                              showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    yaxis = {"title": {"text": "smallest hidden size"}, "type": "log"}
     if hidden_sizes:
+        # a fixed range, so the axis is drawn even when no point (or only the x marks) is
         yaxis["tickvals"] = sorted(hidden_sizes)
+        yaxis["range"] = [math.log10(min(hidden_sizes) / 1.5),
+                          math.log10(max(hidden_sizes) * (1.25 + 0.25 * max(len(kinds), 1)) * 1.2)]
     figure.update_layout(
         title={"text": f"Smallest hidden size reaching {threshold:.0%} exact match at length N"},
         height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
