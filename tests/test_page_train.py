@@ -230,6 +230,7 @@ def test_a_run_whose_worker_is_starting_says_so_and_shows_titled_boxes_at_once(r
     at.run()
     assert set(chart_points(at)) == {"Training loss", "Held-out accuracy", "Speed"}
     assert not titles & {m.value for m in at.markdown}
+    store.set_status(run.id, "stopped")  # no worker to stop it at teardown
 
 
 def test_without_the_token_a_shared_server_shows_the_run_read_only(runs_dir, monkeypatch):
