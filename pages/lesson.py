@@ -73,10 +73,14 @@ def capacity_view():
 @st.cache_data(show_spinner="Scoring both raced models on fresh strings of every length…",
                max_entries=16)
 def race_by_length(run_ids: tuple[str, ...], steps_done: tuple[int, ...]):
-    """The finished race's by-length table; keyed by its runs and how far they trained."""
+    """The finished race's by-length table; keyed by its runs and how far they trained.
+
+    Raises RunStoreError or StateError when a run or its saved weights can't be read.
+    """
+    from seqrev.runs import RunStore
     from seqrev.worker import trainer_from_run
 
-    store = open_store()
+    store = RunStore()
     runs = [store.get(run_id) for run_id in run_ids]
     models = {run.kind: trainer_from_run(store, run).model for run in runs}
     return lesson.by_length_table(models, lesson.race_lengths(runs[0].train_config))
@@ -259,12 +263,18 @@ def chapter_race():
     st.fragment(run_every=RACE_POLL_SECONDS if active else None)(race_panel)(
         [run.id for run in runs], tuple(run.status for run in runs))
     if not active and all(run.steps_done for run in runs):
-        table = race_by_length(tuple(run.id for run in runs),
-                               tuple(run.steps_done for run in runs))
-        train = runs[0].train_config
-        st.plotly_chart(exact_match_figure(table, (train.min_len, train.max_len)),
-                        width="stretch", key="lesson_race_by_length")
-        st.caption(lesson.RACE_BY_LENGTH.format(n=lesson.RACE_N_PER_LENGTH))
+        from seqrev.run_state import StateError
+
+        try:
+            table = race_by_length(tuple(run.id for run in runs),
+                                   tuple(run.steps_done for run in runs))
+        except (RunStoreError, StateError) as error:
+            st.error(escape_markdown(lesson.RACE_NO_SCORES.format(error=error), 300))
+        else:
+            train = runs[0].train_config
+            st.plotly_chart(exact_match_figure(table, (train.min_len, train.max_len)),
+                            width="stretch", key="lesson_race_by_length")
+            st.caption(lesson.RACE_BY_LENGTH.format(n=lesson.RACE_N_PER_LENGTH))
     link = {"run": runs[0].id}
     if tokens().get(runs[0].id):
         link["token"] = tokens()[runs[0].id]

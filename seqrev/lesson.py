@@ -129,6 +129,7 @@ RACE_BY_LENGTH = ("Exact match of the two raced models on {n} fresh strings of e
                   "up to twice the longest training string; shaded: lengths outside training.")
 NO_RACE = "There is no race “{run}” in this app's run store: start a new one."
 RACE_READ_ERROR = "Could not read the race: {error}"
+RACE_NO_SCORES = "Could not score the raced models by length: {error}."
 NO_MODEL_SCALING = "The selected attention model cannot be measured here: {error}."
 RACE_STATUS = "{status}: step {done} of {total} for each model."
 RACE_STATUS_ETA = "{status}: step {done} of {total} for each model, about {left} left."

@@ -11,12 +11,14 @@ from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
+import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
 from seqrev import lesson, scheduler
 from seqrev.decoding import greedy_trace
 from seqrev.models import ModelConfig, build_model
+from seqrev.run_state import STATE_FILE
 from seqrev.runs import RunStore
 from tests.apptest_support import APP, open_page
 
@@ -218,6 +220,12 @@ def test_the_race_button_trains_both_models_and_a_reload_finds_the_race(runs_dir
     spec = json.loads(reloaded.get("plotly_chart")[-1].proto.spec)
     assert {trace["name"] for trace in spec["data"]} == {"plain", "attention"}
     assert spec["data"][0]["x"] == list(range(1, 9))  # twice the longest training string
+
+    st.cache_data.clear()
+    (store.run_folder(run_id) / STATE_FILE).unlink()  # its saved weights are gone
+    broken = open_lesson({"chapter": "5", "run": run_id})
+    assert any("Could not score" in e.value for e in broken.error)
+    assert "Training loss" in chart_titles(broken)
 
 
 @pytest.mark.parametrize("bad", ["nope", "r" + "z" * 9, "[x](http://e.x)"])
