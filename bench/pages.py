@@ -7,7 +7,8 @@ median of ``--repeats`` samples per page is printed as a table and as JSON.
 
     python -m bench.pages                 # every page, 5 samples each
     python -m bench.pages --pages decode attention --repeats 3
-    python -m bench.pages --no-stored     # also ignore the checkpoints' stored analysis
+    python -m bench.pages --pages attention-states attention-errors   # sections, stored
+    python -m bench.pages --pages attention-states attention-errors --no-stored
 
 The goal on an idle machine: first render <= 1.0 s, rerun <= 0.3 s. The machine's load
 average is printed beside the numbers; on a shared machine they are noisy.
@@ -27,13 +28,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": "pages/home.py", "train": "pages/train.py", "runs": "pages/runs.py",
          "decode": "pages/decode.py", "attention": "pages/attention.py",
-         "sweep": "pages/sweep.py", "lesson": "pages/lesson.py"}
+         "sweep": "pages/sweep.py", "lesson": "pages/lesson.py",
+         # the Attention page's sections that read the stored analysis
+         "attention-states": "pages/attention.py", "attention-errors": "pages/attention.py"}
+QUERIES = {"attention-states": {"section": "states"}, "attention-errors": {"section": "errors"}}
+DEFAULT_PAGES = ["home", "train", "runs", "decode", "attention", "sweep", "lesson"]
 GOAL_FIRST_S, GOAL_RERUN_S = 1.0, 0.3
 
 
 def available_pages() -> list[str]:
     """The page names whose script exists (the Lesson page may not yet)."""
     return [name for name, script in PAGES.items() if (ROOT / script).exists()]
+
+
+def default_pages() -> list[str]:
+    return [name for name in DEFAULT_PAGES if name in available_pages()]
 
 
 def one_sample(page: str, timeout: float) -> dict:
@@ -47,6 +56,8 @@ def one_sample(page: str, timeout: float) -> dict:
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.switch_page(PAGES[page])
+    for name, value in QUERIES.get(page, {}).items():
+        at.query_params[name] = value
     start = time.perf_counter()
     at.run()
     first = time.perf_counter() - start
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(one_sample(args.child, args.timeout)))
         return 0
-    pages = [p for p in (args.pages or available_pages()) if p in available_pages()]
+    pages = [p for p in (args.pages or default_pages()) if p in available_pages()]
     load_before = os.getloadavg()
     results = {}
     for page in pages:
@@ -101,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"  {page}: done", file=sys.stderr, flush=True)
     load_after = os.getloadavg()
-    print(f"{'page':<10} {'first render (s)':>17} {'rerun (s)':>10}")
+    print(f"{'page':<17} {'first render (s)':>17} {'rerun (s)':>10}")
     for page, result in results.items():
         first, rerun = result["first_s"], result["rerun_s"]
-        print(f"{page:<10} {first if first is None else f'{first:.2f}':>17} "
+        print(f"{page:<17} {first if first is None else f'{first:.2f}':>17} "
               f"{rerun if rerun is None else f'{rerun:.2f}':>10}")
     print(f"median of {args.repeats} fresh processes; load average before "
           f"{load_before[0]:.2f}, after {load_after[0]:.2f}; "
