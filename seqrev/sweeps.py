@@ -473,7 +473,7 @@ def request_stop(sweep_id: str, store=None) -> SweepRecord:
     """Ask the sweep's driver to stop its running trials; returns the updated record."""
     store = _store(store)
     record = get_sweep(sweep_id, store)
-    if record.status in ("running", "stopping"):
+    if record.status in DRIVEN:  # starting too: the driver sees it once Ray is up
         _update(store, record.id, stop_requested=1, status="stopping")
     return get_sweep(sweep_id, store)
 
@@ -667,8 +667,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
         except Exception as error:  # RuntimeError, ConnectionError, a full /tmp...
             with suppress(Exception):
                 ray.shutdown()
-            raise SweepError(f"Ray did not start: "
-                             f"{str(error).splitlines()[0] if str(error) else error!r}") from None
+            first_line = str(error).splitlines()[0] if str(error) else repr(error)
+            raise SweepError(f"Ray did not start: {first_line}") from None
         _WHERE = f"a local Ray with {num_cpus or 1} CPU(s)"
     return _WHERE
 
