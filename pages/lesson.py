@@ -25,7 +25,6 @@ require_router("pages/lesson.py")
 
 ACTIVE = ("queued", "running")
 RACE_POLL_SECONDS = 2.0  # each poll redraws two charts; the Train page redraws its every 2 s
-VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
 
 
 def identity(checkpoint) -> str:
@@ -114,7 +113,7 @@ def marked_outputs(rows) -> None:
 # ---- its go-deeper link (page script, query parameters)
 def chapter_task():
     plain, attention = both_models()
-    raw = st.text_input(f"A string to reverse (letters A-Z, up to {MAX_INPUT_LEN})",
+    raw = st.text_input(lesson.TEXT_LABEL.format(n=MAX_INPUT_LEN),
                         value=lesson.PRINTOUT_TEXT, key="lesson_text", max_chars=MAX_INPUT_LEN)
     text = checked_input(raw)
     if text is None:
@@ -132,12 +131,12 @@ def chapter_task():
 def chapter_one_vector():
     plain, attention = both_models()
     text = lesson.LONG_TEXT
-    length = st.slider("Letters of the string", 1, len(text), lesson.LONG_DEFAULT,
+    length = st.slider(lesson.LENGTH_LABEL, 1, len(text), lesson.LONG_DEFAULT,
                        key="lesson_length")
     outcomes = prefix_outcomes((identity(plain), identity(attention)), text,
                                {"plain": plain.model, "attention": attention.model})
     prefix = text[:length]
-    st.markdown(f"Input **`{prefix}`** ({length} letters)")
+    st.markdown(lesson.INPUT_LINE.format(text=prefix, length=length))
     shown = outcomes[outcomes["length"] == length]
     marked_outputs([(lesson.MODEL_LABELS[row.model], row.output, row.expected)
                     for row in shown.itertuples()])
@@ -154,19 +153,19 @@ def chapter_one_vector():
 
 def chapter_looks_back():
     _, attention = both_models()
-    raw = st.text_input(f"A string (letters A-Z, up to {MAX_INPUT_LEN})",
+    raw = st.text_input(lesson.HEAT_TEXT_LABEL.format(n=MAX_INPUT_LEN),
                         value=lesson.SURPRISE_TEXT, key="lesson_heat_text",
                         max_chars=MAX_INPUT_LEN)
     text = checked_input(raw)
     if text is None:
         return {"text": escape_markdown(raw, 20)}, ("pages/attention.py", {"section": "heatmap"})
     trace = attention_trace(identity(attention), text, attention.model)
-    step = st.slider("Decode step", 0, len(trace.steps) - 1, min(3, len(trace.steps) - 1),
+    step = st.slider(lesson.STEP_LABEL, 0, len(trace.steps) - 1, min(3, len(trace.steps) - 1),
                      key="lesson_step") if len(trace.steps) > 1 else 0
     summary = step_summary(trace, step)
     st.caption(lesson.step_sentence(summary, text))
     st.plotly_chart(trace_heatmap(trace, highlight_step=step,
-                                  title=f"Attention of the model reversing {text}"),
+                                  title=lesson.HEATMAP_TITLE.format(text=text)),
                     width="stretch", key="lesson_heatmap")
     return {"text": text}, ("pages/attention.py", {"text": text, "section": "heatmap"})
 
@@ -283,8 +282,8 @@ def chapter_race():
 
 def chapter_scaling():
     _, attention = both_models()
-    choice = st.radio("Vectors", list(VECTOR_CHOICES), key="lesson_vectors", horizontal=True,
-                      format_func=VECTOR_CHOICES.get)
+    choice = st.radio(lesson.VECTORS_LABEL, list(lesson.VECTOR_CHOICES), key="lesson_vectors",
+                      horizontal=True, format_func=lesson.VECTOR_CHOICES.get)
     random_stats = random_scaling()
     stats = random_stats
     if choice == "model":
@@ -316,7 +315,7 @@ CHAPTER_VIEWS = {"task": chapter_task, "one-vector": chapter_one_vector,
                  "race": chapter_race, "scaling": chapter_scaling, "capacity": chapter_capacity}
 
 
-st.title("Lesson: why attention helps")
+st.title(lesson.TITLE)
 raw_chapter = st.query_params.get("chapter")
 pick = lesson.parse_chapter(raw_chapter)
 if pick.problem:

@@ -102,6 +102,13 @@ CHAPTERS: tuple[Chapter, ...] = (
 )
 
 
+TITLE = "Lesson: why attention helps"
+TEXT_LABEL = "A string to reverse (letters A-Z, up to {n})"
+HEAT_TEXT_LABEL = "A string (letters A-Z, up to {n})"
+LENGTH_LABEL, STEP_LABEL, VECTORS_LABEL = "Letters of the string", "Decode step", "Vectors"
+INPUT_LINE = "Input **`{text}`** ({length} letters)"
+HEATMAP_TITLE = "Attention of the model reversing {text}"
+VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
 CHAPTER_OF = "Chapter {number} of {last}: {title}"
 PREVIOUS, NEXT = "Previous chapter", "Next chapter"
 PLAIN_NEVER_BREAKS = ("The selected plain model reverses every prefix of this string, up to "
