@@ -49,8 +49,7 @@ def draw_table(store: RunStore, runs) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_order=[c.name for c in columns],
                  column_config=column_config(columns, pinned="id"))
     if total_width(columns) > TABLE_WIDTH:
-        st.caption("Scroll the table sideways for the race, settings and checkpoint columns; "
-                   "the run id stays in view.")
+        st.caption("Scroll the table sideways for more columns; the run id stays in view.")
 
 
 def pick(runs) -> list:

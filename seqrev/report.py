@@ -187,7 +187,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.6rem; text-align: left; }
-pre { background: #f5f5f5; padding: 0.8rem; overflow-x: auto; }
+pre { background: #f5f5f5; padding: 0.8rem; white-space: pre-wrap; }
 .note { color: #555; }
 """
 

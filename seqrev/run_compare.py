@@ -43,19 +43,19 @@ def _reached_text(found: tuple[int, float] | None) -> str:
 
 # The table's columns, most useful first: whatever a narrow window scrolls out of sight is last.
 RUN_COLUMNS = (
-    ColumnSpec("id", "run", "The run's id: open it on the Train page.", 100),
-    ColumnSpec("model", "model", "plain or attention", 90),
+    ColumnSpec("id", "run", "The run's id: open it on the Train page.", 95),
+    ColumnSpec("model", "model", "plain or attention", 85),
     ColumnSpec("status", "status", "queued (with its place), running, stopped, finished, "
-               "interrupted or failed", 105),
-    ColumnSpec("steps", "steps", "Steps done of the run's total.", 95),
-    ColumnSpec("best exact", "best", "The best held-out exact match so far.", 65, "percent"),
+               "interrupted or failed", 100),
+    ColumnSpec("steps", "steps", "Steps done of the run's total.", 85),
+    ColumnSpec("best exact", "best", "The best held-out exact match so far.", 60, "percent"),
     *(ColumnSpec(f"to {target:.0%}", f"to {target:.0%}",
                  f"Wall time until held-out exact match first reached {target:.0%} "
                  "(empty: not yet).", 70) for target in MILESTONES),
-    ColumnSpec("wall time", "time", "Wall time the run has trained.", 75),
-    ColumnSpec("started", "started", "When the run started (UTC).", 105),
+    ColumnSpec("wall time", "time", "Wall time the run has trained.", 60),
+    ColumnSpec("started", "started", "When the run started (UTC).", 95),
     ColumnSpec("race", "race", "Runs with the same race id trained side by side on the same "
-               "batches.", 100),
+               "batches.", 95),
     ColumnSpec("settings", "settings", "The settings that differ between the runs listed "
                "(steps are in the steps column).", 170),
     ColumnSpec("checkpoint", "saved as", "The checkpoint this run was saved as.", 110),

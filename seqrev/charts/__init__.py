@@ -13,19 +13,19 @@ from seqrev.charts.tables import ColumnSpec
 from seqrev.run_history import format_duration
 
 HEADLINE_COLUMNS = (
-    ColumnSpec("model", "model", "The checkpoint's name.", 120),
-    ColumnSpec("kind", "kind", "plain or attention", 85),
-    ColumnSpec("score", "score", "The attention score function.", 80),
+    ColumnSpec("model", "model", "The checkpoint's name.", 110),
+    ColumnSpec("kind", "kind", "plain or attention", 80),
+    ColumnSpec("score", "score", "The attention score function.", 75),
     ColumnSpec("hidden", "hidden", "The GRU's hidden size.", 70),
     ColumnSpec("lengths", "lengths", "The string lengths it was trained on.", 75),
-    ColumnSpec("steps", "steps", "Optimizer steps it was trained for.", 75),
-    ColumnSpec("time", "time", "Wall time of its training.", 70),
+    ColumnSpec("steps", "steps", "Optimizer steps it was trained for.", 65),
+    ColumnSpec("time", "time", "Wall time of its training.", 60),
     ColumnSpec("exact 10", "exact (10)", "Exact match on fresh strings of length 10.", 100,
                "percent"),
     ColumnSpec("chars 10", "chars (10)", "Character accuracy on fresh strings of length 10.",
                100, "percent"),
     ColumnSpec("exact trained", "exact (train)", "Exact match on fresh strings of its "
-               "training lengths.", 125, "percent"),
+               "training lengths.", 120, "percent"),
 )
 
 
