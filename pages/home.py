@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from pages.common import selected
+from pages.common import require_router, selected
 from pages.widgets import checkpoint_report_download, column_config
 from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_length
 from seqrev.charts.attention import exact_match_figure
+
+require_router("pages/home.py")
 
 st.title("seqrev: watch a seq2seq model learn to reverse strings")
 st.markdown(

@@ -33,3 +33,19 @@ def test_home_offers_each_selected_models_lab_report():
     assert [b.proto.label for b in at.get("download_button")] == [
         f"Lab report of {checkpoints.SHIPPED_PLAIN} (HTML)",
         f"Lab report of {checkpoints.SHIPPED_ATTENTION} (HTML)"]
+
+
+def test_a_deep_link_to_home_goes_through_the_router():
+    """/home on a fresh server runs the page alone; it hands itself to app.py, query kept."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import PENDING_PAGE_KEY
+
+    page = Path(__file__).resolve().parent.parent / "pages" / "home.py"
+    at = AppTest.from_file(str(page), default_timeout=60)
+    at.query_params["x"] = "1"
+    at.run()
+    assert at.session_state[PENDING_PAGE_KEY] == ("pages/home.py", {"x": "1"})
+    assert not at.dataframe  # nothing drawn without the router's page config and sidebar
