@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -56,8 +57,7 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_user_text_is_escaped():
     material = tiny()
-    hostile = ReportInput(**{**material.__dict__,
-                             "title": "checkpoint <script>alert(1)</script> & <b>"})
+    hostile = replace(material, title="checkpoint <script>alert(1)</script> & <b>")
     document = build_report(hostile, seed=1)
     assert "<script>alert(1)</script>" not in document
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;" in document
