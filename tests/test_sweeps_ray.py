@@ -111,7 +111,8 @@ def test_a_worker_that_dies_twice_fails_its_trial_and_the_sweep_goes_on(store):
 def test_stop_marks_running_trials_stopped_and_keeps_the_rest_queued(store):
     spec = sweeps.SweepSpec(grid={"seed": (0, 1)},
                             base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
-                            steps=100_000, eval_every=0, eval_per_length=20)
+                            steps=100_000, eval_every=0, eval_per_length=20,
+                            pack=1)  # one trial per task: the second waits in the queue
     record = sweeps.create_sweep(spec, store=store)
     stop = threading.Event()
 
