@@ -343,3 +343,8 @@ previous_column.button(lesson.PREVIOUS, key="lesson_previous", icon=":material/a
 next_column.button(lesson.NEXT, key="lesson_next", icon=":material/arrow_forward:",
                    disabled=current.number == last, on_click=go_to, args=(current.number + 1,),
                    width="stretch")
+with st.expander(lesson.ALL_CHAPTERS):
+    for item in lesson.CHAPTERS:
+        st.page_link("pages/lesson.py", label=lesson.CHAPTER_LINK.format(
+            number=item.number, title=item.title), query_params={"chapter": str(item.number)},
+            disabled=item.number == current.number)

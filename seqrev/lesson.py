@@ -111,6 +111,8 @@ HEATMAP_TITLE = "Attention of the model reversing {text}"
 VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
 CHAPTER_OF = "Chapter {number} of {last}: {title}"
 PREVIOUS, NEXT = "Previous chapter", "Next chapter"
+ALL_CHAPTERS = "All chapters (each link opens one: share it with a class)"
+CHAPTER_LINK = "{number}. {title}"
 PLAIN_NEVER_BREAKS = ("The selected plain model reverses every prefix of this string, up to "
                       "{n_lengths} letters: pick the shipped plain model in the sidebar to see "
                       "it break.")
