@@ -73,7 +73,8 @@ CHAPTERS: tuple[Chapter, ...] = (
         "and reads the letters through those weights.",
         "Each row of the heatmap is one output step and each column one input letter; the "
         "outlined cells are the letters a step has to write.",
-        "Move the step slider to follow the dark frame down the rows.",
+        "Move the step slider to follow the dotted frame down the rows, and see where the "
+        "dark cells sit against the outline: the next chapter says why.",
     ), "Open the heatmap of {text} on the Attention page."),
     Chapter(4, "surprise", "The surprise: one column to the right", (
         "The attention model puts only {outline_mass} of its weight on the outlined cells and "
