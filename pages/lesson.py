@@ -190,15 +190,22 @@ def chapter_surprise():
                                            "section": "whatif"})
 
 
-def start_race(store) -> None:
+def start_race(store) -> bool:
+    """Queue the lesson's race; False (after an st.error) if a queue limit refuses it."""
+    from pages.run_common import owner_key
     from seqrev import scheduler
     from seqrev.runs import new_token
 
     token = new_token()
-    runs = scheduler.submit(store, *lesson.race_configs(), token=token)
+    try:
+        runs = scheduler.submit(store, *lesson.race_configs(), token=token, owner=owner_key())
+    except scheduler.StartRefusedError as error:
+        st.error(escape_markdown(error, 400))
+        return False
     for run in runs:
         tokens()[run.id] = token
     st.query_params.update({"chapter": "5", "run": runs[0].id, "token": token})
+    return True
 
 
 def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
@@ -252,8 +259,8 @@ def chapter_race():
             st.error(escape_markdown(lesson.NO_RACE.format(run=run_id)))
     active = any(run.status in ACTIVE for run in runs)
     if st.button(lesson.RACE_BUTTON.format(steps=train_config.steps), key="lesson_race",
-                 type="primary", icon=":material/play_arrow:", disabled=active):
-        start_race(store)
+                 type="primary", icon=":material/play_arrow:", disabled=active) and \
+            start_race(store):
         st.rerun()
     if not runs:
         st.caption(lesson.race_what(train_config))

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
-from pages.run_common import can_control, open_store, remember_token, tokens
+from pages.run_common import can_control, open_store, owner_key, remember_token, tokens
 from pages.widgets import page_url, report_download
 from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import (
@@ -187,7 +187,7 @@ def slow_settings_ok(model_configs, train_config) -> bool:
 
 def start(store: RunStore, model_configs, train_config) -> None:
     token = new_token()
-    runs = scheduler.submit(store, model_configs, train_config, token=token)
+    runs = scheduler.submit(store, model_configs, train_config, token=token, owner=owner_key())
     for run in runs:
         tokens()[run.id] = token
     st.query_params.from_dict({"run": runs[0].id, "token": token})
@@ -460,6 +460,8 @@ with st.expander("Settings", expanded=run_id is None):
                  disabled=store is None or not ready):
         try:
             start(store, *chosen)
+        except scheduler.StartRefusedError as error:  # a queue limit, a run too long
+            st.error(escape_markdown(error, 400))
         except RunStoreError as error:
             st.error(f"Could not start: {escape_markdown(error, 300)}")
         else:
