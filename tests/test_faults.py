@@ -293,3 +293,17 @@ def test_a_shared_server_refuses_a_run_estimated_over_its_time_limit(store, no_l
         scheduler.submit(store, [big_model], huge, owner="remote")
     scheduler.submit(store, [TINY_MODEL], TINY_TRAIN, owner="remote")  # a small one still goes
     assert len(store.list_runs()) == 2
+
+
+def test_the_train_page_shows_a_refused_start_as_one_error(store, no_launch, monkeypatch):
+    from tests.apptest_support import open_page
+
+    monkeypatch.setenv("SEQREV_MAX_QUEUED", "1")
+    scheduler.submit(store, [TINY_MODEL], TINY_TRAIN, owner="browser:someone-else")
+    at = open_page("pages/train.py", timeout=120)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    shown = [e.value.replace("\\", "") for e in at.error]  # escaped for Markdown
+    assert any("Start refused: the queue is full" in text and "1 runs are ahead" in text
+               for text in shown), shown
+    assert len(store.list_runs()) == 1
