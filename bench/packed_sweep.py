@@ -9,10 +9,10 @@ stop at 0.99), times ``--seeds`` seeds, at a reduced step budget. Each (kind, hi
 timed both ways, back to back, the order alternating from group to group:
 - alone: ``sweeps.train_trial`` for each trial, what one Ray task runs today;
 - packed: ``packed_sweep.train_pack`` for each pack that ``plan_packs`` makes of the group.
-Both include building the trials and their held-out and final evaluations; the time inside
-the final evaluation (``capacity.evaluate_lengths``, per trial in both ways) is also reported
-apart, since at a reduced budget it weighs far more than at the shipped 3000 steps. Wall and
-CPU time (this process) are reported with the load average, on one torch thread. Ray is left
+Both include building the trials and their held-out and final evaluations. The time inside
+the final evaluation (``capacity.evaluate_lengths`` per trial alone, ``packed_eval`` per
+pack) is also reported apart: at a reduced budget it weighs far more than at 3000 steps. Wall
+and CPU time (this process) are reported with the load average, on one torch thread. Ray is left
 out: its per-task cost (README, "Ray on this machine") is paid once per pack instead of once
 per trial, so it can only widen the gap.
 """
@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from seqrev import capacity, sweeps
+from seqrev import capacity, packed_eval, sweeps
 from seqrev.capacity import SHIPPED_RESULTS, load_results
 from seqrev.packed_sweep import plan_packs, train_pack
 
@@ -56,32 +56,35 @@ def _payloads(spec: sweeps.SweepSpec, trials: list[dict]) -> list[dict]:
 
 
 class _EvaluationClock:
-    """Wraps ``capacity.evaluate_lengths`` to add up the wall and CPU time spent inside it."""
+    """Adds up the wall and CPU time spent inside the wrapped final-evaluation functions."""
 
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
-        self.original = capacity.evaluate_lengths
 
-    def __call__(self, *args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return self.original(*args, **kwargs)
-        finally:
-            self.wall += time.perf_counter() - wall
-            self.cpu += time.process_time() - cpu
+    def wrap(self, function):
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.wall += time.perf_counter() - wall
+                self.cpu += time.process_time() - cpu
+        return timed
 
 
 def _timed(work) -> tuple[list[dict], float, float, float, float]:
     """Results, wall and CPU seconds, and the wall and CPU seconds of final evaluations."""
     clock = _EvaluationClock()
-    capacity.evaluate_lengths = clock
+    originals = capacity.evaluate_lengths, packed_eval.evaluate_lengths_packed
+    capacity.evaluate_lengths = clock.wrap(originals[0])
+    packed_eval.evaluate_lengths_packed = clock.wrap(originals[1])
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         results = work()
         return (results, time.perf_counter() - wall, time.process_time() - cpu, clock.wall,
                 clock.cpu)
     finally:
-        capacity.evaluate_lengths = clock.original
+        capacity.evaluate_lengths, packed_eval.evaluate_lengths_packed = originals
 
 
 def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> dict:

@@ -2,8 +2,9 @@
 
 ``plan_packs`` groups a sweep's trials by ``packed.pack_key`` and splits each group so that no
 pack is over ``max_pack`` trials or over the memory budget that ``estimate_pack_bytes`` says
-it needs. ``train_pack`` is what one Ray task runs: the trials of a pack, trained together,
-each returned as the same plain-data result that ``sweeps.train_trial`` returns for one.
+it needs. ``train_pack`` is what one Ray task runs: the trials of a pack, trained together and
+then scored together (``packed_eval``), each returned as the same plain-data result that
+``sweeps.train_trial`` returns for one.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def train_pack(payloads: Sequence[dict], ask: Callable[[str, int, float], bool] 
 
 
 def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
-    from seqrev import capacity
+    from seqrev import packed_eval
 
     configs = [(ModelConfig(**p["model_config"]), TrainConfig(**p["train_config"]))
                for p in payloads]
@@ -181,10 +182,6 @@ def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
 
     def on_leave(index: int, status: str) -> None:
         trial, record = trainer.trials[index], records[index]
-        if status == "finished":
-            record["lengths"] = capacity.evaluate_lengths(
-                trial.trainer.model, configs[index][1].max_len,
-                payloads[index].get("eval_per_length", 200))
         record.update(status=status, error=trial.error, steps_done=trial.trainer.step,
                       train_seconds=trial.trainer.elapsed,
                       wall_seconds=time.perf_counter() - started,
@@ -195,4 +192,11 @@ def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
     trainer.add_callback("eval", on_eval)
     trainer.add_callback("leave", on_leave)
     trainer.run()
+    finished = [i for i, record in enumerate(records) if record["status"] == "finished"]
+    if finished:  # the final evaluation, every finished trial decoded at once
+        scored = packed_eval.evaluate_lengths_packed(
+            [trainer.trials[i].trainer.model for i in finished],
+            [configs[i][1].max_len for i in finished], payloads[0].get("eval_per_length", 200))
+        for index, lengths in zip(finished, scored, strict=True):
+            records[index].update(lengths=lengths, wall_seconds=time.perf_counter() - started)
     return records

@@ -262,3 +262,21 @@ def test_the_sweep_plans_packs_from_its_spec_and_rejects_a_bad_pack_size():
         sweeps.validate(sweeps.SweepSpec(grid=spec.grid, steps=10, pack=0))
     old = sweeps.SweepSpec.from_json(spec.to_json().replace(', "pack": 32', ""))
     assert old.pack == 32  # a sweep saved before packing reads with the default
+
+
+@pytest.mark.parametrize("kind", ["plain", "attention"])
+def test_the_packed_final_evaluation_equals_each_trials_own(kind):
+    from seqrev.capacity import evaluate_lengths
+    from seqrev.packed_eval import evaluate_lengths_packed
+
+    model = ModelConfig(kind=kind, hidden_dim=16, embedding_dim=8)
+    trainers = [Trainer(model, TrainConfig(seed=seed, min_len=1, max_len=longest, steps=150,
+                                           eval_every=0, batch_size=32))
+                for seed, longest in ((0, 3), (1, 5), (2, 2))]
+    for trainer in trainers:
+        trainer.run()
+    alone = [evaluate_lengths(t.model, t.config.max_len, 30) for t in trainers]
+    together = evaluate_lengths_packed([t.model for t in trainers],
+                                       [t.config.max_len for t in trainers], 30)
+    assert together == alone
+    assert sum(row["exact_match"] for rows in alone for row in rows) > 0  # not all-wrong
