@@ -280,3 +280,15 @@ def test_the_packed_final_evaluation_equals_each_trials_own(kind):
                                        [t.config.max_len for t in trainers], 30)
     assert together == alone
     assert sum(row["exact_match"] for rows in alone for row in rows) > 0  # not all-wrong
+
+
+def test_the_cli_refuses_a_pack_size_below_one_in_one_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "seqrev", "sweep", "run", "--grid",
+                             "hidden_dim=8", "--pack", "0"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: pack must be at least 1 (1 trains each trial alone), got 0"]
