@@ -406,6 +406,14 @@ def state_map(checkpoint_id: str, _checkpoint):
     return stored_state_map(_checkpoint)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def reference_cloud(plain_id: str, attention_id: str, color_by: str, _maps):
+    """The reference states figure: it depends only on the two checkpoints and the colouring,
+    so it is built once (about 13,000 points), not on every rerun; shared and never changed."""
+    return reference_figure(_maps, color_by, title=f"{REFERENCE_N} fresh strings on the same "
+                                                   "planes")
+
+
 def identity(checkpoint: Checkpoint) -> str:
     return f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256', '')}"
 
@@ -427,8 +435,8 @@ def states_section(view: View) -> None:
     st.plotly_chart(paths_figure, width="stretch", key="att_state_paths")
     color_by = st.radio("Colour the reference states by", list(COLOR_BY), key=COLOR_KEY,
                         horizontal=True, format_func=lambda k: COLOR_BY[k])
-    cloud_figure = reference_figure(
-        maps, color_by, title=f"{REFERENCE_N} fresh strings on the same planes")
+    cloud_figure = reference_cloud(identity(view.plain), identity(view.attention), color_by,
+                                   maps)
     st.plotly_chart(cloud_figure, width="stretch", key="att_state_cloud")
     tracking = "; ".join(
         f"{kind}: correlation with the letters left {corr:.2f}, PC1 holds {share:.0%} of the "
