@@ -23,7 +23,7 @@ IDEAL_NAME = "textbook outline: step t reads input S−1−t"
 OWN_DIAGONAL_NAME = "the model's own diagonal: step t reads input S−1−t{offset:+d}"
 HIGHLIGHT_NAME, OUTSIDE_NAME = "selected step", "outside training"
 FORCED_NAME, CLICK_NAME = "forced", "cells"
-HIGHLIGHT_EDGE, FORCED_EDGE, OWN_DIAGONAL_EDGE = "#24292f", "#bf8700", "#8250df"
+HIGHLIGHT_EDGE, FORCED_EDGE, OWN_DIAGONAL_EDGE = "#24292f", "#bf8700", "#c297ff"
 OUTSIDE_FILL = "rgba(110, 119, 129, 0.15)"
 HEATMAP_SCALE = "Blues"
 ROW_PX, MAX_VALUE_COLUMNS = 30, 16
@@ -86,7 +86,7 @@ def attention_heatmap(
             column = width - 1 - step + model_offset
             if step < width and 0 <= column < width:
                 shapes.append(_rect(own_name, column - 0.38, column + 0.38, row - 0.38,
-                                    row + 0.38, OWN_DIAGONAL_EDGE, 2.5, dash="dot",
+                                    row + 0.38, OWN_DIAGONAL_EDGE, 3, dash="dot",
                                     legend=first_own))
                 first_own = False
     if highlight_step is not None and highlight_step in steps:
