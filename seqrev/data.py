@@ -58,11 +58,14 @@ class ReversalTask:
     Encoding: the source is the letters' ids (3..28), right-padded with ``<pad>`` (0).
     The target is the reversed letters followed by ``<eos>`` (2); the decoder's input is
     ``<sos>`` (1) followed by the target without its last symbol (teacher forcing).
-    Lengths are drawn uniformly from ``[min_len, max_len]``; the lab is ``min_len = max_len = 10``.
+    Lengths are drawn from ``[min_len, max_len]``, uniformly by default; the lab is
+    ``min_len = max_len = 10``. With ``length_power`` p > 0 a length L is drawn with
+    probability proportional to L**p, so long strings, the hard ones, come more often.
     """
 
     min_len: int = 1
     max_len: int = 10
+    length_power: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_len <= self.max_len:
@@ -72,9 +75,16 @@ class ReversalTask:
         self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu"
     ) -> Batch:
         """A batch of fresh random strings drawn with ``generator`` (on the CPU, then moved)."""
-        lengths = torch.randint(
-            self.min_len, self.max_len + 1, (batch_size,), generator=generator
-        )  # (batch,)
+        if self.length_power:
+            choices = torch.arange(self.min_len, self.max_len + 1)  # (n_lengths,)
+            weights = choices.double() ** self.length_power  # (n_lengths,)
+            picked = torch.multinomial(weights, batch_size, replacement=True,
+                                       generator=generator)  # (batch,)
+            lengths = choices[picked]  # (batch,)
+        else:
+            lengths = torch.randint(
+                self.min_len, self.max_len + 1, (batch_size,), generator=generator
+            )  # (batch,)
         longest = int(lengths.max())
         letters = torch.randint(
             FIRST_LETTER, VOCAB_SIZE, (batch_size, longest), generator=generator
