@@ -93,7 +93,7 @@ class PackedSeq2Seq:
         for name, parameter in model.named_parameters():
             parameter.copy_(self.parameters[name][position])
 
-    def _input_gates(self, tokens: torch.Tensor, weight: str, bias: str) -> torch.Tensor:
+    def input_gates(self, tokens: torch.Tensor, weight: str, bias: str) -> torch.Tensor:
         """``F.linear(embedding(tokens), W, b)`` per trial, (P, batch, L) -> (P, batch, L, 3H).
 
         The product is taken once over the V-row letter table, then looked up: the same sums
@@ -123,18 +123,18 @@ class PackedSeq2Seq:
         source, lengths = batch.source, batch.lengths  # (P, batch, S), (P, batch)
         pack, rows, _ = source.shape
         size = self.config.hidden_dim
-        encoder_gates = self._input_gates(source, "encoder.weight_ih_l0",
+        encoder_gates = self.input_gates(source, "encoder.weight_ih_l0",
                                           "encoder.bias_ih_l0")  # (P, batch, S, 3H)
         start = encoder_gates.new_zeros(pack, rows, size)  # (P, batch, H)
         states = packed_gru_sequence(encoder_gates, start, p["encoder.weight_hh_l0"],
                                      p["encoder.bias_hh_l0"])  # (P, batch, S, H)
         last = (lengths - 1).view(pack, rows, 1, 1).expand(-1, -1, 1, size)
         final = states.gather(2, last).squeeze(2)  # (P, batch, H)
-        decoder_gates = self._input_gates(batch.decoder_input, "decoder.weight_ih_embedding",
+        decoder_gates = self.input_gates(batch.decoder_input, "decoder.weight_ih_embedding",
                                           "decoder.bias_ih")  # (P, batch, T, 3H)
         if self.config.kind == "attention":
             decoder_states, _ = packed_attention_gru_sequence(
-                decoder_gates, final, states, self._keys(states), source != PAD,
+                decoder_gates, final, states, self.keys(states), source != PAD,
                 p["decoder.weight_ih_context"], p["decoder.weight_hh"], p["decoder.bias_hh"])
         else:
             decoder_states = packed_gru_sequence(decoder_gates, final, p["decoder.weight_hh"],
@@ -146,7 +146,7 @@ class PackedSeq2Seq:
         counted = (target != PAD).view(pack, -1).sum(1)  # (P,)
         return per_symbol.sum(1) / counted
 
-    def _keys(self, states: torch.Tensor) -> torch.Tensor:
+    def keys(self, states: torch.Tensor) -> torch.Tensor:
         """The score's keys for encoder states (P, batch, S, H), as ``score.prepare``."""
         score = self.config.score
         if score == "bilinear":

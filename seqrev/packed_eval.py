@@ -37,14 +37,14 @@ def greedy_packed(model: PackedSeq2Seq, batch: Batch) -> torch.Tensor:
     p = model.parameters
     pack, size = model.size, model.config.hidden_dim
     source = batch.source.unsqueeze(0).expand(pack, -1, -1)  # (P, batch, S)
-    encoder_gates = model._input_gates(source, "encoder.weight_ih_l0", "encoder.bias_ih_l0")
+    encoder_gates = model.input_gates(source, "encoder.weight_ih_l0", "encoder.bias_ih_l0")
     start = encoder_gates.new_zeros(pack, source.shape[1], size)  # (P, batch, H)
     states = packed_gru_sequence(encoder_gates, start, p["encoder.weight_hh_l0"],
                                  p["encoder.bias_hh_l0"])  # (P, batch, S, H)
     last = (batch.lengths - 1).view(1, -1, 1, 1).expand(pack, -1, 1, size)
     hidden = states.gather(2, last).squeeze(2)  # (P, batch, H)
     attention = model.config.kind == "attention"
-    keys = model._keys(states) if attention else None  # (P, batch, S, H)
+    keys = model.keys(states) if attention else None  # (P, batch, S, H)
     padding = source == PAD  # (P, batch, S)
     steps = source.shape[2] + 1
     tokens = batch.decoder_input[:, :1].unsqueeze(0).expand(pack, -1, -1)  # (P, batch, 1)
@@ -53,7 +53,7 @@ def greedy_packed(model: PackedSeq2Seq, batch: Batch) -> torch.Tensor:
     hidden_weight_t = p["decoder.weight_hh"].transpose(1, 2)  # (P, H, 3H)
     hidden_bias = p["decoder.bias_hh"].unsqueeze(1)  # (P, 1, 3H)
     for t in range(steps):
-        gates = model._input_gates(tokens, "decoder.weight_ih_embedding",
+        gates = model.input_gates(tokens, "decoder.weight_ih_embedding",
                                    "decoder.bias_ih").squeeze(2)  # (P, batch, 3H)
         if attention:
             scores = (keys * hidden.unsqueeze(2)).sum(3)  # (P, batch, S)
