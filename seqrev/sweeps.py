@@ -763,7 +763,8 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 emit("stopping", {"running": len(in_flight)})
             while packs and not stopping and len({task_of[r] for r in in_flight}) < slots:
                 pack = packs.pop(0)
-                todo = [item for item in todo if item not in pack]
+                taken = {index for index, _ in pack}
+                todo = [item for item in todo if item[0] not in taken]
                 started = _submit_pack(pack, lambda index, settings: _start_trial(
                     store, record, index, settings, existing.get(index)), spec, task, coordinator)
                 in_flight.update(started)
