@@ -95,13 +95,17 @@ def test_decode_page(page, server):
 
 def test_attention_page(page, server):
     page.goto(f"{server}/attention", wait_until="domcontentloaded")
-    _type(page, "String to reverse (letters A-Z, up to 64)", "JJDDNZGZZFQWERTY")
-    page.get_by_text("YTREWQFZZGZNDDJJ").first.wait_for(timeout=60_000)
+    page.get_by_text("letters come out right").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "attention.png"), full_page=True)
+    page.goto(f"{server}/attention?text=JJDDNZGZZFQWERTY&section=errors",
+              wait_until="domcontentloaded")
     page.get_by_role("button", name="Compare").click()
     page.get_by_text("Exact match by input length").first.wait_for(timeout=60_000)
     _no_exception(page)
-    page.screenshot(path=str(SHOTS / "attention.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "attention-errors.png"), full_page=True)
 
 
 def test_train_page_start_reload_reattach_and_stop(page, server):
@@ -142,28 +146,32 @@ def _scroll_to(tab, text: str) -> None:
 
 
 def test_attention_inside_a_step_forced_and_states(page, server):
-    page.goto(f"{server}/attention?text=ATTENTIONISALLYOUNEED&attend=3:17&blend=1",
+    string = "text=ATTENTIONISALLYOUNEED"
+    page.goto(f"{server}/attention?{string}&attend=3:17&blend=1&section=whatif",
               wait_until="domcontentloaded")
     page.get_by_text("With the forced attention").first.wait_for(timeout=60_000)
     page.get_by_text("Step 3 wrote").first.wait_for(timeout=30_000)
-    page.get_by_text("300 fresh strings on the same planes").first.wait_for(timeout=60_000)
     _no_exception(page)
     assert "attend=3%3A17" in page.url or "attend=3:17" in page.url
     _scroll_to(page, "What if it looked elsewhere?")
     page.screenshot(path=str(SHOTS / "attention-override.png"))
+    page.goto(f"{server}/attention?{string}&section=step", wait_until="domcontentloaded")
     _scroll_to(page, "from query to context")
     page.screenshot(path=str(SHOTS / "attention-mechanism.png"))
     _scroll_to(page, "Check the winning score by hand")
     page.screenshot(path=str(SHOTS / "attention-mechanism-by-hand.png"))
+    _no_exception(page)
+    page.goto(f"{server}/attention?{string}&section=states", wait_until="domcontentloaded")
+    page.get_by_text("Colour the reference states by").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     _scroll_to(page, "Where the states go")
     page.screenshot(path=str(SHOTS / "attention-states.png"))
-    _scroll_to(page, "Colour the reference states by")
-    page.screenshot(path=str(SHOTS / "attention-states-reference.png"))
-    page.screenshot(path=str(SHOTS / "attention-issue9-full.png"), full_page=True)
+    _no_exception(page)
 
 
 def test_attention_heatmap_click_forces_that_cell(page, server):
-    page.goto(f"{server}/attention?text=HELLOWORLD", wait_until="domcontentloaded")
+    page.goto(f"{server}/attention?text=HELLOWORLD&section=whatif",
+              wait_until="domcontentloaded")
     page.get_by_text("Nothing forced yet").first.wait_for(timeout=60_000)
     heatmap = page.locator(".js-plotly-plot").first
     heatmap.wait_for(timeout=30_000)
@@ -204,3 +212,26 @@ def test_decode_compare_two_inputs(page, server):
     page.locator("[data-testid='stAlert']").filter(has_text="second string").wait_for(
         timeout=30_000)
     _no_exception(page)
+
+
+# --- issue 15: the Lesson's chapters and the Sweep page, for the README's pictures -----------
+
+@pytest.mark.parametrize("chapter", range(1, 8))
+def test_lesson_chapter(page, server, chapter):
+    page.goto(f"{server}/?chapter={chapter}", wait_until="domcontentloaded")
+    page.get_by_text(f"Chapter {chapter} of 7", exact=False).first.wait_for(timeout=60_000)
+    if chapter == 1:  # the lab's printout, as text
+        page.get_by_text("Model generate", exact=False).first.wait_for(timeout=60_000)
+    elif chapter != 5:  # the race chapter draws its charts only once a race has run
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(800)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / f"lesson-{chapter}.png"), full_page=True)
+
+
+def test_sweep_page(page, server):
+    page.goto(f"{server}/sweep", wait_until="domcontentloaded")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(800)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
