@@ -71,7 +71,7 @@ def shipped() -> None:
     st.caption(f"The shipped sweep (`sweeps/capacity.csv`, {len(trials)} trials): both models, "
                f"hidden sizes {', '.join(map(str, sorted(trials['hidden_dim'].unique())))}, "
                f"trained on lengths 1 to {', '.join(map(str, sorted(trials['max_len'].unique())))}"
-               f", each scored on fresh strings up to twice its training maximum. The README "
+               f", each scored on fresh strings up to twice its training maximum. docs/sweeps.md "
                f"gives its command and wall time.")
     figures(frame, SHIPPED)
 

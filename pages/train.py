@@ -42,7 +42,7 @@ require_router("pages/train.py")
 CHOICES = {"both": "Both: a fair race", "plain": "Plain", "attention": "Attention"}
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
 HEADER_COLORS = {"plain": "blue", "attention": "orange"}
-DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (README, Speed: scaling)
+DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md: scaling)
 ACTIVE = ("queued", "running")
 STATUS_SECONDS = 0.5  # progress and numbers
 QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
@@ -441,10 +441,12 @@ with st.expander("Settings", expanded=run_id is None):
                         "Adam 1e-3 constant, no clipping, 5000 steps.")
     presets.button("App defaults", on_click=load_preset, args=("default",),
                    key="train_defaults",
-                   help="Tuned for time to a good model: embedding 16 with scaled "
+                   help="Tuned for a model that reverses what you type: strings of 1 "
+                        "to 16 letters, the longest growing from 4 over the first 30% of "
+                        "the steps and long ones drawn more often; embedding 16 with scaled "
                         "initialization, Adam 7e-3 onecycle, clipping at 5; "
-                        f"{DEFAULT_STEPS['attention']} steps for attention alone, "
-                        f"{DEFAULT_STEPS['plain']} for plain or a race.")
+                        "{attention} steps for attention alone, {plain} for plain or a "
+                        "race.".format(**DEFAULT_STEPS))
     chosen = settings_form()
     ready = chosen is not None and slow_settings_ok(*chosen)
     if chosen is not None:

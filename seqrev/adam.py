@@ -1,7 +1,7 @@
 """Adam on torch's fused kernel, without ``torch.optim``.
 
 Building any ``torch.optim`` optimizer imports ``torch._dynamo`` on first use, about 1.5 s on
-this CPU: a tenth of the attention model's whole time to 99% (README, "Speed"). This class
+this CPU: a tenth of the attention model's whole time to 99% (docs/speed.md). This class
 calls the same fused kernel that ``torch.optim.Adam(fused=True)`` calls, so the numbers are
 identical, and its ``state_dict`` has ``torch.optim.Adam``'s layout, so saved run states load
 in either.

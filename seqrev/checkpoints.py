@@ -256,7 +256,7 @@ def training_record(trainer: Trainer, command: str, max_points: int = 2000) -> d
     config = trainer.config
     stride = max(1, len(trainer.losses) // max_points)
     lengths = list(range(1, 2 * config.max_len + 1))
-    # 100 per length: the final save's evaluations count against time to accuracy (README)
+    # 100 per length: the final save's evaluations count against time to accuracy (docs/speed.md)
     by_length = evaluate_by_length(trainer.model, lengths, n_per_length=100, seed=424242)
     on_ten = evaluate_fresh(trainer.model, 1000, 10, 10, seed=2024, max_failures=0)
     on_range = on_ten if (config.min_len, config.max_len) == (10, 10) else evaluate_fresh(

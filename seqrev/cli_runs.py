@@ -50,7 +50,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_threads, default=1,
                         help="torch CPU threads (default 1: at these sizes a second thread "
                              "saves about 10%% on an idle machine and costs many times that "
-                             "when another process holds a core; README, Speed)")
+                             "when another process holds a core; docs/speed.md)")
     parser.add_argument("--out", help="save the trained model as this checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

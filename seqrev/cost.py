@@ -6,7 +6,7 @@ from seqrev.models import ModelConfig
 from seqrev.training import TrainConfig
 
 SLOW_FACTOR = 20.0  # settings costing more than this many default steps ask to confirm
-DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (README, Speed)
+DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md)
 
 
 def step_flops(model_config: ModelConfig, train_config: TrainConfig) -> float:

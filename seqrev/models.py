@@ -32,7 +32,7 @@ class ModelConfig:
         "--model", "Model", "plain: the encoder's last state is all the decoder gets; "
         "attention: the decoder looks back at every encoder state.",
         group="model", widget="segmented", choices=MODEL_KINDS))
-    # lab: 64, shared by encoder and decoder; 16 learned faster (README, Speed)
+    # lab: 64, shared by encoder and decoder; 16 learned faster (docs/speed.md)
     embedding_dim: int = field(default=16, metadata=setting(
         "--embedding-dim", "Embedding size", "Length of each letter's learned vector.",
         group="model", widget="slider", minimum=1, maximum=256, step=1))

@@ -98,7 +98,7 @@ class TrainConfig:
     embedding_init: str = field(default="scaled", metadata=setting(
         "--embedding-init", "Embedding initialization", "unit: letter vectors drawn from "
         "N(0, 1), as the lab's nn.Embedding; scaled: N(0, 1/size), vectors of length about 1 "
-        "like the GRU's other inputs, which learns several times faster (README, Speed).",
+        "like the GRU's other inputs, which learns several times faster (docs/speed.md).",
         group="optimisation", widget="select", choices=EMBEDDING_INITS))
     # weights, batches and teacher-forcing coins
     seed: int = field(default=0, metadata=setting(
