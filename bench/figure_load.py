@@ -26,12 +26,12 @@ from pathlib import Path
 from bench.runs_load import CHROMIUM_ARGS, ROOT, _free_port, stop_everything
 from seqrev.runs import RunStore
 
-# page: (path, what to wait for, and whether it is a CSS selector or a text)
+# page: (path, how to find its main element: css, button or text, and what)
 PAGES = {
     "lesson": ("/?chapter=1", "text", "Model generate"),
     "home": ("/home", "css", "[data-testid='stDataFrame']"),
-    "train": ("/train", "text", "Start"),
-    "runs": ("/runs", "css", "[data-testid='stDataFrame']"),
+    "train": ("/train", "button", "Start"),
+    "runs": ("/runs", "css", "[data-testid='stDataFrame'], [data-testid='stAlert']"),
     "decode": ("/decode", "css", ".js-plotly-plot"),
     "attention": ("/attention", "css", ".js-plotly-plot"),
     "sweep": ("/sweep", "css", ".js-plotly-plot"),
@@ -44,7 +44,9 @@ def figure_seconds(context, server: str, page: str) -> float:
     tab = context.new_page()
     started = time.perf_counter()
     tab.goto(f"{server}{path}", wait_until="domcontentloaded")
-    locator = tab.locator(target) if kind == "css" else tab.get_by_text(target, exact=False)
+    locator = (tab.locator(target) if kind == "css" else
+               tab.get_by_role("button", name=target) if kind == "button" else
+               tab.get_by_text(target, exact=False))
     locator.first.wait_for(state="visible", timeout=180_000)
     seconds = time.perf_counter() - started
     tab.close()
