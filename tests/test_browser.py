@@ -68,6 +68,8 @@ def test_home_page(page, server):
     page.goto(f"{server}/home", wait_until="domcontentloaded")
     page.get_by_text("watch a seq2seq model learn", exact=False).wait_for(timeout=60_000)
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # exact match by length
+    page.wait_for_timeout(800)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
 
