@@ -1,14 +1,18 @@
-"""Shared fixtures: fresh Streamlit caches per test, and a private checkpoint folder."""
+"""Shared fixtures: fresh Streamlit caches per test, a private checkpoint folder, a run store
+whose workers are stopped after the test, and one local Ray per test module."""
 
 from __future__ import annotations
 
 import shutil
+import time
+from pathlib import Path
 
 import pytest
 import streamlit as st
 import torch
 
-from seqrev import checkpoints
+from seqrev import checkpoints, scheduler
+from seqrev.runs import RunStore
 
 torch.set_num_threads(1)
 
@@ -36,3 +40,28 @@ def checkpoint_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "CHECKPOINT_DIR", tmp_path)
     monkeypatch.setenv("SEQREV_CHECKPOINT_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """A run store of the test's own; its queued and running workers are stopped afterwards."""
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
+    yield folder
+    store = RunStore(folder)
+    for run in store.list_runs(statuses=["queued", "running"]):
+        store.request_stop(run.id)
+    deadline = time.monotonic() + 20
+    while store.list_runs(statuses=["running"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    scheduler.reap_children()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray (1 CPU) for the test module that asks for it."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield
+    ray.shutdown()

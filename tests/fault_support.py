@@ -9,13 +9,17 @@ grow; ``query_only``: it can't write at all).
 from __future__ import annotations
 
 import errno
+import io
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from seqrev import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_FLAGS = ["--steps", "30", "--batch-size", "8", "--hidden-dim", "16", "--embedding-dim",
@@ -160,3 +164,11 @@ def run_killed(point: str, argv: list[str], env: dict[str, str],
 
 def killed(result: subprocess.CompletedProcess) -> bool:
     return result.returncode == -signal.SIGKILL
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``python -m seqrev ARGV`` in this process; an exception escaping it is a traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()

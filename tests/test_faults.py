@@ -3,18 +3,16 @@ owner against the queue caps, and a killed worker seen at once. Small enough for
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from seqrev import checkpoints, cli, cli_runs, run_state, scheduler
+from seqrev import checkpoints, cli_runs, run_state, scheduler
 from seqrev.models import ModelConfig
 from seqrev.run_state import STATE_FILE, saved_step
 from seqrev.runs import HOST, QueueLimitError, QueueLimits, RunStore
@@ -28,6 +26,7 @@ from tests.fault_support import (
     disk_full,
     inject_at,
     killed,
+    run_cli,
     run_killed,
 )
 
@@ -42,14 +41,6 @@ def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setattr("seqrev.worker.STATE_SECONDS", 0.0)  # a state write at every step
     monkeypatch.setattr("seqrev.worker.FLUSH_SECONDS", 0.0)
     return RunStore(tmp_path / "runs")
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``python -m seqrev ARGV`` in this process; an exception escaping it is a traceback."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def only_run(store: RunStore):

@@ -3,21 +3,19 @@ a full disk and a kill while writing a trial's results; and the Sweep page's def
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import textwrap
-from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seqrev import capacity, cli, sweeps
+from seqrev import capacity, sweeps
 from seqrev.charts.sweep import capacity_curve_chart
 from seqrev.runs import RunStore
-from tests.fault_support import ROOT, FullStore, killed
+from tests.fault_support import ROOT, FullStore, killed, run_cli
 
 TINY = sweeps.SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention")},
                         base={"embedding_dim": 4, "max_len": 3, "batch_size": 8}, steps=10,
@@ -28,13 +26,6 @@ TINY = sweeps.SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention")
 def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("SEQREV_RUNS_DIR", str(tmp_path / "runs"))
     return RunStore(tmp_path / "runs")
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def sleeper() -> subprocess.Popen:

@@ -6,7 +6,6 @@ import json
 import re
 import time
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -15,7 +14,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from seqrev import lesson, scheduler
+from seqrev import lesson
 from seqrev.decoding import greedy_trace
 from seqrev.models import ModelConfig, build_model
 from seqrev.run_state import STATE_FILE
@@ -184,20 +183,6 @@ def tiny_race():
     return ([replace(c, embedding_dim=8, hidden_dim=16) for c in model_configs],
             replace(train_config, batch_size=8, min_len=1, max_len=4, eval_every=10,
                     eval_size=50))
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
-    yield folder
-    store = RunStore(folder)
-    for run in store.list_runs(statuses=["queued", "running"]):
-        store.request_stop(run.id)
-    deadline = time.monotonic() + 20
-    while store.list_runs(statuses=["running"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    scheduler.reap_children()
 
 
 def poll(at: AppTest, done, timeout: float = 90.0) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import PLAIN_KEY
-from seqrev import checkpoints, scheduler
+from seqrev import checkpoints
 from seqrev.models import ModelConfig
 from seqrev.runs import RunStore, new_token
 from seqrev.training import DEFAULT_STEPS, TrainConfig, preset
@@ -21,20 +20,6 @@ LINK_BASE = "http://localhost:8501/train"  # AppTest has no browser address: thi
 TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
 TINY_TEXT = {"train_min_len": "1", "train_max_len": "5", "train_eval_every": "10",
              "train_eval_size": "50"}
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
-    yield folder
-    store = RunStore(folder)
-    for run in store.list_runs(statuses=["queued", "running"]):
-        store.request_stop(run.id)
-    deadline = time.monotonic() + 20
-    while store.list_runs(statuses=["running"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    scheduler.reap_children()
 
 
 def open_train(query: dict | None = None) -> AppTest:
