@@ -131,13 +131,19 @@ def on_heatmap_click() -> None:
 def both_outputs(view: View, trace: DecodeTrace | None = None, name: str = "Attention") -> None:
     """The plain model's output beside the attention model's (or ``trace``'s), marked."""
     trace = trace or view.trace
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**Plain** (`{escape_markdown(view.plain.name)}`)")
-        st.html(marked_output_html(view.plain_trace.output, trace.expected))
-    with right:
-        st.markdown(f"**{name}** (`{escape_markdown(view.attention.name)}`)")
-        st.html(marked_output_html(trace.output, trace.expected))
+    side_by_side([(f"**Plain** (`{escape_markdown(view.plain.name)}`)",
+                   view.plain_trace.output, trace.expected),
+                  (f"**{name}** (`{escape_markdown(view.attention.name)}`)",
+                   trace.output, trace.expected)])
+
+
+def side_by_side(rows: list[tuple[str, str, str]]) -> None:
+    """Outputs as marked letter boxes in columns: ``rows`` of (Markdown heading, output,
+    expected)."""
+    for column, (heading, output, expected) in zip(st.columns(len(rows)), rows, strict=True):
+        with column:
+            st.markdown(heading)
+            st.html(marked_output_html(output, expected))
 
 
 def heatmap_section(view: View) -> None:
@@ -350,13 +356,8 @@ def whatif_section(view: View) -> None:
     if what_if is None:
         return
     outcome = override_outcome(trace, what_if)
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**The model's own run**")
-        st.html(marked_output_html(trace.output, trace.expected))
-    with right:
-        st.markdown("**With the forced attention**")
-        st.html(marked_output_html(what_if.output, trace.expected))
+    side_by_side([("**The model's own run**", trace.output, trace.expected),
+                  ("**With the forced attention**", what_if.output, trace.expected)])
     cells = st.columns(4)
     if outcome.forced:
         first_forced = outcome.forced[0]
@@ -570,13 +571,8 @@ def only_attention_right(view: View, result) -> None:
                           format_func=lambda s: f"{s} ({len(s)} letters)")
     chosen = greedy_trace(view.attention.model, choice)
     chosen_plain = greedy_trace(view.plain.model, choice)
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Plain**")
-        st.html(marked_output_html(chosen_plain.output, chosen.expected))
-    with right:
-        st.markdown("**Attention**")
-        st.html(marked_output_html(chosen.output, chosen.expected))
+    side_by_side([("**Plain**", chosen_plain.output, chosen.expected),
+                  ("**Attention**", chosen.output, chosen.expected)])
     st.plotly_chart(trace_heatmap(chosen, title=f"Attention reversing {choice}"),
                     width="stretch", key="att_example_heatmap")
     st.button("Step through this string on the heatmap", on_click=show_string,
