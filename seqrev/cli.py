@@ -11,7 +11,7 @@ import sys
 
 from seqrev import checkpoints, sweeps
 from seqrev.cli_runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
-from seqrev.data import ReversalTask
+from seqrev.data import ReversalTask, lab_line
 from seqrev.decoding import (
     AttentionOverride,
     OverrideError,
@@ -33,13 +33,6 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         raise UsageError(message)
-
-
-def lab_line(source: str, produced: str) -> str:
-    """The lab's printout for one string."""
-    expected = source[::-1]
-    return (f"Input: ['{source}'], Should get: {expected}, Model generate: {produced} "
-            f"| The result is {produced == expected}")
 
 
 def _positive(text: str) -> int:

@@ -42,6 +42,13 @@ def batch_from_source(source: torch.Tensor, lengths: torch.Tensor) -> Batch:
     return Batch(source, lengths, decoder_input, target)
 
 
+def lab_line(source: str, produced: str) -> str:
+    """The lab's printout for one string (a fixed format, the same in every language)."""
+    expected = source[::-1]
+    return (f"Input: ['{source}'], Should get: {expected}, Model generate: {produced} "
+            f"| The result is {produced == expected}")
+
+
 def batch_from_strings(texts: list[str]) -> Batch:
     """A batch holding exactly ``texts`` (normalized A–Z strings), right-padded."""
     lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)

@@ -16,8 +16,7 @@ import torch
 
 from seqrev.analysis import letters_right, trace_numbers
 from seqrev.capacity import longest_reached
-from seqrev.cli import lab_line
-from seqrev.data import batch_from_source
+from seqrev.data import batch_from_source, lab_line
 from seqrev.decoding import AttentionOverride, DecodeTrace, greedy_trace
 from seqrev.evaluation import evaluate_by_length, greedy_batch
 from seqrev.mechanism import OverrideOutcome, override_outcome

@@ -20,8 +20,7 @@ import plotly.graph_objects as go
 from seqrev import settings
 from seqrev.charts.attention import exact_match_figure, trace_heatmap
 from seqrev.charts.training import accuracy_figure, loss_figure
-from seqrev.cli import lab_line
-from seqrev.data import ReversalTask
+from seqrev.data import ReversalTask, lab_line
 from seqrev.decoding import decode_text
 from seqrev.evaluation import evaluate_by_length, greedy_batch
 from seqrev.models import ModelConfig, Seq2Seq
