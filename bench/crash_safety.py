@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from seqrev.runs import RunStore
-from seqrev.worker import Worker
+from seqrev.runs.store import RunStore
+from seqrev.runs.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,8 +34,10 @@ from pathlib import Path
 
 import pytest
 
-from seqrev import cli, cli_runs, sweeps
-from seqrev.runs import RunStore
+import seqrev.cli.main as cli
+import seqrev.cli.runs as cli_runs
+import seqrev.sweeps.sweep as sweeps
+from seqrev.runs.store import RunStore
 from tests.fault_support import (
     FILLER_STEP,
     KILL_PATCHES,
@@ -68,11 +70,11 @@ def disk_trial(point: str, rng: random.Random) -> dict:
         root = Path(folder)
         patch.setenv("SEQREV_RUNS_DIR", str(root / "runs"))
         patch.setenv("SEQREV_CHECKPOINT_DIR", str(root / "checkpoints"))
-        from seqrev import checkpoints
+        import seqrev.checkpoints.store as checkpoints
 
         patch.setattr(checkpoints, "CHECKPOINT_DIR", root / "checkpoints")
-        patch.setattr("seqrev.worker.STATE_SECONDS", 0.0)
-        patch.setattr("seqrev.worker.FLUSH_SECONDS", 0.0)
+        patch.setattr("seqrev.runs.worker.STATE_SECONDS", 0.0)
+        patch.setattr("seqrev.runs.worker.FLUSH_SECONDS", 0.0)
         store = RunStore(root / "runs")
         if point == "sweep results":
             return _sweep_disk_trial(store, patch)
@@ -85,7 +87,7 @@ def disk_trial(point: str, rng: random.Random) -> dict:
         if point == "checkpoint":
             argv += ["--out", "tiny"]
         if point == "metrics":
-            from seqrev.training import Trainer
+            from seqrev.training.trainer import Trainer
 
             original_run = Trainer.run
 
@@ -185,7 +187,7 @@ def kill_trial(root: Path, trial: int) -> dict:
         "worker.STATE_SECONDS = 0.05\n"
     prelude = ("import os, signal, sys\ndef die():\n    os.kill(os.getpid(), signal.SIGKILL)\n")
     argv = ["train", *TINY_FLAGS[:1], "400", *TINY_FLAGS[2:]]
-    code = prelude + patch + f"\nfrom seqrev.cli import main\nsys.exit(main({argv!r}))\n"
+    code = prelude + patch + f"\nfrom seqrev.cli.main import main\nsys.exit(main({argv!r}))\n"
     store = RunStore(root)
     before = {r.id for r in store.list_runs()}
     child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
@@ -222,7 +224,8 @@ def kill_trial(root: Path, trial: int) -> dict:
 
 _RACER = textwrap.dedent('''
     import os, sys, time
-    from seqrev import cli, sweeps
+    import seqrev.cli.main as cli
+    import seqrev.sweeps.sweep as sweeps
     sweeps.start_ray = lambda *a, **k: time.sleep(1.5) or "stub"
     sweeps._drive = lambda record, args, store, address: print("drove", flush=True) or 0
     sweeps._shutdown_ray = lambda: None

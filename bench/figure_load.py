@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.runs_load import CHROMIUM_ARGS, ROOT, _free_port, stop_everything
-from seqrev.runs import RunStore
+from seqrev.runs.store import RunStore
 
 # page: (path, how to find its main element: css, button or text, and what)
 PAGES = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqrev.models import ModelConfig
+from seqrev.models.seq2seq import ModelConfig
 
 
 @dataclass(frozen=True)

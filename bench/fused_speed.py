@@ -13,8 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
-from seqrev.models import gru_update
+from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
+from seqrev.models.seq2seq import gru_update
 
 BATCH, STEPS, SOURCES, HIDDEN = 64, 11, 10, 100
 WARMUP, REPEATS = 10, 50

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from seqrev import lesson
+    import seqrev.teaching.lesson as lesson
 
     def render(number: int) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -26,9 +26,11 @@ import time
 
 import torch
 
-from seqrev import capacity, packed_eval, sweeps
-from seqrev.capacity import SHIPPED_RESULTS, load_results
-from seqrev.packed_sweep import plan_packs, train_pack
+import seqrev.inspection.capacity as capacity
+import seqrev.sweeps.packed_eval as packed_eval
+import seqrev.sweeps.sweep as sweeps
+from seqrev.inspection.capacity import SHIPPED_RESULTS, load_results
+from seqrev.sweeps.packed_sweep import plan_packs, train_pack
 
 SHIPPED_SETTINGS = {"lr_schedule": "cosine", "grad_clip": 1.0, "embedding_init": "unit"}
 

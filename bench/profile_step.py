@@ -14,7 +14,7 @@ from dataclasses import replace
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from seqrev.training import LAB_MODEL, LAB_TRAINING, Trainer
+from seqrev.training.trainer import LAB_MODEL, LAB_TRAINING, Trainer
 
 PRODUCTS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm",
             "aten::baddbmm_"}

@@ -140,7 +140,7 @@ def lab_weights_to_seqrev(model: LabPlainModel, embedding_dim: int = EMBEDDING_L
     Lab index 0 (<EOS>, its start symbol) becomes our <sos> on the input side and <eos> on
     the output side; lab letters 1..26 become 3..28. Rows for <pad> stay zero.
     """
-    from seqrev.vocab import EOS, FIRST_LETTER, SOS, VOCAB_SIZE
+    from seqrev.tasks.vocab import EOS, FIRST_LETTER, SOS, VOCAB_SIZE
 
     lab = model.state_dict()
     embedding = torch.zeros(VOCAB_SIZE, embedding_dim)
@@ -171,7 +171,7 @@ def lab_weights_to_seqrev(model: LabPlainModel, embedding_dim: int = EMBEDDING_L
 
 def lab_logits_columns() -> list[int]:
     """seqrev's logit columns in the lab's order: <eos>, then A..Z."""
-    from seqrev.vocab import EOS, FIRST_LETTER, VOCAB_SIZE
+    from seqrev.tasks.vocab import EOS, FIRST_LETTER, VOCAB_SIZE
 
     return [EOS, *range(FIRST_LETTER, VOCAB_SIZE)]
 

@@ -22,17 +22,17 @@ from pathlib import Path
 
 import torch
 
+import seqrev.checkpoints.store as checkpoints
 from bench.floor import floor_step, step_flops
 from bench.reference import lab_model, make_lab_trainer
-from seqrev import checkpoints
-from seqrev.analysis import compare_models
-from seqrev.decoding import beam_search, greedy_trace
-from seqrev.evaluation import evaluate_fresh
-from seqrev.models import ModelConfig
-from seqrev.runs import RunStore
-from seqrev.scheduler import worker_command
-from seqrev.training import LAB_MODEL, LAB_TRAINING, TrainConfig, Trainer
-from seqrev.worker import trainer_from_run
+from seqrev.decoding.evaluation import evaluate_fresh
+from seqrev.decoding.search import beam_search, greedy_trace
+from seqrev.inspection.analysis import compare_models
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.scheduler import worker_command
+from seqrev.runs.store import RunStore
+from seqrev.runs.worker import trainer_from_run
+from seqrev.training.trainer import LAB_MODEL, LAB_TRAINING, TrainConfig, Trainer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEQREV_THREADS = 1  # what the app and the benchmark use for seqrev (see README)

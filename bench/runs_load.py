@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from seqrev.runs import RunStore
+from seqrev.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

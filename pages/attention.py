@@ -26,8 +26,7 @@ from pages.attention_sections import (
     set_input,
 )
 from pages.common import checked_input, escape_markdown, require_router, selected
-from seqrev.analysis import heatmap_reading, letters_right, trace_numbers
-from seqrev.decoding import (
+from seqrev.decoding.search import (
     AttentionOverride,
     OverrideError,
     check_blend,
@@ -35,7 +34,8 @@ from seqrev.decoding import (
     greedy_trace,
     parse_overrides,
 )
-from seqrev.vocab import MAX_INPUT_LEN
+from seqrev.inspection.analysis import heatmap_reading, letters_right, trace_numbers
+from seqrev.tasks.vocab import MAX_INPUT_LEN
 
 require_router("pages/attention.py")
 

@@ -14,22 +14,6 @@ import streamlit as st
 
 from pages.common import escape_markdown
 from pages.widgets import step_control
-from seqrev.alignment import align_letters, describe, summarize
-from seqrev.analysis import (
-    TraceNumbers,
-    attention_frame,
-    letters_right,
-    step_summary,
-    step_table,
-    wrong_steps,
-)
-from seqrev.analysis_cache import (
-    DEFAULT_N_PER_LENGTH,
-    DEFAULT_SEED,
-    default_lengths,
-    stored_comparison,
-    stored_state_map,
-)
 from seqrev.charts.attention import (
     error_rate_figure,
     exact_match_figure,
@@ -41,12 +25,33 @@ from seqrev.charts.attention import (
 from seqrev.charts.decoding import marked_output_html
 from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
 from seqrev.charts.projection import COLOR_BY, reference_figure, state_paths_figure
-from seqrev.checkpoints import Checkpoint
-from seqrev.decoding import AttentionOverride, DecodeTrace, greedy_trace, override_steps
-from seqrev.mechanism import override_outcome, step_mechanism
-from seqrev.projection import REFERENCE_LENGTHS, REFERENCE_N, progress_correlation, trace_path
-from seqrev.vocab import MAX_INPUT_LEN, token_label
-from seqrev.what_if import default_force, position_label, suggest_override
+from seqrev.checkpoints.store import Checkpoint
+from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace, override_steps
+from seqrev.inspection.alignment import align_letters, describe, summarize
+from seqrev.inspection.analysis import (
+    TraceNumbers,
+    attention_frame,
+    letters_right,
+    step_summary,
+    step_table,
+    wrong_steps,
+)
+from seqrev.inspection.analysis_cache import (
+    DEFAULT_N_PER_LENGTH,
+    DEFAULT_SEED,
+    default_lengths,
+    stored_comparison,
+    stored_state_map,
+)
+from seqrev.inspection.mechanism import override_outcome, step_mechanism
+from seqrev.inspection.projection import (
+    REFERENCE_LENGTHS,
+    REFERENCE_N,
+    progress_correlation,
+    trace_path,
+)
+from seqrev.inspection.what_if import default_force, position_label, suggest_override
+from seqrev.tasks.vocab import MAX_INPUT_LEN, token_label
 
 INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
 OVERRIDES_KEY, BLEND_KEY, LINK_ERRORS_KEY = "att_overrides", "att_blend", "att_link_errors"

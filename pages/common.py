@@ -10,8 +10,8 @@ import string
 
 import streamlit as st
 
-from seqrev import checkpoints
-from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize
+import seqrev.checkpoints.store as checkpoints
+from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize
 
 PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
 ROUTED_KEY, PENDING_PAGE_KEY = "_router_ran", "_pending_page"

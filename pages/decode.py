@@ -4,8 +4,6 @@ import streamlit as st
 
 from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.widgets import step_control
-from seqrev.alignment import align_letters, describe, summarize
-from seqrev.analysis import letters_right, training_length_warning
 from seqrev.charts.compare import (
     aligned_html,
     comparison_figure,
@@ -21,8 +19,10 @@ from seqrev.charts.decoding import (
     step_table,
     topk_figure,
 )
-from seqrev.decoding import beam_search, greedy_trace
-from seqrev.vocab import MAX_INPUT_LEN, InputError, normalize, token_label
+from seqrev.decoding.search import beam_search, greedy_trace
+from seqrev.inspection.alignment import align_letters, describe, summarize
+from seqrev.inspection.analysis import letters_right, training_length_warning
+from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize, token_label
 
 require_router("pages/decode.py")
 

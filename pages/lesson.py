@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+import seqrev.inspection.capacity as capacity
+import seqrev.inspection.scaling as scaling
+import seqrev.teaching.lesson as lesson
 from pages.common import checked_input, escape_markdown, require_router, selected
 from pages.run_common import open_store, remember_token, tokens
-from seqrev import capacity, lesson, scaling
-from seqrev.analysis import step_summary
 from seqrev.charts.attention import exact_match_figure, override_probability_figure, trace_heatmap
 from seqrev.charts.decoding import marked_output_html
 from seqrev.charts.lesson import prefix_figure, scaling_figure
 from seqrev.charts.sweep import capacity_curve_chart
 from seqrev.charts.training import accuracy_figure, loss_figure
-from seqrev.decoding import greedy_trace
-from seqrev.run_history import CHART_POINTS, history_view
-from seqrev.vocab import MAX_INPUT_LEN
+from seqrev.decoding.search import greedy_trace
+from seqrev.inspection.analysis import step_summary
+from seqrev.runs.history import CHART_POINTS, history_view
+from seqrev.tasks.vocab import MAX_INPUT_LEN
 
 require_router("pages/lesson.py")
 
@@ -76,8 +78,8 @@ def race_by_length(run_ids: tuple[str, ...], steps_done: tuple[int, ...]):
 
     Raises RunStoreError or StateError when a run or its saved weights can't be read.
     """
-    from seqrev.runs import RunStore
-    from seqrev.worker import trainer_from_run
+    from seqrev.runs.store import RunStore
+    from seqrev.runs.worker import trainer_from_run
 
     store = RunStore()
     runs = [store.get(run_id) for run_id in run_ids]
@@ -192,9 +194,9 @@ def chapter_surprise():
 
 def start_race(store) -> bool:
     """Queue the lesson's race; False (after an st.error) if a queue limit refuses it."""
+    import seqrev.runs.scheduler as scheduler
     from pages.run_common import owner_key
-    from seqrev import scheduler
-    from seqrev.runs import new_token
+    from seqrev.runs.store import new_token
 
     token = new_token()
     try:
@@ -210,8 +212,8 @@ def start_race(store) -> bool:
 
 def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
     """Progress and curves of the race, read from the run store; polled while it trains."""
-    from seqrev import scheduler
-    from seqrev.runs import RunStoreError
+    import seqrev.runs.scheduler as scheduler
+    from seqrev.runs.store import RunStoreError
 
     store = open_store()
     if store is None:
@@ -240,7 +242,7 @@ def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
 
 
 def chapter_race():
-    from seqrev.runs import RunStoreError, valid_run_id
+    from seqrev.runs.store import RunStoreError, valid_run_id
 
     model_configs, train_config = lesson.race_configs()
     values = {"steps": train_config.steps}
@@ -269,7 +271,7 @@ def chapter_race():
     st.fragment(run_every=RACE_POLL_SECONDS if active else None)(race_panel)(
         [run.id for run in runs], tuple(run.status for run in runs))
     if not active and all(run.steps_done for run in runs):
-        from seqrev.run_state import StateError
+        from seqrev.runs.state import StateError
 
         try:
             table = race_by_length(tuple(run.id for run in runs),

@@ -11,8 +11,8 @@ import secrets
 
 import streamlit as st
 
-from seqrev import scheduler
-from seqrev.runs import RunRecord, RunStore, RunStoreError
+import seqrev.runs.scheduler as scheduler
+from seqrev.runs.store import RunRecord, RunStore, RunStoreError
 
 OWNER_KEY = "run_owner"  # this session's owner key, when the browser sends no cookie
 XSRF_COOKIE = "_streamlit_xsrf"  # set once per browser by the server; survives reloads

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+import seqrev.runs.scheduler as scheduler
 from pages.common import escape_markdown, require_router
 from pages.run_common import can_control, open_store, tokens
 from pages.widgets import column_config, report_download
-from seqrev import scheduler
 from seqrev.charts.runs import METRICS, X_AXES, compare_figure
-from seqrev.charts.tables import TABLE_WIDTH, total_width
-from seqrev.run_compare import differing_settings, run_label, runs_columns, runs_frame
-from seqrev.run_history import CHART_POINTS, MILESTONES, history_view
-from seqrev.runs import RunStore, RunStoreError
+from seqrev.runs.compare import differing_settings, run_label, runs_columns, runs_frame
+from seqrev.runs.history import CHART_POINTS, MILESTONES, history_view
+from seqrev.runs.store import RunStore, RunStoreError
+from seqrev.tables import TABLE_WIDTH, total_width
 
 require_router("pages/runs.py")
 

@@ -7,9 +7,10 @@ import os
 import pandas as pd
 import streamlit as st
 
+import seqrev.inspection.capacity as capacity
+import seqrev.sweeps.sweep as sweeps
 from pages.common import escape_markdown, require_router
 from pages.run_common import is_local_user, open_store
-from seqrev import capacity, sweeps
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
 
 require_router("pages/sweep.py")

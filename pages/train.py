@@ -12,10 +12,12 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
+import seqrev.checkpoints.store as checkpoints
+import seqrev.runs.scheduler as scheduler
+import seqrev.training.settings as settings
 from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
 from pages.run_common import can_control, open_store, owner_key, remember_token, tokens
 from pages.widgets import page_url, report_download
-from seqrev import checkpoints, scheduler, settings
 from seqrev.charts.training import (
     CHART_HEIGHT,
     CHART_TITLES,
@@ -25,17 +27,17 @@ from seqrev.charts.training import (
     loss_figure,
     speed_figure,
 )
-from seqrev.cost import SLOW_FACTOR, relative_step_cost
-from seqrev.run_history import (
+from seqrev.runs.history import (
     CHART_POINTS,
     MILESTONES,
     format_duration,
     history_view,
     milestones_line,
 )
-from seqrev.runs import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
-from seqrev.training import DEFAULT_STEPS, preset
-from seqrev.worker import save_run_checkpoint
+from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
+from seqrev.runs.worker import save_run_checkpoint
+from seqrev.training.cost import SLOW_FACTOR, relative_step_cost
+from seqrev.training.trainer import DEFAULT_STEPS, preset
 
 require_router("pages/train.py")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from seqrev.charts.tables import ColumnSpec
+from seqrev.tables import ColumnSpec
 
 PLAY_INTERVAL_S = 0.8
 
@@ -32,8 +32,8 @@ def page_url(page_path: str) -> str:
 
 def report_download(store, run, key: str) -> None:
     """A download button for ``run``'s lab report, built only when it is clicked."""
-    from seqrev.report import has_report, run_report, unavailable_report
-    from seqrev.runs import RunStoreError
+    from seqrev.runs.store import RunStoreError
+    from seqrev.teaching.report import has_report, run_report, unavailable_report
 
     if not has_report(store, run):
         return
@@ -52,7 +52,7 @@ def report_download(store, run, key: str) -> None:
 
 def checkpoint_report_download(checkpoint, key: str, container=st) -> None:
     """A download button for a loaded checkpoint's lab report, built only when it is clicked."""
-    from seqrev.report import build_report, from_checkpoint
+    from seqrev.teaching.report import build_report, from_checkpoint
 
     container.download_button(
         f"Lab report of {checkpoint.name} (HTML)",

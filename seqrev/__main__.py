@@ -2,6 +2,6 @@
 
 import sys
 
-from seqrev.cli import main
+from seqrev.cli.main import main
 
 sys.exit(main())

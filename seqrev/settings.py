@@ -1,5 +1,8 @@
 """One definition of every setting: a field's CLI flag, label, help, range and widget kind.
 
+This module is the machinery and knows no config; ``seqrev.training.settings`` lists the
+app's settings (ModelConfig's then TrainConfig's) and derives the CLI, URL and command line.
+
 ``ModelConfig`` and ``TrainConfig`` attach a :class:`Setting` to each user-facing field with
 ``dataclasses.field(metadata=setting(...))``. Everything else is generated from that list:
 the CLI's ``train`` flags, the Train page's widgets, the URL state, the run record and the
@@ -8,12 +11,10 @@ the CLI's ``train`` flags, the Train page's widgets, the URL state, the run reco
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 WIDGETS = ("slider", "number", "select", "select_slider", "segmented")
@@ -163,137 +164,6 @@ def range_problems(config: Any, owner: str) -> list[str]:
         except ValueError as error:
             problems.append(f"{item.name}: {error}")
     return problems
-
-
-def all_settings() -> list[Setting]:
-    """Every setting of ModelConfig then TrainConfig."""
-    from seqrev.models import ModelConfig
-    from seqrev.training import TrainConfig
-
-    return settings_of(ModelConfig, "model") + settings_of(TrainConfig, "train")
-
-
-def by_name() -> dict[str, Setting]:
-    return {s.name: s for s in all_settings()}
-
-
-def values_of(model_config, train_config) -> dict[str, Any]:
-    """Every setting's value in a pair of configs, by field name."""
-    return {s.name: getattr(model_config if s.owner == "model" else train_config, s.name)
-            for s in all_settings()}
-
-
-def build_configs(values: Mapping[str, Any], base=None):
-    """``(ModelConfig, TrainConfig)`` from ``values`` by field name over ``base`` (a pair).
-
-    Each value is range-checked by its Setting, then the configs check how fields combine.
-    Raises ValueError naming the setting at fault.
-    """
-    from seqrev.models import ModelConfig
-    from seqrev.training import TrainConfig
-
-    model_config, train_config = base or (ModelConfig(), TrainConfig())
-    known = by_name()
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}")
-    checked = {name: known[name].check(value) for name, value in values.items()}
-    model_changes = {n: v for n, v in checked.items() if known[n].owner == "model"}
-    train_changes = {n: v for n, v in checked.items() if known[n].owner == "train"}
-    return replace(model_config, **model_changes), replace(train_config, **train_changes)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per setting; each defaults to None so a preset can fill it."""
-    for item in all_settings():
-        def convert(text: str, item: Setting = item) -> Any:
-            try:
-                return item.parse(text)
-            except ValueError as error:
-                raise argparse.ArgumentTypeError(str(error)) from None
-        convert.__name__ = item.label
-        extra = f" ({item.range_text()})" if not item.choices else ""
-        parser.add_argument(item.flag, dest=item.name, type=convert, default=argparse.SUPPRESS,
-                            metavar=item.query_key.upper().replace("-", "_")
-                            if not item.choices else "{" + ",".join(item.choices) + "}",
-                            help=f"{item.help}{extra}".replace("%", "%%"))
-
-
-def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given on the command line, by field name (absent flags left out)."""
-    return {s.name: getattr(args, s.name) for s in all_settings() if hasattr(args, s.name)}
-
-
-def command_line(model_config, train_config, out: str | None = None,
-                 threads: int | None = None) -> str:
-    """``python -m seqrev train ...`` spelling out every setting, so no default matters.
-
-    ``threads`` pins torch's thread count, which a bit-for-bit rerun needs too.
-    """
-    parts = ["python", "-m", "seqrev", "train"]
-    for item, value in zip(all_settings(), values_of(model_config, train_config).values(),
-                           strict=True):
-        parts += [item.flag, item.format(value)]
-    if threads:
-        parts += ["--threads", str(threads)]
-    if out:
-        parts += ["--out", out]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def to_query(model_config, train_config, base=None) -> dict[str, str]:
-    """URL parameters for the settings that differ from ``base`` (default: the app defaults)."""
-    from seqrev.models import ModelConfig
-    from seqrev.training import TrainConfig
-
-    reference = values_of(*(base or (ModelConfig(), TrainConfig())))
-    return {s.query_key: s.format(v)
-            for s, v in zip(all_settings(), values_of(model_config, train_config).values(),
-                            strict=True)
-            if v != reference[s.name]}
-
-
-def from_query(params: Mapping[str, str], other_keys: Iterable[str] = ()
-               ) -> tuple[dict[str, Any], list[str]]:
-    """Settings read from URL parameters, and one message per parameter that was refused.
-
-    A setting may be spelled as its flag (``lr``, ``max-len``), with underscores (``max_len``)
-    or as its field (``learning_rate``). ``other_keys`` are the page's own parameters; any
-    other unknown parameter is named in a message. A setting spelled twice with different
-    values is refused.
-    """
-    spellings = {name: item for item in all_settings() for name in item.query_names}
-    skip = set(other_keys)
-    values, given, problems = {}, {}, []
-    for key, raw in params.items():
-        if key in skip:
-            continue
-        item = spellings.get(key)
-        if item is None:
-            problems.append(f"The link's parameter {_short(key)!r} is not a setting.")
-            continue
-        try:
-            value = item.parse(raw)
-        except ValueError as error:
-            problems.append(str(error))
-            continue
-        earlier = values.get(item.name, value)
-        if earlier is _CONFLICT:
-            continue
-        if earlier != value:
-            problems.append(f"The link sets {item.label} twice ({given[item.name]!r} and "
-                            f"{_short(key)!r}) to different values, so neither is used.")
-            values[item.name] = _CONFLICT
-            continue
-        values[item.name], given[item.name] = value, key
-    return {name: v for name, v in values.items() if v is not _CONFLICT}, problems
-
-
-_CONFLICT = object()  # a setting the link spelled twice with different values
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def share_url(page_url: str, params: Mapping[str, str]) -> str:

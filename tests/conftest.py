@@ -11,8 +11,9 @@ import pytest
 import streamlit as st
 import torch
 
-from seqrev import checkpoints, scheduler
-from seqrev.runs import RunStore
+import seqrev.checkpoints.store as checkpoints
+import seqrev.runs.scheduler as scheduler
+from seqrev.runs.store import RunStore
 
 torch.set_num_threads(1)
 

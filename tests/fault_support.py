@@ -19,7 +19,7 @@ import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from seqrev import cli
+import seqrev.cli.main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_FLAGS = ["--steps", "30", "--batch-size", "8", "--hidden-dim", "16", "--embedding-dim",
@@ -41,7 +41,7 @@ class FullStore:
     """
 
     def __init__(self, monkeypatch) -> None:
-        from seqrev.runs import RunStore
+        from seqrev.runs.store import RunStore
 
         self.mode: str | None = None
         original = RunStore.connect
@@ -79,7 +79,8 @@ class FullStore:
 def inject_at(monkeypatch, point: str, after: int = 1, error: OSError | None = None) -> dict:
     """Make the ``after``-th and later writes at ``point`` ("state", "checkpoint") fail with
     ENOSPC; returns a counter the test can read and switch off (``counter["on"] = False``)."""
-    from seqrev import checkpoints, run_state
+    import seqrev.checkpoints.store as checkpoints
+    import seqrev.runs.state as run_state
 
     counter = {"calls": 0, "on": True}
     module, name = {"state": (run_state, "write_bytes"),
@@ -108,19 +109,20 @@ _KILL_PRELUDE = textwrap.dedent('''
 KILL_PATCHES = {
     # half of the state's bytes are in the temp file when the writer dies
     "state": '''
-from seqrev import run_state
+import seqrev.runs.state as run_state
 def write_bytes(handle, blob, calls=[0]):
     calls[0] += 1
     if calls[0] >= 2:
         handle.write(blob[: len(blob) // 2]); handle.flush(); die()
     handle.write(blob)
 run_state.write_bytes = write_bytes
-from seqrev import worker
+import seqrev.runs.worker as worker
 worker.STATE_SECONDS = 0.0
 ''',
     # the metrics' rows are inserted, the transaction not committed
     "metrics": '''
-from seqrev import runs, worker
+import seqrev.runs.store as runs
+import seqrev.runs.worker as worker
 worker.FLUSH_SECONDS = 0.0
 original = runs.RunStore.record_progress
 def record_progress(self, run_id, steps, evals, *, steps_done, wall_seconds, calls=[0]):
@@ -137,7 +139,7 @@ runs.RunStore.record_progress = record_progress
 ''',
     # the checkpoint's temp file is written, not yet renamed into place
     "checkpoint": '''
-from seqrev import checkpoints
+import seqrev.checkpoints.store as checkpoints
 real_fsync = os.fsync
 def fsync(fd):
     real_fsync(fd)
@@ -151,7 +153,7 @@ checkpoints.os.fsync = fsync
 def kill_script(point: str, argv: list[str]) -> str:
     """Python source that runs ``python -m seqrev ARGV`` and kills itself mid-write at ``point``."""
     return (_KILL_PRELUDE + KILL_PATCHES[point]
-            + f"\nfrom seqrev.cli import main\nsys.exit(main({argv!r}))\n")
+            + f"\nfrom seqrev.cli.main import main\nsys.exit(main({argv!r}))\n")
 
 
 def run_killed(point: str, argv: list[str], env: dict[str, str],

@@ -1,9 +1,9 @@
-"""seqrev.adam.Adam takes the same steps as torch.optim.Adam and shares its state layout."""
+"""training.adam.Adam takes the same steps as torch.optim.Adam and shares its state layout."""
 
 import pytest
 import torch
 
-from seqrev.adam import Adam
+from seqrev.training.adam import Adam
 
 
 def _model(seed: int) -> torch.nn.Module:

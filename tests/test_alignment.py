@@ -1,9 +1,9 @@
-"""Lining two outputs up letter by letter (seqrev.alignment)."""
+"""Lining two outputs up letter by letter (seqrev.inspection.alignment)."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqrev.alignment import (
+from seqrev.inspection.alignment import (
     CHANGED,
     ONLY_FIRST,
     ONLY_SECOND,

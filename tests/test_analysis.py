@@ -1,4 +1,4 @@
-"""Attention numbers and the model comparison, against hand-made traces and seqrev.evaluation."""
+"""Attention numbers and the model comparison, against hand-made traces and decoding.evaluation."""
 
 import math
 
@@ -7,7 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqrev.analysis import (
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.evaluation import evaluate, evaluate_by_length
+from seqrev.decoding.search import DecodeStep, DecodeTrace, greedy_trace
+from seqrev.inspection.analysis import (
     attention_entropy,
     attention_frame,
     compare_models,
@@ -22,11 +25,8 @@ from seqrev.analysis import (
     trace_numbers,
     wrong_steps,
 )
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import DecodeStep, DecodeTrace, greedy_trace
-from seqrev.evaluation import evaluate, evaluate_by_length
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import EOS, encode
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.vocab import EOS, encode
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +224,7 @@ def test_untrained_tiny_models_compare_without_error():
 
 
 def test_heatmap_reading_names_the_diagonal_that_holds_the_weight():
-    from seqrev.analysis import TraceNumbers, heatmap_reading
+    from seqrev.inspection.analysis import TraceNumbers, heatmap_reading
     numbers = TraceNumbers([0.1], 0.1, 1.0, [0.05], 0.05, {0: 0.05, 1: 0.83}, 1)
     assert heatmap_reading(numbers, 21, 21) == (
         "Most weight sits on the model's own diagonal, +1 column(s) from the textbook outline "
@@ -236,7 +236,7 @@ def test_heatmap_reading_names_the_diagonal_that_holds_the_weight():
 
 
 def test_training_length_warning_only_outside_the_lengths():
-    from seqrev.analysis import training_length_warning
+    from seqrev.inspection.analysis import training_length_warning
     both = {"plain": (1, 16), "attention": (1, 16)}
     assert training_length_warning(16, both) is None
     assert training_length_warning(1, both) is None

@@ -1,4 +1,4 @@
-"""The analysis stored beside a checkpoint (seqrev.analysis_cache): used only when it is for
+"""The analysis stored beside a checkpoint (inspection.analysis_cache): used only when it is for
 these very weights and well formed; otherwise recomputed and rewritten."""
 
 import json
@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from seqrev import analysis_cache
-from seqrev.analysis import compare_models
-from seqrev.checkpoints import Checkpoint, load_checkpoint
-from seqrev.models import ModelConfig, build_model
-from seqrev.projection import fit_state_map
+import seqrev.inspection.analysis_cache as analysis_cache
+from seqrev.checkpoints.store import Checkpoint, load_checkpoint
+from seqrev.inspection.analysis import compare_models
+from seqrev.inspection.projection import fit_state_map
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 
 def tiny(kind: str, seed: int, digest: str) -> Checkpoint:

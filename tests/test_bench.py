@@ -29,7 +29,7 @@ def test_bench_quick_json_has_every_section():
 
 def test_step_products_count_the_lab_step_by_hand():
     from bench.floor import step_flops, step_products
-    from seqrev.models import ModelConfig
+    from seqrev.models.seq2seq import ModelConfig
 
     b, s, e, h, v = 64, 10, 64, 100, 29
     t, g = s + 1, 3 * h
@@ -47,7 +47,7 @@ def test_floor_step_does_the_products_into_preallocated_outputs():
     import torch
 
     from bench.floor import floor_step, step_products
-    from seqrev.models import ModelConfig
+    from seqrev.models.seq2seq import ModelConfig
 
     config = ModelConfig(kind="attention", hidden_dim=8, embedding_dim=4)
     run = floor_step(config, 3, 5)
@@ -63,9 +63,9 @@ def test_floor_step_does_the_products_into_preallocated_outputs():
 
 def test_bench_times_train_with_each_models_own_defaults_on_one_thread():
     from bench.run import TARGETS, TRAIN_THREADS
-    from seqrev.cli import _build_parser
-    from seqrev.cli_runs import train_configs
-    from seqrev.training import DEFAULT_STEPS, preset
+    from seqrev.cli.main import _build_parser
+    from seqrev.cli.runs import train_configs
+    from seqrev.training.trainer import DEFAULT_STEPS, preset
 
     assert set(TARGETS) == {"plain", "attention"}
     for kind in TARGETS:

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from seqrev.analysis import step_labels
 from seqrev.charts.attention import (
     HIGHLIGHT_NAME,
     IDEAL_NAME,
@@ -20,8 +19,9 @@ from seqrev.charts.attention import (
     wrong_steps_heatmap,
 )
 from seqrev.charts.training import MODEL_COLORS
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import greedy_trace
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import greedy_trace
+from seqrev.inspection.analysis import step_labels
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_error_rate_lines_and_positions_past_training_shaded():
 
 def test_forced_cells_are_framed_and_cells_are_clickable():
     from seqrev.charts.attention import FORCED_NAME, standalone_html  # noqa: F401
-    from seqrev.decoding import AttentionOverride
+    from seqrev.decoding.search import AttentionOverride
 
     model = load_checkpoint("attention").model
     forced = greedy_trace(model, "MISSISSIPPIAN", overrides=[AttentionOverride(2, 0),
@@ -178,8 +178,8 @@ def test_forced_cells_are_framed_and_cells_are_clickable():
 
 def test_override_probability_figure_follows_both_runs():
     from seqrev.charts.attention import override_probability_figure
-    from seqrev.decoding import AttentionOverride
-    from seqrev.vocab import expected_tokens
+    from seqrev.decoding.search import AttentionOverride
+    from seqrev.tasks.vocab import expected_tokens
 
     model = load_checkpoint("attention").model
     own = greedy_trace(model, "ATTENTIONISALLYOUNEED")

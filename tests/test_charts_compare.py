@@ -12,8 +12,8 @@ from seqrev.charts.compare import (
     differing_positions,
     differing_steps,
 )
-from seqrev.decoding import greedy_trace
-from seqrev.models import ModelConfig, build_model
+from seqrev.decoding.search import greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 
 def model_of(kind, seed=0):

@@ -19,9 +19,9 @@ from seqrev.charts.decoding import (
     top_tokens,
     topk_figure,
 )
-from seqrev.decoding import DecodeStep, beam_search, greedy_trace
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import EOS, SOS, VOCAB_SIZE, encode, token_label
+from seqrev.decoding.search import DecodeStep, beam_search, greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.vocab import EOS, SOS, VOCAB_SIZE, encode, token_label
 
 LETTERS = st.text(alphabet="ABCDE", max_size=12)
 

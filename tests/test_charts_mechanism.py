@@ -5,10 +5,10 @@ import torch
 
 from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
 from seqrev.charts.projection import reference_figure, state_paths_figure
-from seqrev.decoding import AttentionOverride, greedy_trace
-from seqrev.mechanism import step_mechanism
-from seqrev.models import ModelConfig, build_model
-from seqrev.projection import fit_state_map, trace_path
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.inspection.mechanism import step_mechanism
+from seqrev.inspection.projection import fit_state_map, trace_path
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 
 def model_of(kind, seed=0, score="bilinear"):

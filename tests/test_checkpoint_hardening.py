@@ -21,11 +21,11 @@ import torch
 from safetensors.torch import save as save_to_bytes
 from streamlit.testing.v1 import AppTest
 
+import seqrev.checkpoints.store as checkpoints
 from pages.common import escape_markdown
-from seqrev import checkpoints
-from seqrev.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from seqrev.cli import main as cli_main
-from seqrev.models import ModelConfig, build_model
+from seqrev.checkpoints.store import CheckpointError, load_checkpoint, save_checkpoint
+from seqrev.cli.main import main as cli_main
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FORK = multiprocessing.get_context("fork")

@@ -7,10 +7,15 @@ import pytest
 import torch
 from safetensors.torch import save as save_to_bytes
 
-from seqrev import checkpoints
-from seqrev.checkpoints import CheckpointError, load_checkpoint, sanitize_name, save_checkpoint
-from seqrev.models import ModelConfig, build_model
-from seqrev.training import TrainConfig
+import seqrev.checkpoints.store as checkpoints
+from seqrev.checkpoints.store import (
+    CheckpointError,
+    load_checkpoint,
+    sanitize_name,
+    save_checkpoint,
+)
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.training.trainer import TrainConfig
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from seqrev.cli import lab_line, main
+from seqrev.cli.main import lab_line, main
 
 
 def run_cli(*args):

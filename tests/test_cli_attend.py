@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from seqrev.checkpoints import load_checkpoint
-from seqrev.cli import lab_line, main
-from seqrev.decoding import AttentionOverride, greedy_trace
-from seqrev.vocab import token_label
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.cli.main import lab_line, main
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.tasks.vocab import token_label
 
 TEXT = "ATTENTIONISALLYOUNEED"
 

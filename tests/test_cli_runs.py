@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from seqrev.cli import main
-from seqrev.runs import RunStore
-from seqrev.training import DEFAULT_STEPS, LAB_TRAINING
+from seqrev.cli.main import main
+from seqrev.runs.store import RunStore
+from seqrev.training.trainer import DEFAULT_STEPS, LAB_TRAINING
 
 TINY = ["--model", "plain", "--embedding-dim", "8", "--hidden-dim", "16", "--batch-size", "8",
         "--min-len", "1", "--max-len", "4", "--eval-every", "5", "--eval-size", "20",
@@ -54,8 +54,8 @@ def test_resume_carries_a_stopped_run_on_and_refuses_a_finished_one(store, capsy
 
 
 def test_stop_of_a_queued_run(store, capsys):
-    from seqrev.models import ModelConfig
-    from seqrev.training import TrainConfig
+    from seqrev.models.seq2seq import ModelConfig
+    from seqrev.training.trainer import TrainConfig
 
     queued = store.create_run(ModelConfig(kind="plain"), TrainConfig())
     store.create_run(ModelConfig(kind="plain"), TrainConfig(), status="running")  # slot taken
@@ -93,7 +93,7 @@ def test_out_of_range_settings_are_refused_before_a_run_exists(store, capsys, fl
 
 
 def test_train_help_lists_every_setting(capsys):
-    from seqrev import settings
+    import seqrev.training.settings as settings
 
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])
@@ -110,8 +110,8 @@ def test_train_help_lists_every_setting(capsys):
     (["--model", "plain", "--preset", "seed"], "plain", LAB_TRAINING.steps),
 ])
 def test_train_starts_from_the_chosen_models_own_defaults(argv, kind, steps):
-    from seqrev.cli import _build_parser
-    from seqrev.cli_runs import train_configs
+    from seqrev.cli.main import _build_parser
+    from seqrev.cli.runs import train_configs
 
     model_config, train_config = train_configs(_build_parser().parse_args(["train", *argv]))
     assert (model_config.kind, train_config.steps) == (kind, steps)

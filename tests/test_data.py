@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqrev.data import ReversalTask, batch_from_strings
-from seqrev.vocab import EOS, LETTERS, PAD, SOS, decode
+from seqrev.tasks.data import ReversalTask, batch_from_strings
+from seqrev.tasks.vocab import EOS, LETTERS, PAD, SOS, decode
 
 
 @given(st.lists(st.text(alphabet=LETTERS, min_size=1, max_size=20), min_size=1, max_size=8))

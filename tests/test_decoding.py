@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from seqrev.decoding import beam_search, default_max_steps, forced_trace, greedy_trace
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import EOS, SOS, VOCAB_SIZE, InputError, encode
+from seqrev.decoding.search import beam_search, default_max_steps, forced_trace, greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.vocab import EOS, SOS, VOCAB_SIZE, InputError, encode
 
 
 def model_of(kind, seed=0):

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from seqrev.data import batch_from_strings
-from seqrev.evaluation import evaluate_fresh, greedy_batch, score_outputs
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import EOS, PAD, encode
+from seqrev.decoding.evaluation import evaluate_fresh, greedy_batch, score_outputs
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.data import batch_from_strings
+from seqrev.tasks.vocab import EOS, PAD, encode
 
 
 def outputs_for(texts):
@@ -39,13 +39,13 @@ def test_missing_eos_or_extra_letters_are_not_exact():
 
 
 def test_greedy_batch_matches_per_string_decoding():
-    from seqrev.decoding import greedy_trace
+    from seqrev.decoding.search import greedy_trace
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(embedding_dim=8, hidden_dim=16)).eval()
     texts = ["ABCDE", "Q", "MNOPQRS"]
     outputs = greedy_batch(model, batch_from_strings(texts), max_steps=20)
-    from seqrev.vocab import decode
+    from seqrev.tasks.vocab import decode
 
     for row, text in enumerate(texts):
         assert decode(outputs[row]) == greedy_trace(model, text, max_steps=20).output

@@ -12,13 +12,16 @@ import time
 
 import pytest
 
-from seqrev import checkpoints, cli_runs, run_state, scheduler
-from seqrev.models import ModelConfig
-from seqrev.run_state import STATE_FILE, saved_step
-from seqrev.runs import HOST, QueueLimitError, QueueLimits, RunStore
-from seqrev.training import TrainConfig
-from seqrev.worker import Worker
-from seqrev.write_failure import CAUSE_FILE, read_cause
+import seqrev.checkpoints.store as checkpoints
+import seqrev.cli.runs as cli_runs
+import seqrev.runs.scheduler as scheduler
+import seqrev.runs.state as run_state
+from seqrev.disk import CAUSE_FILE, read_cause
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.state import STATE_FILE, saved_step
+from seqrev.runs.store import HOST, QueueLimitError, QueueLimits, RunStore
+from seqrev.runs.worker import Worker
+from seqrev.training.trainer import TrainConfig
 from tests.fault_support import (
     FILLER_STEP,
     TINY_FLAGS,
@@ -38,8 +41,8 @@ TINY_TRAIN = TrainConfig(steps=30, batch_size=8, min_len=1, max_len=5, eval_ever
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("SEQREV_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr("seqrev.worker.STATE_SECONDS", 0.0)  # a state write at every step
-    monkeypatch.setattr("seqrev.worker.FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr("seqrev.runs.worker.STATE_SECONDS", 0.0)  # a state write at every step
+    monkeypatch.setattr("seqrev.runs.worker.FLUSH_SECONDS", 0.0)
     return RunStore(tmp_path / "runs")
 
 

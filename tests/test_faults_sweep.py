@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seqrev import capacity, sweeps
+import seqrev.inspection.capacity as capacity
+import seqrev.sweeps.sweep as sweeps
 from seqrev.charts.sweep import capacity_curve_chart
-from seqrev.runs import RunStore
+from seqrev.runs.store import RunStore
 from tests.fault_support import ROOT, FullStore, killed, run_cli
 
 TINY = sweeps.SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention")},
@@ -36,7 +37,7 @@ def sleeper() -> subprocess.Popen:
 
 _RACER = textwrap.dedent('''
     import os, sys, time
-    from seqrev import sweeps
+    import seqrev.sweeps.sweep as sweeps
     print("ready", flush=True)
     while not os.path.exists(sys.argv[2]):  # both go at the same instant
         time.sleep(0.002)
@@ -154,7 +155,8 @@ def test_full_disk_while_saving_sweep_results_fails_the_trial_and_keeps_the_fini
 
 _KILLED_DRIVER = textwrap.dedent('''
     import os, signal, sys
-    from seqrev import runs, sweeps
+    import seqrev.runs.store as runs
+    import seqrev.sweeps.sweep as sweeps
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     runs.RunStore.update_extra = die  # after the metrics, before the trial's lengths

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
-from seqrev.models import gru_update
+from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
+from seqrev.models.seq2seq import gru_update
 
 BATCH, STEPS, SOURCES, HIDDEN = 3, 4, 5, 6
 LENGTHS = (5, 3, 1)  # letters per source row; the rest is padding

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from safetensors.torch import save as save_to_bytes
 from streamlit.testing.v1 import AppTest
 
+import seqrev.checkpoints.store as checkpoints
 from pages.common import escape_markdown
-from seqrev import checkpoints
-from seqrev.checkpoints import CheckpointError
-from seqrev.cli import main as cli_main
-from seqrev.models import ModelConfig, build_model
+from seqrev.checkpoints.store import CheckpointError
+from seqrev.cli.main import main as cli_main
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

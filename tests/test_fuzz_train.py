@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from seqrev import settings as seqrev_settings
-from seqrev.runs import RunStore
+import seqrev.training.settings as seqrev_settings
+from seqrev.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TYPED = [s for s in seqrev_settings.all_settings() if s.widget == "number"]

@@ -8,11 +8,11 @@ import json
 
 import torch
 
-from seqrev.data import ReversalTask
-from seqrev.decoding import greedy_trace
-from seqrev.evaluation import evaluate_fresh
-from seqrev.models import ModelConfig
-from seqrev.training import LAB_TRAINING, TrainConfig, Trainer, preset
+from seqrev.decoding.evaluation import evaluate_fresh
+from seqrev.decoding.search import greedy_trace
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.tasks.data import ReversalTask
+from seqrev.training.trainer import LAB_TRAINING, TrainConfig, Trainer, preset
 
 
 def test_defaults_cover_one_to_sixteen_and_the_lab_keeps_ten():
@@ -64,7 +64,7 @@ def test_held_out_set_is_uniform_over_the_whole_range_whatever_the_curriculum():
 
 
 def test_a_config_saved_before_the_length_settings_reads_as_the_old_training(tmp_path):
-    from seqrev.runs import RunStore
+    from seqrev.runs.store import RunStore
 
     store = RunStore(tmp_path)
     run = store.create_run(ModelConfig(), TrainConfig(), source="cli")

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import AttentionOverride, greedy_trace
-from seqrev.mechanism import forcing_sweep, override_outcome, step_mechanism
-from seqrev.models import ModelConfig, build_model
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.inspection.mechanism import forcing_sweep, override_outcome, step_mechanism
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 
 def model_of(kind, seed=0, score="bilinear"):

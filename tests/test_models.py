@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from seqrev.attention_scores import SCORE_FUNCTIONS
-from seqrev.data import batch_from_strings
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import VOCAB_SIZE
+from seqrev.models.attention_scores import SCORE_FUNCTIONS
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.data import batch_from_strings
+from seqrev.tasks.vocab import VOCAB_SIZE
 
 TEXTS = ["ABCDEFGHIJ", "XYZ", "Q", "HELLOWORLDAB"]
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import (
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import (
     AttentionOverride,
     OverrideError,
     check_overrides,
@@ -12,7 +12,7 @@ from seqrev.decoding import (
     parse_override,
     parse_overrides,
 )
-from seqrev.models import ModelConfig, build_model
+from seqrev.models.seq2seq import ModelConfig, build_model
 
 
 def model_of(kind, seed=0, score="bilinear"):

@@ -8,12 +8,13 @@ import math
 import pytest
 import torch
 
-from seqrev import packed_sweep, sweeps
-from seqrev.fused_recurrence import attention_gru_sequence, gru_sequence
-from seqrev.models import ModelConfig
-from seqrev.packed import PackedTrainer, pack_key
-from seqrev.packed_recurrence import packed_attention_gru_sequence, packed_gru_sequence
-from seqrev.training import TrainConfig, Trainer
+import seqrev.sweeps.packed_sweep as packed_sweep
+import seqrev.sweeps.sweep as sweeps
+from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.sweeps.packed_recurrence import packed_attention_gru_sequence, packed_gru_sequence
+from seqrev.sweeps.packed_training import PackedTrainer, pack_key
+from seqrev.training.trainer import TrainConfig, Trainer
 
 TOLERANCE = 1e-4
 
@@ -134,7 +135,7 @@ def test_the_memory_estimate_grows_with_pack_size_hidden_size_and_the_longest_le
 
 
 def test_parameter_count_is_the_models():
-    from seqrev.models import build_model
+    from seqrev.models.seq2seq import build_model
 
     for config in (ModelConfig(kind="plain", hidden_dim=12, embedding_dim=5),
                    ModelConfig(kind="attention", hidden_dim=12, embedding_dim=5),
@@ -266,8 +267,8 @@ def test_the_sweep_plans_packs_from_its_spec_and_rejects_a_bad_pack_size():
 
 @pytest.mark.parametrize("kind", ["plain", "attention"])
 def test_the_packed_final_evaluation_equals_each_trials_own(kind):
-    from seqrev.capacity import evaluate_lengths
-    from seqrev.packed_eval import evaluate_lengths_packed
+    from seqrev.inspection.capacity import evaluate_lengths
+    from seqrev.sweeps.packed_eval import evaluate_lengths_packed
 
     model = ModelConfig(kind=kind, hidden_dim=16, embedding_dim=8)
     trainers = [Trainer(model, TrainConfig(seed=seed, min_len=1, max_len=longest, steps=150,

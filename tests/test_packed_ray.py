@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from seqrev import sweeps
-from seqrev.runs import RunStore
-from seqrev.training import Trainer
+import seqrev.sweeps.sweep as sweeps
+from seqrev.runs.store import RunStore
+from seqrev.training.trainer import Trainer
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

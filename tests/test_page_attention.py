@@ -7,10 +7,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from seqrev.analysis import compare_models, trace_numbers, wrong_steps
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import AttentionOverride, greedy_trace
-from seqrev.vocab import token_label
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.inspection.analysis import compare_models, trace_numbers, wrong_steps
+from seqrev.tasks.vocab import token_label
 from tests.apptest_support import open_page as open_app_page
 
 INPUT_KEY = "att_input"
@@ -244,7 +244,7 @@ def test_what_if_run_can_be_taken_apart():
 
 def test_state_maps_show_both_models_on_the_reference_planes():
     page = open_page("states")
-    from seqrev.projection import fit_state_map, trace_path
+    from seqrev.inspection.projection import fit_state_map, trace_path
     paths = chart_titled(page, "States of both models for ATTENTIONISALLYOUNEED")
     cloud = chart_titled(page, "300 fresh strings on the same planes")
     lines = [t for t in paths["data"] if t.get("mode") == "lines+markers+text"]

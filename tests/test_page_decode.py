@@ -7,11 +7,11 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import seqrev.checkpoints.store as checkpoints
 from pages.common import escape_markdown
-from seqrev import checkpoints
 from seqrev.charts.decoding import marked_output_html
-from seqrev.decoding import beam_search, greedy_trace
-from seqrev.vocab import token_label
+from seqrev.decoding.search import beam_search, greedy_trace
+from seqrev.tasks.vocab import token_label
 from tests.apptest_support import open_page
 
 KINDS = {"plain": checkpoints.SHIPPED_PLAIN, "attention": checkpoints.SHIPPED_ATTENTION}

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seqrev.alignment import align_letters, describe, summarize
 from seqrev.charts.compare import differing_steps
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import greedy_trace
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import greedy_trace
+from seqrev.inspection.alignment import align_letters, describe, summarize
 from tests.apptest_support import open_page
 
 

@@ -4,7 +4,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from seqrev import checkpoints
+import seqrev.checkpoints.store as checkpoints
 from tests.apptest_support import open_page
 
 

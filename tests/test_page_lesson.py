@@ -14,11 +14,11 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from seqrev import lesson
-from seqrev.decoding import greedy_trace
-from seqrev.models import ModelConfig, build_model
-from seqrev.run_state import STATE_FILE
-from seqrev.runs import RunStore
+import seqrev.teaching.lesson as lesson
+from seqrev.decoding.search import greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.runs.state import STATE_FILE
+from seqrev.runs.store import RunStore
 from tests.apptest_support import APP, open_page
 
 

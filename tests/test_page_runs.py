@@ -7,9 +7,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seqrev.models import ModelConfig
-from seqrev.runs import RunStore, new_token
-from seqrev.training import TrainConfig
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.store import RunStore, new_token
+from seqrev.training.trainer import TrainConfig
 from tests.apptest_support import APP, open_page
 
 
@@ -110,7 +110,7 @@ def test_a_server_start_marks_dead_runs_interrupted_and_starts_the_queue(store, 
     import sqlite3
     import time
 
-    from seqrev import scheduler
+    import seqrev.runs.scheduler as scheduler
 
     orphan = store.create_run(ModelConfig(kind="plain"), TrainConfig(), status="running")
     with sqlite3.connect(store.db_path) as connection:  # its worker died an hour ago
@@ -131,9 +131,9 @@ def test_a_server_start_marks_dead_runs_interrupted_and_starts_the_queue(store, 
 
 
 def test_a_finished_run_with_its_state_offers_the_lab_report(store):
-    from seqrev.report import run_report
-    from seqrev.run_state import save_state
-    from seqrev.training import Trainer
+    from seqrev.runs.state import save_state
+    from seqrev.teaching.report import run_report
+    from seqrev.training.trainer import Trainer
 
     bare, run = finished_run(store, 1e-3), finished_run(store, 3e-3)
     save_state(Trainer(run.model_config, run.train_config), store.run_folder(run.id), 3.0)

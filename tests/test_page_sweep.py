@@ -7,8 +7,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seqrev import sweeps
-from seqrev.runs import RunStore
+import seqrev.sweeps.sweep as sweeps
+from seqrev.runs.store import RunStore
 
 APP = "../app.py"
 

@@ -9,11 +9,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import seqrev.checkpoints.store as checkpoints
 from pages.common import PLAIN_KEY
-from seqrev import checkpoints
-from seqrev.models import ModelConfig
-from seqrev.runs import RunStore, new_token
-from seqrev.training import DEFAULT_STEPS, TrainConfig, preset
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.store import RunStore, new_token
+from seqrev.training.trainer import DEFAULT_STEPS, TrainConfig, preset
 from tests.apptest_support import open_page
 
 LINK_BASE = "http://localhost:8501/train"  # AppTest has no browser address: this server's

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from seqrev.data import ReversalTask
-from seqrev.decoding import forced_trace, greedy_trace
-from seqrev.models import ModelConfig, build_model
-from seqrev.projection import fit_pca, fit_state_map, reference_states, trace_path
-from seqrev.vocab import decode, expected_tokens
+from seqrev.decoding.search import forced_trace, greedy_trace
+from seqrev.inspection.projection import fit_pca, fit_state_map, reference_states, trace_path
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.vocab import decode, expected_tokens
 
 
 def model_of(kind, seed=0):

@@ -12,9 +12,9 @@ from bench.reference import (
     lab_weights_to_seqrev,
     random_string_batch,
 )
-from seqrev.data import batch_from_strings
-from seqrev.decoding import greedy_trace
-from seqrev.models import ModelConfig, build_model
+from seqrev.decoding.search import greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.data import batch_from_strings
 
 
 def lab_and_ours(kind, seed=0):

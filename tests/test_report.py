@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from seqrev import checkpoints
-from seqrev.cli import main
-from seqrev.decoding import decode_text
-from seqrev.models import ModelConfig, build_model
-from seqrev.report import ReportInput, build_report, from_run, sample_lengths, sample_lines
-from seqrev.runs import RunStore
-from seqrev.training import TrainConfig
+import seqrev.checkpoints.store as checkpoints
+from seqrev.cli.main import main
+from seqrev.decoding.search import decode_text
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.runs.store import RunStore
+from seqrev.teaching.report import ReportInput, build_report, from_run, sample_lengths, sample_lines
+from seqrev.training.trainer import TrainConfig
 
 LAB_LINE = re.compile(r"^Input: \['([A-Z]+)'\], Should get: ([A-Z]+), Model generate: ([A-Z]*) "
                       r"\| The result is (True|False)$", re.MULTILINE)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from seqrev.models import ModelConfig
-from seqrev.runs import RunNotFound, RunStore, RunStoreError, new_token, valid_run_id
-from seqrev.training import TrainConfig
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.store import RunNotFound, RunStore, RunStoreError, new_token, valid_run_id
+from seqrev.training.trainer import TrainConfig
 
 TINY_MODEL = ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16)
 TINY_TRAIN = TrainConfig(steps=30, batch_size=8, min_len=1, max_len=5, eval_every=10,
@@ -134,7 +134,7 @@ def test_unknown_ids_are_refused_without_touching_the_disk(store):
 
 
 def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
-    from seqrev.run_history import milestones_line
+    from seqrev.runs.history import milestones_line
 
     run = store.create_run(TINY_MODEL, TINY_TRAIN, source="cli")
     evals = [(10, 0.5, 0.8, 0.7, 1.0), (20, 0.96, 0.99, 0.98, 2.5), (30, 0.94, 0.99, 0.97, 4.0),

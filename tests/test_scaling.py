@@ -1,4 +1,4 @@
-"""seqrev.scaling: why dividing the dot product by sqrt(D) keeps the softmax trainable."""
+"""inspection.scaling: why dividing the dot product by sqrt(D) keeps the softmax trainable."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from seqrev import scaling
-from seqrev.data import ReversalTask
-from seqrev.decoding import greedy_trace
-from seqrev.models import ModelConfig, build_model
-from seqrev.vocab import decode
+import seqrev.inspection.scaling as scaling
+from seqrev.decoding.search import greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.vocab import decode
 
 
 def by_dim(stats, scaled: bool) -> dict[int, scaling.ScoreStats]:

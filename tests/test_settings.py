@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 from streamlit.testing.v1 import AppTest
 
-from seqrev import settings
-from seqrev.cli import _build_parser
-from seqrev.models import ModelConfig
-from seqrev.runs import RunStore
-from seqrev.training import TrainConfig
-from seqrev.worker import trainer_from_run
+import seqrev.training.settings as settings
+from seqrev.cli.main import _build_parser
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.store import RunStore
+from seqrev.runs.worker import trainer_from_run
+from seqrev.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -111,7 +111,7 @@ def test_the_command_shown_reproduces_the_run_bit_for_bit(tmp_path):
     run = store.create_run(model_config, train_config, status="running")
     env = {**os.environ, "SEQREV_RUNS_DIR": str(store.root),
            "SEQREV_CHECKPOINT_DIR": str(tmp_path / "checkpoints")}
-    from seqrev.scheduler import worker_command
+    from seqrev.runs.scheduler import worker_command
 
     subprocess.run(worker_command([run.id]), cwd=ROOT, env=env, check=True, timeout=300)
     assert store.get(run.id).status == "finished"
@@ -131,7 +131,7 @@ def test_the_cli_flags_build_the_configs_the_command_was_made_from():
     model_config = ModelConfig(kind="plain", embedding_dim=16, hidden_dim=24)
     train_config = TrainConfig(steps=7, lr_schedule="constant", eval_size=33, device="cpu")
     argv = shlex.split(settings.command_line(model_config, train_config, "x"))[4:]
-    from seqrev.cli_runs import train_configs
+    from seqrev.cli.runs import train_configs
 
     parsed = _train_parser().parse_args(argv)
     assert train_configs(parsed) == (model_config, train_config)

@@ -8,10 +8,11 @@ import sys
 import pandas as pd
 import pytest
 
-from seqrev import capacity, sweeps
+import seqrev.inspection.capacity as capacity
+import seqrev.sweeps.sweep as sweeps
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
-from seqrev.cli import main
-from seqrev.runs import RunStore
+from seqrev.cli.main import main
+from seqrev.runs.store import RunStore
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_cli_unreachable_address_names_it_and_makes_nothing(store, capsys):
 
 
 def test_cli_starts_without_ray():
-    code = "import sys, seqrev.cli; sys.exit('ray' in sys.modules)"
+    code = "import sys, seqrev.cli.main; sys.exit('ray' in sys.modules)"
     import subprocess
 
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

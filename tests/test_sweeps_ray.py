@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from seqrev import sweeps
-from seqrev.runs import RunStore
+import seqrev.sweeps.sweep as sweeps
+from seqrev.runs.store import RunStore
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from seqrev import checkpoints, settings
+import seqrev.checkpoints.store as checkpoints
+import seqrev.training.settings as settings
 from seqrev.charts import HEADLINE_COLUMNS, headline_table
-from seqrev.charts.tables import TABLE_WIDTH, cut_headers, total_width
-from seqrev.models import ModelConfig
-from seqrev.run_compare import RUN_COLUMNS, runs_columns, runs_frame
-from seqrev.runs import RunStore
-from seqrev.training import TrainConfig
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.compare import RUN_COLUMNS, runs_columns, runs_frame
+from seqrev.runs.store import RunStore
+from seqrev.tables import TABLE_WIDTH, cut_headers, total_width
+from seqrev.training.trainer import TrainConfig
 
 
 @pytest.fixture

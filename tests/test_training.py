@@ -7,9 +7,9 @@ import time
 import pytest
 import torch
 
-from seqrev.evaluation import evaluate_fresh
-from seqrev.models import ModelConfig
-from seqrev.training import LAB_TRAINING, TrainConfig, Trainer, preset
+from seqrev.decoding.evaluation import evaluate_fresh
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.training.trainer import LAB_TRAINING, TrainConfig, Trainer, preset
 
 TINY_MODEL = ModelConfig(kind="attention", embedding_dim=16, hidden_dim=32)
 TINY = TrainConfig(steps=20, batch_size=32, min_len=1, max_len=4, eval_every=10, eval_size=64)
@@ -135,7 +135,7 @@ def test_scaled_embedding_init_gives_letter_vectors_of_length_about_one():
 
 
 def test_a_config_saved_before_embedding_init_existed_reads_as_unit(tmp_path):
-    from seqrev.runs import RunStore
+    from seqrev.runs.store import RunStore
 
     store = RunStore(tmp_path)
     run = store.create_run(ModelConfig(), TrainConfig(), source="cli")
@@ -150,7 +150,7 @@ def test_a_config_saved_before_embedding_init_existed_reads_as_unit(tmp_path):
 
 
 def test_shipped_checkpoints_predate_embedding_init_and_read_as_unit():
-    from seqrev import checkpoints
+    import seqrev.checkpoints.store as checkpoints
 
     for name in ("plain", "attention"):
         saved = checkpoints.read_sidecar(name)["train_config"]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqrev.vocab import (
+from seqrev.tasks.vocab import (
     EOS,
     FIRST_LETTER,
     LETTERS,

@@ -1,10 +1,10 @@
-"""The what-if helpers (seqrev.what_if): labels, the starting choice, and the suggestion."""
+"""The what-if helpers (inspection.what_if): labels, the starting choice, and the suggestion."""
 
 import pytest
 
-from seqrev.checkpoints import load_checkpoint
-from seqrev.decoding import AttentionOverride, greedy_trace
-from seqrev.what_if import (
+from seqrev.checkpoints.store import load_checkpoint
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.inspection.what_if import (
     OWN,
     TEXTBOOK,
     default_force,

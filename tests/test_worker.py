@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqrev import scheduler
-from seqrev.models import ModelConfig
-from seqrev.run_state import STATE_FILE
-from seqrev.runs import RunStore, RunStoreError
-from seqrev.training import TrainConfig
-from seqrev.worker import Worker, trainer_from_run
+import seqrev.runs.scheduler as scheduler
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.state import STATE_FILE
+from seqrev.runs.store import RunStore, RunStoreError
+from seqrev.runs.worker import Worker, trainer_from_run
+from seqrev.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ModelConfig(kind="attention", embedding_dim=8, hidden_dim=16)
@@ -92,7 +92,7 @@ def test_a_store_that_fails_mid_run_marks_the_run_failed(store, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(store, "record_progress", failing)
-    monkeypatch.setattr("seqrev.worker.FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr("seqrev.runs.worker.FLUSH_SECONDS", 0.0)
     assert Worker(store, [run]).run() == "failed"
     failed = store.get(run.id)
     assert failed.status == "failed" and failed.error == "disk full while recording the metrics"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from seqrev.charts.tables import ColumnSpec
-from seqrev.run_history import format_duration
+from seqrev.runs.history import format_duration
+from seqrev.tables import ColumnSpec
 
 HEADLINE_COLUMNS = (
     ColumnSpec("model", "model", "The checkpoint's name.", 110),

@@ -13,11 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from seqrev.analysis import MODELS, source_labels, step_labels
 from seqrev.charts.decoding import TARGET_EDGE
 from seqrev.charts.training import model_color
-from seqrev.decoding import DecodeTrace
-from seqrev.vocab import expected_tokens, token_label
+from seqrev.decoding.search import DecodeTrace
+from seqrev.inspection.analysis import MODELS, source_labels, step_labels
+from seqrev.tasks.vocab import expected_tokens, token_label
 
 IDEAL_NAME = "textbook outline: step t reads input S−1−t"
 OWN_DIAGONAL_NAME = "the model's own diagonal: step t reads input S−1−t{offset:+d}"

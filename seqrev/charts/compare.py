@@ -11,10 +11,10 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-from seqrev.alignment import SAME, align_letters
 from seqrev.charts.decoding import CHOSEN_WRONG, OTHER
-from seqrev.decoding import DecodeTrace
-from seqrev.vocab import token_label
+from seqrev.decoding.search import DecodeTrace
+from seqrev.inspection.alignment import SAME, align_letters
+from seqrev.tasks.vocab import token_label
 
 FIRST_COLOR, SECOND_COLOR = "#0969da", "#bf8700"
 DIFFER_FILL = "rgba(207, 34, 46, 0.12)"
@@ -93,9 +93,10 @@ def comparison_html(first: DecodeTrace, second: DecodeTrace) -> str:
 
 
 def aligned_html(first: str, second: str, names: tuple[str, str] = ("first", "second")) -> str:
-    """Both outputs lined up letter by letter (``seqrev.alignment``), not step by step: a letter
-    only one output has faces a gap (–), so one dropped letter frames one column, not the rest.
-    Changed letters and gaps are framed in red; each cell's title names its output position."""
+    """Both outputs lined up letter by letter (``seqrev.inspection.alignment``),
+    not step by step: a letter only one output has faces a gap (–), so one dropped letter
+    frames one column, not the rest. Changed letters and gaps are framed in red; each cell's
+    title names its output position."""
     columns = align_letters(first, second)
     rows = []
     for row, name in enumerate(names):

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from seqrev.decoding import DecodeStep, DecodeTrace
-from seqrev.vocab import EOS, expected_token, token_label
+from seqrev.decoding.search import DecodeStep, DecodeTrace
+from seqrev.tasks.vocab import EOS, expected_token, token_label
 
 CHOSEN_RIGHT, CHOSEN_WRONG, EXPECTED, OTHER = "#1a7f37", "#cf222e", "#1a7f37", "#afb8c1"
 ATTENTION, TARGET_EDGE = "#0969da", "#1a7f37"

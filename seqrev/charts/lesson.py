@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from seqrev.analysis import MODELS
 from seqrev.charts.training import model_color
-from seqrev.scaling import ScoreStats
+from seqrev.inspection.analysis import MODELS
+from seqrev.inspection.scaling import ScoreStats
 
 CHART_HEIGHT = 360
 SCALED_DASH = {False: "solid", True: "dot"}

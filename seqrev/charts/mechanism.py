@@ -1,7 +1,7 @@
 """Pictures of one attention step: the vectors, the scores and weights, the winning terms.
 
-Input is a :class:`seqrev.mechanism.StepMechanism`; output a plotly Figure. Input positions
-count from 0; hidden dimensions too.
+Input is a :class:`seqrev.inspection.mechanism.StepMechanism`; output a plotly Figure.
+Input positions count from 0; hidden dimensions too.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from seqrev.analysis import source_labels
 from seqrev.charts.decoding import ATTENTION, CHOSEN_RIGHT, OTHER, TARGET_EDGE
-from seqrev.mechanism import StepMechanism
-from seqrev.vocab import token_label
+from seqrev.inspection.analysis import source_labels
+from seqrev.inspection.mechanism import StepMechanism
+from seqrev.tasks.vocab import token_label
 
 VECTOR_SCALE = "RdBu"
 FORCED_COLOR = "#bf8700"

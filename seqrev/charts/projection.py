@@ -1,7 +1,8 @@
 """Hidden states on 2-D PCA planes: one string's paths, and the reference cloud.
 
 Both figures are a 2 x 2 grid: rows encoder / decoder, columns one per model. Inputs are
-:class:`seqrev.projection.StateMap` and :class:`seqrev.projection.TracePath`, keyed by model.
+:class:`seqrev.inspection.projection.StateMap` and
+:class:`seqrev.inspection.projection.TracePath`, keyed by model.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from seqrev.charts.training import model_color
-from seqrev.projection import StateMap, TracePath
+from seqrev.inspection.projection import StateMap, TracePath
 
 POSITION_SCALE = "Viridis"
 COLOR_BY = {"position": "input position i / decode step t",

@@ -1,7 +1,7 @@
 """Pictures of a capacity sweep: exact match by test length and hidden size, and the curve.
 
-Inputs are the tables of ``seqrev.capacity`` (``aggregate`` and ``capacity_curve``): plain
-DataFrames in, plotly Figures out.
+Inputs are the tables of ``seqrev.inspection.capacity`` (``aggregate`` and
+``capacity_curve``): plain DataFrames in, plotly Figures out.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Live training charts: loss, held-out accuracy and speed, one line per model.
 
-Every function takes plain per-model data (``seqrev.run_history.HistoryView`` or anything with the
+Every function takes plain per-model data (``seqrev.runs.history.HistoryView`` or anything with the
 same fields) keyed by model kind, and optionally the run's length in steps to fix the x axis
 while it grows, and returns a ``plotly.graph_objects.Figure``. When two
 models race they share each chart, always in the colours of ``MODEL_COLORS``.
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import plotly.graph_objects as go
 
-from seqrev.run_history import SPEED_WINDOW
+from seqrev.runs.history import SPEED_WINDOW
 
 # One colour per model kind, for every page (colour-blind-safe blue and orange).
 MODEL_COLORS: dict[str, str] = {"plain": "#1f77b4", "attention": "#ff7f0e"}
@@ -35,7 +35,7 @@ NICE_STEPS = (5, 2, 1)  # linear tick steps, per decade, for a range narrower th
 
 
 class RunSeries(Protocol):
-    """What a chart reads for one model (``seqrev.run_history.HistoryView`` has these fields)."""
+    """What a chart reads for one model (``seqrev.runs.history.HistoryView`` has these fields)."""
 
     steps: Sequence[int]
     loss: Sequence[float]

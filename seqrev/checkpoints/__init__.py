@@ -1,0 +1,1 @@
+"""Saving and loading trained models: safetensors weights with a validated JSON sidecar."""

@@ -1,0 +1,263 @@
+"""``python -m seqrev``: train, runs, eval, decode, sample, list and bench from the shell.
+
+Bad input of any kind ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import seqrev.checkpoints.store as checkpoints
+import seqrev.sweeps.sweep as sweeps
+from seqrev.cli.runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
+from seqrev.decoding.evaluation import evaluate_fresh, greedy_batch
+from seqrev.decoding.search import (
+    AttentionOverride,
+    OverrideError,
+    check_blend,
+    check_overrides,
+    decode_text,
+    greedy_trace,
+    parse_override,
+)
+from seqrev.devices import DEVICE_CHOICES, resolve_device
+from seqrev.errors import UsageError
+from seqrev.runs.store import RunStoreError
+from seqrev.tasks.data import ReversalTask, lab_line
+from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="python -m seqrev", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model, recorded as a run; --out saves it")
+    add_train_arguments(train)
+    add_runs_parser(commands)
+
+    evaluate = commands.add_parser("eval", help="accuracy of a checkpoint on fresh strings")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--n", type=_positive, default=1000)
+    evaluate.add_argument("--min-len", type=_positive, default=10)
+    evaluate.add_argument("--max-len", type=_positive)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    decode = commands.add_parser("decode", help="reverse your own strings, in the lab's format")
+    decode.add_argument("--checkpoint", required=True)
+    decode.add_argument("--beam", type=_positive, default=1, help="beam width (1 = greedy)")
+    decode.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    decode.add_argument("--attend", action="append", default=[], metavar="STEP:POS",
+                        help="force the attention at decode STEP onto input position POS "
+                             "(both from 0; repeat for more steps; greedy, attention models)")
+    decode.add_argument("--blend", default="1", metavar="B",
+                        help="with --attend: weights = (1-B) * the model's + B * forced (0-1)")
+    decode.add_argument("--json", action="store_true",
+                        help="one JSON object: the lab line's fields and, per step, the "
+                             "attention weights actually used")
+    decode.add_argument("text", nargs="+")
+
+    sample = commands.add_parser("sample", help="the lab's test printout on random strings")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--n", type=_positive, default=10)
+    sample.add_argument("--length", type=_positive, default=10)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+
+    report = commands.add_parser("report", help="a lab report: one HTML file that opens offline")
+    report.add_argument("--checkpoint", required=True)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.add_argument("--seed", type=int, help="draws the sample strings (default: random)")
+
+    commands.add_parser("list", help="checkpoints available in checkpoints/")
+
+    bench = commands.add_parser("bench", help="speed against the lab's implementation")
+    bench.add_argument("--quick", action="store_true", help="a smaller run for CI (< 1 min)")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    sweeps.add_parser(commands, _Parser)
+    return parser
+
+
+def _load(name: str, device: str) -> checkpoints.Checkpoint:
+    try:
+        return checkpoints.load_checkpoint(name, device=resolve_device(device))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def cmd_eval(args) -> int:
+    max_len = args.max_len or args.min_len
+    if max_len < args.min_len:
+        raise UsageError(f"--max-len {max_len} is below --min-len {args.min_len}")
+    if max_len > MAX_INPUT_LEN:
+        raise UsageError(f"--max-len {max_len} is over the limit of {MAX_INPUT_LEN}")
+    checkpoint = _load(args.checkpoint, args.device)
+    report = evaluate_fresh(checkpoint.model, args.n, args.min_len, max_len, args.seed)
+    if args.json:
+        print(json.dumps({"checkpoint": checkpoint.name, "seed": args.seed,
+                          "min_len": args.min_len, "max_len": max_len, **report.to_dict()}))
+        return 0
+    print(f"{checkpoint.name}: {report.n} fresh strings, lengths {args.min_len}-{max_len}, "
+          f"seed {args.seed}")
+    print(f"exact match {report.exact_match:.2%}  char accuracy {report.char_accuracy:.2%}  "
+          f"fine accuracy {report.fine_accuracy:.2%}")
+    print("accuracy by output position: "
+          + " ".join(f"{v:.2f}" for v in report.per_position))
+    print("length      n   exact    char    fine")
+    for length, row in report.by_length.items():
+        print(f"{length:6d} {row['n']:6d} {row['exact_match']:7.2%} "
+              f"{row['char_accuracy']:7.2%} {row['fine_accuracy']:7.2%}")
+    for failure in report.failures[:10]:
+        print(lab_line(failure["input"], failure["produced"]))
+    return 0
+
+
+def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverride]:
+    """``--attend``/``--blend`` parsed and checked against every text, or a UsageError."""
+    try:
+        blend = check_blend(args.blend)
+    except OverrideError as error:
+        raise UsageError(f"--blend: {error}") from None
+    try:
+        overrides = [parse_override(value, blend) for value in args.attend]
+        if overrides and not checkpoint.model.has_attention:
+            raise OverrideError(f"checkpoint {checkpoint.name!r} is a plain model: it has no "
+                                "attention to override")
+        if overrides and args.beam > 1:
+            raise OverrideError("works with greedy decoding only; leave out --beam")
+        for text in texts:
+            check_overrides(overrides, len(text), True)
+    except OverrideError as error:
+        raise UsageError(f"--attend: {error}") from None
+    return overrides
+
+
+def _decode_record(trace) -> dict:
+    """The lab line's fields and every step, for ``decode --json``."""
+    steps = [{"step": s.position, "fed": token_label(s.fed_token),
+              "wrote": token_label(s.chosen_token),
+              "probability": round(float(s.probabilities[s.chosen_token]), 6),
+              "attention": None if s.attention is None else [round(w, 6) for w in
+                                                             s.attention.tolist()],
+              "forced_position": s.forced_position,
+              "blend": s.blend if s.overridden else None} for s in trace.steps]
+    return {"input": trace.source, "should_get": trace.expected,
+            "model_generate": trace.output, "result": trace.correct, "method": trace.method,
+            "steps": steps}
+
+
+def cmd_decode(args) -> int:
+    try:
+        texts = [normalize(t) for t in args.text]
+    except InputError as error:
+        raise UsageError(str(error)) from None
+    checkpoint = _load(args.checkpoint, args.device)
+    overrides = _decode_overrides(args, checkpoint, texts)
+    traces = [greedy_trace(checkpoint.model, text, overrides=overrides) if overrides
+              else decode_text(checkpoint.model, text, args.beam) for text in texts]
+    if args.json:
+        print(json.dumps({"checkpoint": checkpoint.name, "beam": args.beam,
+                          "attend": [o.label() for o in overrides],
+                          "blend": overrides[0].blend if overrides else None,
+                          "strings": [_decode_record(trace) for trace in traces]}))
+        return 0
+    for trace in traces:
+        print(lab_line(trace.source, trace.output))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    if args.length > MAX_INPUT_LEN:
+        raise UsageError(f"--length {args.length} is over the limit of {MAX_INPUT_LEN}")
+    checkpoint = _load(args.checkpoint, args.device)
+    batch = ReversalTask(args.length, args.length).eval_set(args.n, args.seed)
+    outputs = greedy_batch(checkpoint.model, batch)
+    for row in range(args.n):
+        print(lab_line(decode(batch.source[row]), decode(outputs[row])))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from seqrev.teaching.report import build_report, from_checkpoint
+
+    document = build_report(from_checkpoint(_load(args.checkpoint, "cpu")), seed=args.seed)
+    try:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(document)
+    except OSError as error:
+        raise UsageError(f"could not write {args.out}: {error.strerror}") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_list() -> int:
+    """One line per healthy checkpoint, then one per skipped file saying why; exits 0."""
+    for name in checkpoints.list_checkpoints():
+        try:
+            sidecar = checkpoints.read_sidecar(name)  # already checked against the schema
+        except checkpoints.CheckpointError as error:  # replaced since it was listed
+            print(f"{name}\tskipped: {_one_line(error.problem)}")
+            continue
+        ten = (sidecar.get("evaluation") or {}).get("length_10") or {}
+        exact = f"{ten['exact_match']:.1%}" if "exact_match" in ten else "?"
+        print(f"{name}\t{sidecar['model_config'].get('kind', '?')}\tlength-10 exact {exact}")
+    for file_name, problem in checkpoints.list_checkpoint_problems():
+        shown = file_name if file_name.isprintable() else ascii(file_name)
+        print(f"{shown}\tskipped: {_one_line(problem)}")
+    return 0
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def cmd_bench(args) -> int:
+    try:
+        from bench.run import run_benchmark
+    except ImportError:
+        raise UsageError("the benchmark needs the repository's bench/ folder; "
+                         "run from the repository root") from None
+    run_benchmark(quick=args.quick, as_json=args.json, device=resolve_device(args.device))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = _build_parser().parse_args(argv)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+        if args.command == "sweep":
+            return sweeps.main(args)
+        handlers = {"eval": cmd_eval, "decode": cmd_decode, "sample": cmd_sample,
+                    "bench": cmd_bench, "report": cmd_report}
+        return cmd_list() if args.command == "list" else handlers[args.command](args)
+    except (UsageError, checkpoints.CheckpointError, RunStoreError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,294 @@
+"""``train`` and ``runs``: every training run is recorded in the run store.
+
+``train`` creates a run, prints ``run ID`` first, trains in the foreground and, with
+``--out``, saves a checkpoint. ``train --run ID`` is the worker the app launches;
+``train --resume ID`` carries a stopped, interrupted or failed run on. ``runs`` lists, shows
+and stops runs.
+
+Exit codes: 0 done (finished or stopped), 1 the run failed (a full disk, a diverged or broken
+run: the one-line cause is printed and stored), 2 bad input or an unusable store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+
+import seqrev.checkpoints.store as checkpoints
+import seqrev.training.settings as settings
+from seqrev.errors import UsageError
+from seqrev.models.seq2seq import ModelConfig
+from seqrev.runs.history import MILESTONES, format_duration, milestones_line
+from seqrev.runs.scheduler import launch_pending, try_launch_pending
+from seqrev.runs.store import RunNotFound, RunRecord, RunStore, RunStoreError
+from seqrev.runs.worker import Worker, install_stop_signals, save_run_checkpoint, set_threads
+from seqrev.training.trainer import PRESETS, TrainConfig, Trainer, preset
+
+RESUMABLE = ("stopped", "interrupted", "failed")
+EXIT_RUN_FAILED = 1
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"expected 1 to 256 threads, got {value}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``train``'s flags: the preset, one per setting (from ``seqrev.settings``), and the run's."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="start from these settings; the flags below override them")
+    settings.add_arguments(parser)
+    parser.add_argument("--threads", type=_threads, default=1,
+                        help="torch CPU threads (default 1: at these sizes a second thread "
+                             "saves about 10%% on an idle machine and costs many times that "
+                             "when another process holds a core; docs/speed.md)")
+    parser.add_argument("--out", help="save the trained model as this checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", metavar="ID", help="carry a stopped or interrupted run on")
+    parser.add_argument("--run", action="append", metavar="ID", help=argparse.SUPPRESS)
+
+
+def train_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """The configs that ``train``'s flags ask for, over the chosen preset."""
+    values = settings.from_arguments(args)
+    base = preset(args.preset, values.get("kind", ModelConfig().kind))
+    if "min_len" in values and "max_len" not in values and values["min_len"] > base[1].max_len:
+        values["max_len"] = values["min_len"]
+    try:
+        return settings.build_configs(values, base)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _open_store() -> RunStore:
+    return RunStore()
+
+
+def _progress_printer(total: int, stream=sys.stderr):
+    state = {"exact": None, "last": 0.0, "start": time.perf_counter()}
+
+    def on_eval(event) -> None:
+        state["exact"] = event.exact_match
+
+    def on_step(event) -> None:
+        now = time.perf_counter()
+        if now - state["last"] < 0.2 and event.step < total:
+            return
+        state["last"] = now
+        done = event.step / total
+        elapsed = now - state["start"]
+        bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
+        exact = "" if state["exact"] is None else f" exact {state['exact']:.3f}"
+        stream.write(f"\r[{bar}] {event.step}/{total} loss {event.loss:.4f}{exact} "
+                     f"{elapsed:.0f}s ")
+        stream.flush()
+
+    return on_step, on_eval
+
+
+def _execute(store: RunStore, runs: list[RunRecord], quiet: bool) -> tuple[str, Worker]:
+    try:
+        worker = Worker(store, runs)
+    except RunStoreError as error:
+        raise UsageError(f"the run can't start: {error}") from None
+    except (ValueError, RuntimeError) as error:
+        for run in runs:
+            store.set_status(run.id, "failed", error=str(error).splitlines()[0])
+        raise UsageError(str(error).splitlines()[0]) from None
+    install_stop_signals(worker)
+
+    def attach(run_id: str, trainer: Trainer) -> None:
+        if not quiet and len(runs) == 1:
+            on_step, on_eval = _progress_printer(trainer.config.steps)
+            trainer.add_callback("step", on_step)
+            trainer.add_callback("eval", on_eval)
+
+    outcome = worker.run(attach)
+    if not quiet:
+        sys.stderr.write("\n")
+    return outcome, worker
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train in the foreground (new, ``--resume`` or the app's ``--run`` worker)."""
+    set_threads(args.threads)
+    store = _open_store()
+    if args.run:
+        return _run_worker(store, args)
+    name = None
+    if args.out:
+        try:
+            name = checkpoints.sanitize_name(args.out)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if checkpoints.exists(name) and not args.overwrite:
+            raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+    if args.resume:
+        runs = _resumable(store, args.resume, saving=name is not None)
+    else:
+        model_config, train_config = train_configs(args)
+        runs = [store.create_run(model_config, train_config, source="cli", status="running")]
+    print(f"run {runs[0].id}", flush=True)
+    outcome, worker = _execute(store, runs, args.quiet)
+    run = store.get(runs[0].id)
+    cause = run.error if outcome != "failed" or run.status == "failed" else worker.failure
+    print(f"{outcome}: {run.steps_done} of {run.steps_total} steps in "
+          f"{format_duration(run.wall_seconds)}"
+          + (f"; held-out exact match {run.exact_match:.1%}" if run.exact_match is not None
+             else "") + (f" ({cause})" if cause else ""))
+    if outcome == "failed":
+        return EXIT_RUN_FAILED
+    if name and outcome == "finished":
+        try:
+            record = save_run_checkpoint(store, run, name, overwrite=args.overwrite,
+                                         trainer=worker.trainers[run.id])
+        except checkpoints.CheckpointError as error:
+            if error.disk_error is None:
+                raise
+            return _checkpoint_failed(store, run, name, str(error.disk_error))
+        evaluation = record["evaluation"]
+        config = run.train_config
+        print(f"saved checkpoint {name} ({run.kind})")
+        print(f"length 10: exact {evaluation['length_10']['exact_match']:.1%}, "
+              f"char {evaluation['length_10']['char_accuracy']:.1%}; "
+              f"lengths {config.min_len}-{config.max_len}: "
+              f"exact {evaluation['training_range']['exact_match']:.1%}")
+    elif name:
+        print(f"not saved as {name}: the run did not finish (resume it with "
+              f"train --resume {run.id} --out {name})")
+    return 0
+
+
+def _checkpoint_failed(store: RunStore, run: RunRecord, name: str, cause: str) -> int:
+    """The run trained but its checkpoint could not be written: failed, resumable to save."""
+    with contextlib.suppress(RunStoreError):  # a full store: the line below still says it
+        store.set_status(run.id, "failed", error=cause)
+    print(f"failed: {cause}; the trained state is kept (train --resume {run.id} --out {name} "
+          f"saves it once there is space)")
+    return EXIT_RUN_FAILED
+
+
+def _resumable(store: RunStore, run_id: str, saving: bool = False) -> list[RunRecord]:
+    """Claim ``run_id`` (and its race) for this process; UsageError if it can't resume.
+
+    With ``saving`` (``--out``), a finished run whose checkpoint was never written (its save
+    was killed) may "resume" too: it is at its last step, so it only saves.
+    """
+    store.reap()  # a worker killed a moment ago: its run is interrupted now, not in 10 s
+    run = _get(store, run_id)
+    group = store.group(run)
+    allowed = (*RESUMABLE, "finished") if saving and len(group) == 1 and not run.checkpoint \
+        else RESUMABLE
+    for member in group:
+        if member.status not in allowed:
+            raise UsageError(f"run {member.id} is {member.status}; only a stopped, interrupted "
+                             f"or failed run can be resumed")
+    for member in group:
+        if not store.set_status(member.id, "running", only_from=allowed):
+            raise UsageError(f"run {member.id} was resumed by another process just now")
+        store.attach_worker(member.id, os.getpid())
+    return [store.get(m.id) for m in group]
+
+
+def _run_worker(store: RunStore, args: argparse.Namespace) -> int:
+    runs = [_get(store, run_id) for run_id in args.run]
+    outcome, _ = _execute(store, runs, quiet=True)
+    launch_pending(store)  # hand the freed slot to the next queued run
+    return 1 if outcome == "failed" else 0
+
+
+def _get(store: RunStore, run_id: str) -> RunRecord:
+    try:
+        return store.get(run_id)
+    except RunNotFound:
+        raise UsageError(f"no run {run_id!r} (python -m seqrev runs lists them)") from None
+
+
+def add_runs_parser(commands) -> None:
+    """``runs [--json]``, ``runs show ID [--json]``, ``runs stop ID``."""
+    runs = commands.add_parser("runs", help="training runs recorded in the run store")
+    runs.add_argument("--json", action="store_true", help="one JSON array on stdout")
+    actions = runs.add_subparsers(dest="runs_command", parser_class=type(runs))
+    show = actions.add_parser("show", help="one run with its history")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", dest="show_json")
+    stop = actions.add_parser("stop", help="stop a queued or running run")
+    stop.add_argument("id")
+    delete = actions.add_parser("delete", help="remove a run and its history")
+    delete.add_argument("id")
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _open_store()
+    problem = try_launch_pending(store)  # reading must work on a full disk too
+    if problem:
+        print(f"warning: could not update the queue ({problem}); showing runs as stored",
+              file=sys.stderr)
+    command = getattr(args, "runs_command", None)
+    if command == "show":
+        return _show(store, args.id, args.show_json)
+    if command == "stop":
+        _get(store, args.id)
+        status = store.request_stop(args.id)
+        print(f"run {args.id}: " + ("stop requested" if status == "running" else status))
+        return 0
+    if command == "delete":
+        run = _get(store, args.id)
+        if run.status == "running":
+            raise UsageError(f"run {run.id} is running; stop it first")
+        store.delete(run.id)
+        print(f"deleted run {run.id}")
+        return 0
+    runs = store.list_runs()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in runs]))
+        return 0
+    print("id          status       model      steps           exact   wall      started")
+    for run in runs:
+        exact = "-" if run.exact_match is None else f"{run.exact_match:.1%}"
+        print(f"{run.id}  {run.status:<11}  {run.kind:<9}  "
+              f"{run.steps_done:>6}/{run.steps_total:<6}  {exact:>6}  "
+              f"{format_duration(run.wall_seconds):>8}  {_when(run.started)}")
+    return 0
+
+
+def _show(store: RunStore, run_id: str, as_json: bool) -> int:
+    run = _get(store, run_id)
+    history = store.history(run.id)
+    if as_json:
+        print(json.dumps({**run.to_dict(),
+                          "history": {"steps": history.steps.to_dict(orient="list"),
+                                      "evals": history.evals.to_dict(orient="list")}}))
+        return 0
+    for key, value in run.to_dict().items():
+        if key not in ("model_config", "train_config", "extra"):
+            print(f"{key}: {value}")
+    print("command: " + settings.command_line(run.model_config, run.train_config))
+    print(milestones_line({target: store.first_reaching(target, [run.id]).get(run.id)
+                           for target in MILESTONES}))
+    print("step   exact    char")
+    for row in history.evals.itertuples():
+        print(f"{row.step:<6} {row.exact_match:6.1%} {row.char_accuracy:6.1%}")
+    return 0
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """Exceptions the CLI reports as one line, exit code 2."""
+    return (RunStoreError,)

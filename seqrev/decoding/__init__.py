@@ -1,0 +1,1 @@
+"""Running a trained model: greedy and beam decoding with their attention, and scoring outputs."""

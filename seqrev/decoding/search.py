@@ -1,0 +1,352 @@
+"""Decoding one string with a full trace: greedy, beam search, forced prefixes and forced attention.
+
+A trace keeps what the Attention page explains: per step the query (the decoder's previous
+state), the raw scores, the model's own softmax weights, the weights actually used (they differ
+only where an :class:`AttentionOverride` forced them) and the context; per string the encoder
+states and the keys the score prepared from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from seqrev.models.seq2seq import Memory, Seq2Seq, StepOutput, gru_update
+from seqrev.tasks.data import batch_from_strings
+from seqrev.tasks.vocab import EOS, SOS, decode, encode, normalize
+
+
+def default_max_steps(length: int) -> int:
+    """The hard cap on output symbols for an input of ``length`` letters."""
+    return 2 * length + 2
+
+
+class OverrideError(ValueError):
+    """An attention override that cannot apply: malformed, out of range, or a plain model."""
+
+
+@dataclass(frozen=True)
+class AttentionOverride:
+    """At decode ``step``, push the attention towards source ``position``.
+
+    The weights used are ``(1 - blend) * own + blend * one_hot(position)``: ``blend = 1`` forces
+    the one letter, ``0`` leaves the model alone. Steps and positions count from 0.
+    """
+
+    step: int
+    position: int
+    blend: float = 1.0
+
+    def label(self) -> str:
+        return f"{self.step}:{self.position}"
+
+
+def parse_override(text: str, blend: float = 1.0) -> AttentionOverride:
+    """``"STEP:POS"`` (two whole numbers >= 0) as an override; OverrideError naming the text."""
+    parts = text.strip().split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise OverrideError(f"{text!r} is not STEP:POS (two whole numbers, e.g. 3:17)")
+    return AttentionOverride(int(parts[0]), int(parts[1]), check_blend(blend))
+
+
+def parse_overrides(text: str, blend: float = 1.0) -> list[AttentionOverride]:
+    """A comma-separated list such as ``"3:17,5:2"`` (the URL's form); empty text gives []."""
+    return [parse_override(part, blend) for part in text.split(",")] if text.strip() else []
+
+
+def check_blend(blend: float) -> float:
+    """``blend`` as a float in [0, 1], or OverrideError naming it."""
+    try:
+        value = float(blend)
+    except (TypeError, ValueError):
+        raise OverrideError(f"blend {blend!r} is not a number between 0 and 1") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise OverrideError(f"blend {blend!r} is outside [0, 1]")
+    return value
+
+
+def override_steps(source_len: int) -> int:
+    """How many decode steps can be overridden: the S letters and the ``<eos>`` step."""
+    return source_len + 1
+
+
+def check_overrides(overrides: Iterable[AttentionOverride], source_len: int, has_attention: bool
+                    ) -> tuple[AttentionOverride, ...]:
+    """The overrides sorted by step, or OverrideError naming the first bad one."""
+    overrides = tuple(sorted(overrides, key=lambda o: o.step))
+    if overrides and not has_attention:
+        raise OverrideError("a plain model has no attention to override")
+    seen: set[int] = set()
+    for override in overrides:
+        check_blend(override.blend)
+        if not 0 <= override.step < override_steps(source_len):
+            raise OverrideError(
+                f"step {override.step} in {override.label()!r} is out of range: a "
+                f"{source_len}-letter input decodes in steps 0-{source_len}")
+        if not 0 <= override.position < source_len:
+            raise OverrideError(
+                f"position {override.position} in {override.label()!r} is out of range: the "
+                f"input has positions 0-{source_len - 1}")
+        if override.step in seen:
+            raise OverrideError(f"step {override.step} is overridden twice; one per step")
+        seen.add(override.step)
+    return overrides
+
+
+@dataclass
+class DecodeStep:
+    """What happened at one decoder step."""
+
+    position: int  # 0-based output position
+    fed_token: int  # token fed into the decoder at this step
+    probabilities: torch.Tensor  # (vocab,) softmax of the logits
+    chosen_token: int  # token emitted (argmax for greedy; the path's token for beam)
+    attention: torch.Tensor | None  # (S,) weights used over the source letters; None for plain
+    hidden: torch.Tensor  # (hidden,) decoder state after the step
+    query: torch.Tensor | None = None  # (hidden,) decoder state before the step; None for plain
+    scores: torch.Tensor | None = None  # (S,) raw scores s(h_i, q); None for plain
+    model_attention: torch.Tensor | None = None  # (S,) softmax(scores): the model's own weights
+    context: torch.Tensor | None = None  # (hidden,) sum_i attention_i h_i, fed to the GRU
+    forced_position: int | None = None  # source position an override pushed weight onto
+    blend: float = 0.0  # share of the forced one-hot in ``attention`` (0 = the model's own)
+
+    @property
+    def overridden(self) -> bool:
+        return self.forced_position is not None
+
+
+@dataclass
+class BeamCandidate:
+    """One hypothesis kept at a beam step; ``parent`` indexes the previous step's list."""
+
+    token: int
+    log_prob: float  # cumulative log-probability of the hypothesis
+    parent: int  # -1 at the first step
+    finished: bool  # this candidate emitted <eos>
+
+
+@dataclass
+class DecodeTrace:
+    """A decoded string with everything the pages show about it."""
+
+    source: str
+    output: str  # letters before <eos>
+    log_prob: float  # sum of the chosen tokens' log-probabilities
+    steps: list[DecodeStep]
+    method: str = "greedy"
+    beam_steps: list[list[BeamCandidate]] = field(default_factory=list)  # beam only
+    best_path: list[int] = field(default_factory=list)  # candidate index per beam step
+    encoder_states: torch.Tensor | None = None  # (S, hidden) h_i, one per source letter
+    keys: torch.Tensor | None = None  # (S, hidden) the score's prepared keys; None for plain
+    overrides: tuple[AttentionOverride, ...] = ()  # what greedy_trace was asked to force
+
+    @property
+    def expected(self) -> str:
+        return self.source[::-1]
+
+    @property
+    def correct(self) -> bool:
+        return self.output == self.expected
+
+    def attention_matrix(self) -> torch.Tensor | None:
+        """(steps, S) attention weights, one row per decoder step; None for a plain model."""
+        if not self.steps or self.steps[0].attention is None:
+            return None
+        return torch.stack([s.attention for s in self.steps])
+
+
+def _encode_text(model: Seq2Seq, text: str) -> tuple[Memory, torch.Tensor]:
+    device = next(model.parameters()).device
+    batch = batch_from_strings([text]).to(device)
+    return model.encode(batch.source, batch.lengths)
+
+
+def _memory_fields(memory: Memory) -> dict:
+    """The trace's per-string tensors, batch row 0, on the CPU."""
+    keys = memory.keys[0].cpu() if memory.keys is not None else None
+    return {"encoder_states": memory.states[0].cpu(), "keys": keys}
+
+
+def _overridden_step(model: Seq2Seq, fed: torch.Tensor, hidden: torch.Tensor, memory: Memory,
+                     override: AttentionOverride) -> tuple[StepOutput, torch.Tensor]:
+    """``model.step`` with the attention weights blended towards a one-hot; also the own weights.
+
+    The same arithmetic as ``Seq2Seq.attend`` + ``advance``, with the weights replaced between
+    the softmax and the context.
+    """
+    _, own = model.attend(memory, hidden)  # (1, S)
+    forced = F.one_hot(torch.tensor([override.position], device=own.device),
+                       own.shape[1]).to(own.dtype)  # (1, S)
+    weights = (1.0 - override.blend) * own + override.blend * forced  # (1, S)
+    context = (weights.unsqueeze(2) * memory.states).sum(dim=1)  # (1, hidden)
+    cell = model.decoder
+    input_gates = torch.addmm(model.embed_gates(fed), context, cell.weight_ih_context.t())
+    hidden_gates = F.linear(hidden, cell.weight_hh, cell.bias_hh)  # (1, 3H)
+    new_hidden = gru_update(input_gates, hidden_gates, hidden)  # (1, hidden)
+    return StepOutput(model.output(new_hidden), new_hidden, weights), own
+
+
+def _traced_step(model: Seq2Seq, fed: int, hidden: torch.Tensor, memory: Memory,
+                 override: AttentionOverride | None) -> tuple[StepOutput, dict]:
+    """One decoder step, and the override details a DecodeStep records (empty for plain)."""
+    tokens = torch.tensor([fed], device=hidden.device)  # (1,)
+    if override is None:
+        out = model.step(tokens, hidden, memory)
+        return out, ({} if out.attention is None else {"query": hidden[0]})
+    out, own = _overridden_step(model, tokens, hidden, memory, override)
+    return out, {"query": hidden[0], "model_attention": own[0].cpu(),
+                 "forced_position": override.position, "blend": override.blend}
+
+
+def _add_scores(model: Seq2Seq, steps: list[DecodeStep], memory: Memory) -> None:
+    """Fill each attention step's scores, own weights and context, all steps in one batch."""
+    if not steps or steps[0].query is None:
+        return
+    queries = torch.stack([s.query for s in steps])  # (T, hidden)
+    n = queries.shape[0]
+    keys = memory.keys.expand(n, -1, -1)  # (T, S, hidden)
+    scores = model.score.score(keys, queries)  # (T, S)
+    own = torch.softmax(scores.masked_fill(~memory.mask.expand(n, -1), float("-inf")), dim=1)
+    used = torch.stack([s.attention for s in steps]).to(queries.device)  # (T, S)
+    contexts = (used.unsqueeze(2) * memory.states).sum(dim=1)  # (T, hidden)
+    for step, row, weights, context in zip(steps, scores.cpu(), own.cpu(), contexts.cpu(),
+                                           strict=True):
+        step.query = step.query.cpu()
+        step.scores, step.context = row, context
+        if step.model_attention is None:
+            step.model_attention = weights
+
+
+def _step_record(position, fed, out, chosen, extra: dict | None = None) -> DecodeStep:
+    attention = out.attention[0].cpu() if out.attention is not None else None
+    return DecodeStep(position, fed, torch.softmax(out.logits[0], 0).cpu(), chosen,
+                      attention, out.hidden[0].cpu(), **(extra or {}))
+
+
+@torch.inference_mode()
+def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "forced"
+                 ) -> DecodeTrace:
+    """Trace the model while it is fed ``tokens`` (what-if: force a decoder path)."""
+    text = normalize(text)
+    model.eval()
+    memory, hidden = _encode_text(model, text)
+    fed, steps, log_prob = SOS, [], 0.0
+    for position, chosen in enumerate(tokens):
+        out, extra = _traced_step(model, fed, hidden, memory, None)
+        hidden = out.hidden
+        record = _step_record(position, fed, out, chosen, extra)
+        log_prob += float(torch.log(record.probabilities[chosen]))
+        steps.append(record)
+        fed = chosen
+    _add_scores(model, steps, memory)
+    return DecodeTrace(text, decode(tokens), log_prob, steps, method, **_memory_fields(memory))
+
+
+@torch.inference_mode()
+def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix: str = "",
+                 overrides: Sequence[AttentionOverride] = ()) -> DecodeTrace:
+    """Greedy decoding of ``text`` (validated and upper-cased) with a per-step trace.
+
+    ``prefix`` (letters) is a what-if: its letters are forced as the first outputs, whatever the
+    model prefers, and greedy decoding continues from there. The trace still records what the
+    model's distribution was at the forced steps.
+
+    ``overrides`` is the other what-if (Seq2Seq-Vis's forced attention): at each listed step the
+    attention weights are replaced (see :class:`AttentionOverride`) before the context is read,
+    and decoding goes on from the state that produces. Bad overrides raise OverrideError; an
+    override at a step the run never reaches (it wrote ``<eos>`` before) does nothing.
+    """
+    text = normalize(text)
+    by_step = {o.step: o for o in check_overrides(overrides, len(text), model.has_attention)}
+    forced = encode(normalize(prefix)) if prefix else []
+    model.eval()
+    memory, hidden = _encode_text(model, text)
+    fed, steps, log_prob = SOS, [], 0.0
+    limit = max(max_steps or default_max_steps(len(text)), len(forced) + 1)
+    for position in range(limit):
+        out, extra = _traced_step(model, fed, hidden, memory, by_step.get(position))
+        hidden = out.hidden
+        log_probs = torch.log_softmax(out.logits[0], 0)  # (vocab,)
+        chosen = forced[position] if position < len(forced) else int(log_probs.argmax())
+        log_prob += float(log_probs[chosen])
+        steps.append(_step_record(position, fed, out, chosen, extra))
+        if chosen == EOS:
+            break
+        fed = chosen
+    _add_scores(model, steps, memory)
+    method = "forced prefix" if forced else "greedy"
+    if by_step:
+        method += " + forced attention"
+    return DecodeTrace(text, decode([s.chosen_token for s in steps]), log_prob, steps, method,
+                       overrides=tuple(by_step.values()), **_memory_fields(memory))
+
+
+@torch.inference_mode()
+def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None = None
+                ) -> DecodeTrace:
+    """Beam search of ``width`` hypotheses; the trace follows the best finished one.
+
+    ``beam_steps[t]`` lists the candidates kept after step t, so a page can draw the tree.
+    """
+    if width < 1:
+        raise ValueError("beam width must be at least 1")
+    text = normalize(text)
+    model.eval()
+    memory, hidden = _encode_text(model, text)  # batch of 1
+    device = hidden.device
+    tokens = torch.tensor([SOS], device=device)  # (beams,)
+    scores = torch.zeros(1, device=device)  # (beams,) cumulative log-probs of live beams
+    live_index: list[int] = [-1]  # index into the previous step's candidate list
+    beam_steps: list[list[BeamCandidate]] = []
+    best: tuple[float, int, int] | None = None  # (log_prob, step, candidate index)
+    for step in range(max_steps or default_max_steps(len(text))):
+        beams = tokens.shape[0]
+        expanded = Memory(*(None if t is None else t.expand(beams, *t.shape[1:])
+                            for t in memory))
+        out = model.step(tokens, hidden, expanded)
+        log_probs = torch.log_softmax(out.logits, dim=1) + scores.unsqueeze(1)  # (beams, vocab)
+        flat_scores, flat_index = log_probs.flatten().topk(min(width, log_probs.numel()))
+        vocab = log_probs.shape[1]
+        parents, chosen = flat_index // vocab, flat_index % vocab  # (width,) each
+        candidates, keep = [], []
+        ranked = zip(flat_scores.tolist(), parents.tolist(), chosen.tolist(), strict=True)
+        for score, parent, token in ranked:
+            finished = token == EOS
+            candidates.append(BeamCandidate(token, score, live_index[parent], finished))
+            if finished:
+                if best is None or score > best[0]:
+                    best = (score, step, len(candidates) - 1)
+            else:
+                keep.append((len(candidates) - 1, parent, token, score))
+        beam_steps.append(candidates)
+        # stop when no live hypothesis can still beat the best finished one
+        if not keep or (best is not None and keep[0][3] <= best[0]):
+            break
+        live_index = [k[0] for k in keep]
+        rows = torch.tensor([k[1] for k in keep], device=device)
+        tokens = torch.tensor([k[2] for k in keep], device=device)
+        scores = torch.tensor([k[3] for k in keep], device=device)
+        hidden = out.hidden.index_select(0, rows)  # (live, hidden)
+    if best is None:  # nothing finished within max_steps: take the best live hypothesis
+        best = (beam_steps[-1][0].log_prob, len(beam_steps) - 1, 0)
+    path, tokens_out = [], []
+    step, index = best[1], best[2]
+    while step >= 0:
+        path.append(index)
+        tokens_out.append(beam_steps[step][index].token)
+        index = beam_steps[step][index].parent
+        step -= 1
+    path.reverse()
+    tokens_out.reverse()
+    trace = forced_trace(model, text, tokens_out, method="beam")
+    trace.beam_steps, trace.best_path = beam_steps, path
+    return trace
+
+
+def decode_text(model: Seq2Seq, text: str, beam: int = 1) -> DecodeTrace:
+    """Greedy for ``beam <= 1``, else beam search of that width."""
+    return greedy_trace(model, text) if beam <= 1 else beam_search(model, text, beam)

@@ -1,0 +1,1 @@
+"""Looking inside a trained model: attention analysis, mechanism, projections, what-if, capacity."""

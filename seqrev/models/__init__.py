@@ -1,0 +1,1 @@
+"""The models: the GRU encoder-decoder, with and without bilinear attention."""

@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: the grid, its trials, the Ray driver, and packed training."""

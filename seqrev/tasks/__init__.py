@@ -1,0 +1,1 @@
+"""The task and its data: the alphabet, what a model must output, and batches of fresh strings."""

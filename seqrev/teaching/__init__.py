@@ -1,0 +1,1 @@
+"""The lesson's chapters and the lab report, built from the layers below."""
