@@ -3,6 +3,10 @@
 Each ``*_section`` takes a :class:`View` (the two checkpoints, the string and both models'
 greedy traces) and draws its part. The session keys and the what-if callbacks live here too,
 because the page's link handling and the sections share them.
+
+Longer than one screen because the five sections share the page's session keys and what-if
+callbacks; moving the position labels and force defaults into the library (issue 18) is what
+will shorten it.
 """
 
 from __future__ import annotations

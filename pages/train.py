@@ -2,6 +2,9 @@
 
 The URL keeps the run (``/train?run=ID&token=T``), so a reload, another tab or tomorrow finds
 it again; without a run it keeps the settings, so a link hands them out.
+
+Longer than one screen because the metrics CSV, ETA and link builders still live here; issue 18
+moves them into the library.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def setting_widget(item: settings.Setting, disabled: bool):
         return st.slider(item.label, kind(item.minimum), kind(item.maximum),
                          step=kind(item.step or 1), key=key, help=item.help, disabled=disabled)
     if item.widget == "select":
-        return st.selectbox(item.label, item.choices, key=key, help=item.help,
+        return st.selectbox(item.label, item.choices or item.suggestions, key=key, help=item.help,
                             disabled=disabled)
     if item.widget == "select_slider":
         options = sorted(set(item.suggestions) | {st.session_state[key]})

@@ -40,6 +40,7 @@ class Setting:
     choices: tuple | None = None  # the only accepted values (str settings)
     suggestions: tuple | None = None  # a select_slider's stops; any value in range is valid
     zero_means_none: bool = False  # 0 on the CLI, the page and the URL means None
+    validate: Any = None  # a str setting's own check: raises ValueError saying what is wrong
 
     @property
     def query_key(self) -> str:
@@ -68,6 +69,11 @@ class Setting:
         if self.kind is str:
             if not isinstance(value, str) or (self.choices and value not in self.choices):
                 raise ValueError(problem)
+            if self.validate:
+                try:
+                    self.validate(value)
+                except ValueError as error:
+                    raise ValueError(f"{self.label} ({self.flag}): {error}") from None
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(problem)
@@ -126,7 +132,8 @@ def _plain(value: Any) -> str:
 def setting(flag: str, label: str, help: str, *, group: str, widget: str = "number",
             minimum: float | None = None, maximum: float | None = None,
             step: float | None = None, choices: Iterable | None = None,
-            suggestions: Iterable | None = None, zero_means_none: bool = False) -> dict:
+            suggestions: Iterable | None = None, zero_means_none: bool = False,
+            validate: Any = None) -> dict:
     """Field metadata that makes a config field a user-facing setting."""
     if widget not in WIDGETS or group not in GROUPS:
         raise ValueError(f"unknown widget {widget!r} or group {group!r}")
@@ -134,7 +141,7 @@ def setting(flag: str, label: str, help: str, *, group: str, widget: str = "numb
         flag=flag, label=label, help=help, group=group, widget=widget, minimum=minimum,
         maximum=maximum, step=step, choices=tuple(choices) if choices else None,
         suggestions=tuple(suggestions) if suggestions else None,
-        zero_means_none=zero_means_none)}
+        zero_means_none=zero_means_none, validate=validate)}
 
 
 def settings_of(config_class: type, owner: str) -> list[Setting]:

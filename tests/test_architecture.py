@@ -100,12 +100,13 @@ def test_a_long_module_says_why(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     if lines > LONG:
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
-        assert LONG_REASON in docstring, f"{lines} lines and no '{LONG_REASON} ...' in its docstring"
+        assert LONG_REASON in docstring, f"{lines} lines, no '{LONG_REASON} ...' in its docstring"
 
 
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     """The graph is read from the source, so a lazy import inside a function counts too."""
     lazy = tmp_path / "lazy.py"
-    lazy.write_text("def f():\n    from seqrev.cli.main import main\n    import seqrev.runs.store\n")
+    lazy.write_text("def f():\n    from seqrev.cli.main import main\n"
+                    "    import seqrev.runs.store\n")
     assert imports_of(lazy) == {"seqrev.cli.main", "seqrev.runs.store"}
     assert layer_of("seqrev.cli.main") == "cli" and layer_of("seqrev.errors") == "base"

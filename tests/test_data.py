@@ -4,7 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqrev.tasks.data import ReversalTask, batch_from_strings
+from seqrev.tasks.data import batch_from_strings
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import EOS, LETTERS, PAD, SOS, decode
 
 

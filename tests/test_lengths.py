@@ -11,7 +11,7 @@ import torch
 from seqrev.decoding.evaluation import evaluate_fresh
 from seqrev.decoding.search import greedy_trace
 from seqrev.models.seq2seq import ModelConfig
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.training.trainer import LAB_TRAINING, TrainConfig, Trainer, preset
 
 
@@ -58,7 +58,7 @@ def test_uniform_lengths_draw_exactly_as_before_so_the_lab_is_bit_exact():
 
 def test_held_out_set_is_uniform_over_the_whole_range_whatever_the_curriculum():
     config = TrainConfig(steps=100, length_curriculum=0.5, length_weighting=1.0)
-    held_out = config.task.eval_set(4000, config.eval_seed).lengths
+    held_out = config.task_over_range.eval_set(4000, config.eval_seed).lengths
     counts = torch.bincount(held_out, minlength=17)[1:]
     assert counts.min() > 180 and counts.max() < 320
 

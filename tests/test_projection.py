@@ -6,7 +6,7 @@ import torch
 from seqrev.decoding.search import forced_trace, greedy_trace
 from seqrev.inspection.projection import fit_pca, fit_state_map, reference_states, trace_path
 from seqrev.models.seq2seq import ModelConfig, build_model
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import decode, expected_tokens
 
 

@@ -10,7 +10,7 @@ import torch
 import seqrev.inspection.scaling as scaling
 from seqrev.decoding.search import greedy_trace
 from seqrev.models.seq2seq import ModelConfig, build_model
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import decode
 
 

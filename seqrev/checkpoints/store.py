@@ -10,6 +10,9 @@ weights plus an authoritative ``NAME.json`` holding the whole file's SHA-256) st
 Everything read from disk is checked before anything is allocated: the JSON's size and nesting,
 the metadata against the pydantic schema in :mod:`seqrev.checkpoints.schema`, and every
 tensor's shape in the header against the config. Errors name the checkpoint, never a path.
+
+Longer than one screen because reading a checkpoint safely is one idea with many refusals
+(regular file, size, header, schema, shapes), each named; the schema itself is apart.
 """
 
 from __future__ import annotations
@@ -257,10 +260,13 @@ def training_record(trainer: Trainer, command: str, max_points: int = 2000) -> d
     stride = max(1, len(trainer.losses) // max_points)
     lengths = list(range(1, 2 * config.max_len + 1))
     # 100 per length: the final save's evaluations count against time to accuracy (docs/speed.md)
-    by_length = evaluate_by_length(trainer.model, lengths, n_per_length=100, seed=424242)
-    on_ten = evaluate_fresh(trainer.model, 1000, 10, 10, seed=2024, max_failures=0)
+    by_length = evaluate_by_length(trainer.model, lengths, n_per_length=100, seed=424242,
+                                   task=config.task)
+    on_ten = evaluate_fresh(trainer.model, 1000, 10, 10, seed=2024, max_failures=0,
+                            task=config.task)
     on_range = on_ten if (config.min_len, config.max_len) == (10, 10) else evaluate_fresh(
-        trainer.model, 1000, config.min_len, config.max_len, seed=2025, max_failures=0)
+        trainer.model, 1000, config.min_len, config.max_len, seed=2025, max_failures=0,
+        task=config.task)
     return {
         "command": command,
         "steps_done": trainer.step,

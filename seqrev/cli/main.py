@@ -25,7 +25,8 @@ from seqrev.decoding.search import (
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.errors import UsageError
 from seqrev.runs.store import RunStoreError
-from seqrev.tasks.data import ReversalTask, lab_line
+from seqrev.tasks.data import lab_line
+from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
 
 EXIT_USAGE = 2
@@ -106,6 +107,11 @@ def _load(name: str, device: str) -> checkpoints.Checkpoint:
         raise UsageError(str(error)) from None
 
 
+def _task_of(checkpoint):
+    """The task the checkpoint was trained on; reversal for one saved without a config."""
+    return make_task(checkpoint.train_config.task if checkpoint.train_config else "reverse")
+
+
 def cmd_eval(args) -> int:
     max_len = args.max_len or args.min_len
     if max_len < args.min_len:
@@ -113,7 +119,8 @@ def cmd_eval(args) -> int:
     if max_len > MAX_INPUT_LEN:
         raise UsageError(f"--max-len {max_len} is over the limit of {MAX_INPUT_LEN}")
     checkpoint = _load(args.checkpoint, args.device)
-    report = evaluate_fresh(checkpoint.model, args.n, args.min_len, max_len, args.seed)
+    report = evaluate_fresh(checkpoint.model, args.n, args.min_len, max_len, args.seed,
+                            task=_task_of(checkpoint).spec)
     if args.json:
         print(json.dumps({"checkpoint": checkpoint.name, "seed": args.seed,
                           "min_len": args.min_len, "max_len": max_len, **report.to_dict()}))
@@ -129,7 +136,7 @@ def cmd_eval(args) -> int:
         print(f"{length:6d} {row['n']:6d} {row['exact_match']:7.2%} "
               f"{row['char_accuracy']:7.2%} {row['fine_accuracy']:7.2%}")
     for failure in report.failures[:10]:
-        print(lab_line(failure["input"], failure["produced"]))
+        print(lab_line(failure["input"], failure["produced"], failure["expected"]))
     return 0
 
 
@@ -182,8 +189,9 @@ def cmd_decode(args) -> int:
                           "blend": overrides[0].blend if overrides else None,
                           "strings": [_decode_record(trace) for trace in traces]}))
         return 0
+    task = _task_of(checkpoint)
     for trace in traces:
-        print(lab_line(trace.source, trace.output))
+        print(lab_line(trace.source, trace.output, task.target(trace.source)))
     return 0
 
 
@@ -191,10 +199,12 @@ def cmd_sample(args) -> int:
     if args.length > MAX_INPUT_LEN:
         raise UsageError(f"--length {args.length} is over the limit of {MAX_INPUT_LEN}")
     checkpoint = _load(args.checkpoint, args.device)
-    batch = ReversalTask(args.length, args.length).eval_set(args.n, args.seed)
+    task = _task_of(checkpoint)
+    batch = make_task(task.spec, args.length, args.length).eval_set(args.n, args.seed)
     outputs = greedy_batch(checkpoint.model, batch)
     for row in range(args.n):
-        print(lab_line(decode(batch.source[row]), decode(outputs[row])))
+        source = decode(batch.source[row])
+        print(lab_line(source, decode(outputs[row]), task.target(source)))
     return 0
 
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.data import Batch, ReversalTask
+from seqrev.tasks.data import Batch
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
 from seqrev.tasks.vocab import EOS, PAD, decode
 
 
@@ -107,7 +108,7 @@ def score_outputs(batch: Batch, outputs: torch.Tensor, max_failures: int = 50) -
     failures = []
     for row in torch.nonzero(~exact).flatten().tolist()[:max_failures]:
         source = decode(batch.source[row])
-        failures.append({"input": source, "expected": source[::-1],
+        failures.append({"input": source, "expected": decode(batch.target[row]),
                          "produced": decode(outputs[row])})
     return EvalReport(
         n=len(exact),
@@ -132,17 +133,19 @@ def evaluate(model: Seq2Seq, batch: Batch, max_failures: int = 50) -> EvalReport
 
 def evaluate_fresh(
     model: Seq2Seq, n: int = 1000, min_len: int = 10, max_len: int = 10, seed: int = 0,
-    max_failures: int = 50,
+    max_failures: int = 50, task: str = DEFAULT_TASK,
 ) -> EvalReport:
-    """Evaluate on ``n`` fresh strings with lengths uniform in ``[min_len, max_len]``."""
-    return evaluate(model, ReversalTask(min_len, max_len).eval_set(n, seed), max_failures)
+    """Evaluate on ``n`` fresh strings of ``task``, lengths uniform in [min_len, max_len]."""
+    return evaluate(model, make_task(task, min_len, max_len).eval_set(n, seed), max_failures)
 
 
 def evaluate_by_length(
-    model: Seq2Seq, lengths: list[int], n_per_length: int = 1000, seed: int = 0
+    model: Seq2Seq, lengths: list[int], n_per_length: int = 1000, seed: int = 0,
+    task: str = DEFAULT_TASK,
 ) -> dict[int, EvalReport]:
     """One report per length, each on its own ``n_per_length`` fresh strings."""
     return {
-        length: evaluate_fresh(model, n_per_length, length, length, seed + length, max_failures=0)
+        length: evaluate_fresh(model, n_per_length, length, length, seed + length, max_failures=0,
+                               task=task)
         for length in lengths
     }

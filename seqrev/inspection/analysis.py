@@ -19,7 +19,8 @@ import torch
 from seqrev.decoding.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.decoding.search import DecodeTrace
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.data import Batch, ReversalTask, batch_from_source
+from seqrev.tasks.data import Batch, batch_from_source
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import PAD, decode, expected_tokens, token_label
 
 MODELS = ("plain", "attention")

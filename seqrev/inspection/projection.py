@@ -14,7 +14,7 @@ import torch
 
 from seqrev.decoding.search import DecodeTrace
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import token_label
 
 REFERENCE_N, REFERENCE_SEED = 300, 20_241_121  # the fixed reference set

@@ -20,7 +20,7 @@ import torch
 
 from seqrev.inspection.analysis import attention_entropy
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.reverse import ReversalTask
 
 RANDOM_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512)
 MODEL_DIMS = (2, 4, 8, 16, 32, 64)  # and the model's own hidden size, always added

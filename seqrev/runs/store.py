@@ -9,6 +9,10 @@ runs, asks them to stop, and reads. A run's resumable state lives beside the dat
 A running run whose recorded worker pid is dead on this machine is interrupted by the next
 reader that reaps (``train --resume``, ``runs``, the pages), at once; one whose worker is on
 another machine, or not yet attached, after STALE_SECONDS without a heartbeat.
+
+Longer than one screen because the store's schema, queue caps and liveness rules are kept in
+one transaction-owning class; issue 18's one-lifecycle work is to share it with the sweeps'
+store.
 """
 
 from __future__ import annotations

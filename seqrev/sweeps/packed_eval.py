@@ -18,7 +18,8 @@ from seqrev.inspection.capacity import test_lengths
 from seqrev.models.seq2seq import Seq2Seq
 from seqrev.sweeps.packed_recurrence import packed_gru_sequence
 from seqrev.sweeps.packed_training import PackedSeq2Seq
-from seqrev.tasks.data import Batch, ReversalTask
+from seqrev.tasks.data import Batch
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import EOS, PAD
 
 

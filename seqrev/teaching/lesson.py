@@ -4,6 +4,9 @@ The page (``pages/lesson.py``) draws one chapter at a time: its sentences (whole
 named placeholders, filled from live numbers), one figure, one or two controls, and a link to
 the page and section that shows more. Everything a chapter computes is here, on the models it
 is given, so it can be tested without Streamlit.
+
+Longer than one screen because each of the seven chapters' computations is short and they read
+best in chapter order.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from seqrev.decoding.evaluation import evaluate_by_length, greedy_batch
 from seqrev.decoding.search import decode_text
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq
 from seqrev.runs.history import HistoryView, ema
-from seqrev.tasks.data import ReversalTask, lab_line
+from seqrev.tasks.data import lab_line
+from seqrev.tasks.reverse import ReversalTask
 from seqrev.tasks.vocab import decode
 from seqrev.training.trainer import TrainConfig
 

@@ -20,7 +20,8 @@ from seqrev.decoding.evaluation import evaluate
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model, scale_embedding
 from seqrev.settings import range_problems, setting
-from seqrev.tasks.data import ReversalTask
+from seqrev.tasks.base import LetterTask
+from seqrev.tasks.registry import DEFAULT_TASK, describe, make_task, task_specs
 from seqrev.tasks.vocab import MAX_INPUT_LEN, PAD
 from seqrev.training.adam import Adam
 
@@ -29,7 +30,7 @@ LR_SCHEDULES = ("constant", "cosine", "onecycle")
 EMBEDDING_INITS = ("unit", "scaled")
 # Settings added after configs were first saved, with the value every older config had.
 SAVED_BEFORE: dict[str, Any] = {"embedding_init": "unit", "length_curriculum": 0.0,
-                                 "length_weighting": 0.0}
+                                 "length_weighting": 0.0, "task": DEFAULT_TASK}
 WARMUP_SHARE = 0.05  # onecycle: share of the steps spent warming the rate up from ~0
 CURRICULUM_HEAD_START = 3  # a curriculum's first batches reach min_len + this many letters
 _init_lock = threading.Lock()  # model init seeds the global RNG briefly
@@ -42,6 +43,12 @@ class TrainConfig:
     # The defaults are tuned for time to accuracy on this 2-core CPU (docs/speed.md); both
     # models share them but for the steps (DEFAULT_STEPS). This default is the plain model's,
     # which a race trains both models for.
+    # what the model learns to output; reversal is the lab's (seqrev/tasks/)
+    task: str = field(default=DEFAULT_TASK, metadata=setting(
+        "--task", "Task", "What the model learns to write: " + "; ".join(
+            f"{spec}: {describe(spec)}" for spec in task_specs() if ":" not in spec
+            or spec.endswith(":2")) + ".", group="data", widget="select",
+        suggestions=task_specs(), validate=make_task))
     # optimizer steps in all
     steps: int = field(default=1500, metadata=setting(
         "--steps", "Steps", "Optimizer steps in all; each draws a fresh batch.",
@@ -130,9 +137,9 @@ class TrainConfig:
         return asdict(self)
 
     @property
-    def task(self) -> ReversalTask:
+    def task_over_range(self) -> LetterTask:
         """The task over the whole training range, every length equally often (held-out sets)."""
-        return ReversalTask(self.min_len, self.max_len)
+        return make_task(self.task, self.min_len, self.max_len)
 
     def longest_at(self, step: int) -> int:
         """The longest training string of the batch drawn after ``step`` steps."""
@@ -142,9 +149,9 @@ class TrainConfig:
             return self.max_len
         return round(start + (self.max_len - start) * step / ramp_steps)
 
-    def task_at(self, step: int) -> ReversalTask:
+    def task_at(self, step: int) -> LetterTask:
         """The task the batch after ``step`` steps is drawn from (the curriculum's lengths)."""
-        return ReversalTask(self.min_len, self.longest_at(step), self.length_weighting)
+        return make_task(self.task, self.min_len, self.longest_at(step), self.length_weighting)
 
 
 # The course lab's settings (seed 000/003): reproduce the lab exactly with these.
@@ -214,7 +221,8 @@ class Trainer:
         self.optimizer = Adam(self.model.parameters(), lr=train_config.learning_rate)
         self.batch_generator = torch.Generator().manual_seed(train_config.seed)
         self.coin_generator = torch.Generator().manual_seed(train_config.seed + 1)
-        self.eval_set = train_config.task.eval_set(train_config.eval_size, train_config.eval_seed)
+        held_out = train_config.task_over_range
+        self.eval_set = held_out.eval_set(train_config.eval_size, train_config.eval_seed)
         self.step = 0
         self.elapsed = 0.0
         self.losses: list[float] = []

@@ -1,0 +1,46 @@
+"""Rotate a string left by k: ``rotate:2`` makes ``ABCDE -> CDEAB``; a shifted diagonal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from seqrev.tasks.base import LetterTask, positions, register
+from seqrev.tasks.vocab import PAD
+
+MAX_SHIFT = 5
+
+
+@register
+@dataclass(frozen=True)
+class RotateTask(LetterTask):
+    """Move the first k letters to the end (k taken modulo the length)."""
+
+    shift: int = 1
+
+    name = "rotate"
+    description = "move the first k letters to the end: rotate:2 makes ABCDE into CDEAB"
+    option_range = (1, MAX_SHIFT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.shift <= MAX_SHIFT:
+            raise ValueError(f"rotate's k must be 1 to {MAX_SHIFT}, got {self.shift}")
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.shift}"
+
+    def target(self, source: str) -> str:
+        k = self.shift % len(source) if source else 0
+        return source[k:] + source[:k]
+
+    def alignment(self, source: str) -> list[frozenset[int]]:
+        n = len(source)
+        return [frozenset({(t + self.shift) % n}) for t in range(n)] + [frozenset()]
+
+    def target_letters(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        index, is_letter = positions(lengths, letters.shape[1])  # (batch, S)
+        source_index = (index + self.shift) % lengths.clamp(min=1).unsqueeze(1)  # (batch, S)
+        return letters.gather(1, source_index).masked_fill(~is_letter, PAD)
