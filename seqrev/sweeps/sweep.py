@@ -12,6 +12,9 @@ One driver at a time: a driver claims its sweep (``driver_pid`` and a heartbeat,
 compare-and-set in one transaction: :func:`claim_driver`) before Ray starts, and beats while
 Ray starts and the trials run. A second driver is refused with SweepBusyError naming the
 first. A sweep whose driver pid is dead on this machine reads ``interrupted`` at once.
+
+Longer than one screen because it still holds seven ideas (spec, store, trial, Ray driver,
+benchmark, CLI); splitting it along those seams is open in issue 18.
 """
 
 from __future__ import annotations
