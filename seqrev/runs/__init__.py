@@ -1,1 +1,1 @@
-"""Training runs as worker processes: the run store, the worker, the scheduler, saved state, history."""
+"""Training runs as worker processes: the store, the worker, the scheduler, state, history."""

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from seqrev.tables import ColumnSpec
 from seqrev.runs.history import MILESTONES, format_duration
 from seqrev.runs.store import RunRecord
+from seqrev.tables import ColumnSpec
 from seqrev.training.settings import all_settings, values_of
 
 

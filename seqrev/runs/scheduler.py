@@ -110,8 +110,8 @@ def local_owner() -> str:
 
 def check_run_time(model_configs, train_config) -> None:
     """On a shared server, RunTooLongError if the estimated run time is over the limit."""
-    from seqrev.training.cost import estimated_seconds
     from seqrev.runs.history import format_duration
+    from seqrev.training.cost import estimated_seconds
 
     if not shared_server():
         return

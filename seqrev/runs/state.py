@@ -20,8 +20,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as state_bytes
 
-from seqrev.training.trainer import EvalEvent, Trainer
 from seqrev.disk import DiskWriteError, as_disk_error
+from seqrev.training.trainer import EvalEvent, Trainer
 
 STATE_FILE = "state.safetensors"
 STATE_VERSION = 1

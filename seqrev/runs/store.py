@@ -651,8 +651,8 @@ class RunStore:
                 continue
             gone.append(run.id)
         if gone:
-            from seqrev.runs.state import remove_temp_files  # torch: only when one is gone
             from seqrev.disk import read_cause
+            from seqrev.runs.state import remove_temp_files  # torch: only when one is gone
         for run_id in gone:
             folder = self.run_folder(run_id)
             cause = read_cause(folder)

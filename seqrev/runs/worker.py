@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from seqrev.disk import DiskWriteError, as_disk_error, reserve_cause_file, write_cause
 from seqrev.runs.history import LossSmoother
 from seqrev.runs.state import load_state, remove_temp_files, save_state, saved_step
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError
 from seqrev.training.trainer import EvalEvent, StepEvent, Trainer
-from seqrev.disk import DiskWriteError, as_disk_error, reserve_cause_file, write_cause
 
 RECORDING = "recording the metrics"
 
