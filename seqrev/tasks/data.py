@@ -26,19 +26,17 @@ class Batch(NamedTuple):
         return self.source != PAD
 
 
-def batch_from_source(source: torch.Tensor, lengths: torch.Tensor) -> Batch:
-    """Build decoder input and target for right-padded ``source`` (batch, S) with ``lengths``."""
-    batch_size, max_len = source.shape
-    positions = torch.arange(max_len, device=source.device)  # (S,)
+def reversed_letters(source: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's letters in reverse order, right-padded like ``source`` (batch, S)."""
+    positions = torch.arange(source.shape[1], device=source.device)  # (S,)
     mask = positions < lengths.unsqueeze(1)  # (batch, S)
     flip_index = (lengths.unsqueeze(1) - 1 - positions).clamp(min=0)  # (batch, S)
-    reversed_letters = source.gather(1, flip_index).masked_fill(~mask, PAD)  # (batch, S)
-    pad_column = torch.full((batch_size, 1), PAD, dtype=source.dtype, device=source.device)
-    target = torch.cat([reversed_letters, pad_column], dim=1)  # (batch, T)
-    target.scatter_(1, lengths.unsqueeze(1), EOS)
-    sos_column = torch.full_like(pad_column, SOS)
-    decoder_input = torch.cat([sos_column, reversed_letters], dim=1)  # (batch, T)
-    return Batch(source, lengths, decoder_input, target)
+    return source.gather(1, flip_index).masked_fill(~mask, PAD)  # (batch, S)
+
+
+def batch_from_source(source: torch.Tensor, lengths: torch.Tensor) -> Batch:
+    """The reversal batch for right-padded ``source`` (batch, S) with ``lengths``."""
+    return batch_from_target(source, lengths, reversed_letters(source, lengths))
 
 
 def batch_from_target(source: torch.Tensor, lengths: torch.Tensor, target_letters: torch.Tensor

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from seqrev.tasks.base import LetterTask, register
-from seqrev.tasks.data import Batch, batch_from_source
+from seqrev.tasks.data import reversed_letters
 
 
 @register
@@ -31,7 +31,4 @@ class ReversalTask(LetterTask):
         return [frozenset({len(source) - 1 - t}) for t in range(len(source))] + [frozenset()]
 
     def target_letters(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return batch_from_source(letters, lengths).decoder_input[:, 1:]  # (batch, S)
-
-    def batch(self, source: torch.Tensor, lengths: torch.Tensor) -> Batch:
-        return batch_from_source(source, lengths)  # the lab's batches, bit for bit
+        return reversed_letters(letters, lengths)  # (batch, S)
