@@ -26,6 +26,7 @@ from pages.attention_sections import (
     set_input,
 )
 from pages.common import checked_input, escape_markdown, require_router, selected
+from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import (
     AttentionOverride,
     OverrideError,
@@ -101,18 +102,24 @@ def forget_section_warning() -> None:
 
 
 st.title("Attention: where each output letter looks")
+plain, attention = selected("plain"), selected("attention")
+if attention is None or plain is None:
+    st.stop()
+task = task_of(attention)
 st.markdown(
-    "To reverse a string, output step *t* must copy input letter *S−1−t*. The **plain** "
+    f"The attention model here was trained on **{task.spec}** ({escape_markdown(task.description)}"
+    f"), so {task.outline_rule}: the heatmap's green outline. The **plain** "
     "model cannot look back: everything it knows about the input passes through one "
     "100-number vector, and long strings no longer fit. The **attention** model scores every "
     "encoder state against its own previous state at each step (bilinear: `(W h_i)·q`) and "
     "reads the letters through those weights. Start with the heatmap; pick a section to go "
     "deeper."
 )
-
-plain, attention = selected("plain"), selected("attention")
-if attention is None or plain is None:
-    st.stop()
+if task_of(plain).spec != task.spec:
+    st.warning(f"The plain model (`{escape_markdown(plain.name)}`) was trained on "
+               f"{task_of(plain).spec}, not {task.spec}: its output is scored against its own "
+               "task, and the errors section needs two models of one task (pick them in the "
+               "sidebar).", icon=":material/rule:")
 
 init_from_link()
 st.session_state.setdefault(OVERRIDES_KEY, [])
@@ -120,7 +127,7 @@ st.session_state.setdefault(BLEND_KEY, 1.0)
 if st.session_state.get(SECTION_WARNING_KEY):
     st.warning(escape_markdown(st.session_state[SECTION_WARNING_KEY]),
                icon=":material/link_off:")
-text = st.text_input(f"String to reverse (letters A-Z, up to {MAX_INPUT_LEN})", key=INPUT_KEY,
+text = st.text_input(f"Input string (letters A-Z, up to {MAX_INPUT_LEN})", key=INPUT_KEY,
                      on_change=clear_overrides)
 columns = st.columns(len(EXAMPLES))
 for column, (label, (example, note)) in zip(columns, EXAMPLES.items(), strict=True):
@@ -140,8 +147,8 @@ for message in st.session_state.get(LINK_ERRORS_KEY, []):
 
 view = View(plain, attention, source, None, None, None)
 if source:
-    view.trace = greedy_trace(attention.model, source)
-    view.plain_trace = greedy_trace(plain.model, source)
+    view.trace = greedy_trace(attention.model, source, task=task)
+    view.plain_trace = greedy_trace(plain.model, source, task=task_of(plain))
     view.numbers = trace_numbers(view.trace)
     st.info(heatmap_reading(view.numbers, letters_right(view.trace.output, view.trace.expected),
                             len(view.trace.expected)), icon=":material/visibility:")

@@ -30,6 +30,7 @@ from seqrev.charts.decoding import marked_output_html
 from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
 from seqrev.charts.projection import COLOR_BY, reference_figure, state_paths_figure
 from seqrev.checkpoints.store import Checkpoint
+from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace, override_steps
 from seqrev.inspection.alignment import align_letters, describe, summarize
 from seqrev.inspection.analysis import (
@@ -55,6 +56,7 @@ from seqrev.inspection.projection import (
     trace_path,
 )
 from seqrev.inspection.what_if import default_force, position_label, suggest_override
+from seqrev.tasks.base import LetterTask
 from seqrev.tasks.vocab import MAX_INPUT_LEN, token_label
 
 INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
@@ -87,6 +89,16 @@ class View:
     @property
     def model_offset(self) -> int | None:
         return self.numbers.best_offset if self.numbers else None
+
+    @property
+    def task(self) -> LetterTask:
+        """The attention model's task: the one every section explains."""
+        return task_of(self.attention)
+
+    @property
+    def same_task(self) -> bool:
+        """Whether the plain model was trained on the attention model's task."""
+        return task_of(self.plain).spec == self.task.spec
 
 
 def html_download(label: str, figure, file_name: str, key: str) -> None:
@@ -141,7 +153,7 @@ def both_outputs(view: View, trace: DecodeTrace | None = None, name: str = "Atte
     """The plain model's output beside the attention model's (or ``trace``'s), marked."""
     trace = trace or view.trace
     side_by_side([(f"**Plain** (`{escape_markdown(view.plain.name)}`)",
-                   view.plain_trace.output, trace.expected),
+                   view.plain_trace.output, view.plain_trace.expected),
                   (f"**{name}** (`{escape_markdown(view.attention.name)}`)",
                    trace.output, trace.expected)])
 
@@ -158,16 +170,16 @@ def side_by_side(rows: list[tuple[str, str, str]]) -> None:
 def heatmap_section(view: View) -> None:
     """The numbers of the string, the heatmap with both diagonals, and a step slider."""
     trace, numbers, source = view.trace, view.numbers, view.source
-    expected = trace.expected
     first, second, third, fourth, fifth = st.columns(5)
     for column, name, run in ((first, "Attention", trace), (second, "Plain", view.plain_trace)):
-        column.metric(f"{name}: letters", f"{letters_right(run.output, expected)} / "
-                      f"{len(expected)}", "exact" if run.correct else "not exact",
+        column.metric(f"{name}: letters", f"{letters_right(run.output, run.expected)} / "
+                      f"{len(run.expected)}", "exact" if run.correct else "not exact",
                       delta_color="green" if run.correct else "red", delta_arrow="off")
     best = numbers.best_offset
+    best_mass = numbers.offset_mass.get(best)
     third.metric("Best diagonal", f"{best:+d}" if best else "textbook (0)",
-                 f"{numbers.offset_mass[best]:.0%} of the weight", delta_color="off",
-                 delta_arrow="off",
+                 "—" if best_mass is None else f"{best_mass:.0%} of the weight",
+                 delta_color="off", delta_arrow="off",
                  help="The model's own diagonal: shifted by this many columns from the textbook "
                       "outline, it holds the most weight on average. +1: the column right of "
                       "the outline.")
@@ -176,9 +188,9 @@ def heatmap_section(view: View) -> None:
                   else f"{numbers.mean_correct_mass:.0%}",
                   None if not best else f"it reads {best:+d} instead", delta_color="off",
                   delta_arrow="off",
-                  help="Mean weight on input S-1-t at each letter step t (the <eos> step has "
-                       "none). A low number here is not a mistake when the model reads its own "
-                       "diagonal: see Best diagonal.")
+                  help=f"Mean weight on the outline ({view.task.outline_rule}) at each "
+                       "letter step t (the <eos> step has none). A low number here is not a "
+                       "mistake when the model reads its own diagonal: see Best diagonal.")
     fifth.metric("Entropy (nats)", f"{numbers.mean_entropy:.2f}",
                  help=f"Mean over the steps of each attention row's entropy. 0 = all weight on "
                       f"one letter; {numbers.max_entropy:.2f} nats = spread evenly over all "
@@ -194,16 +206,17 @@ def heatmap_section(view: View) -> None:
         st.caption("Step {step} wrote **{emitted}**, where the string should end. Its most-read "
                    "letter is input {top} ({top_letter}, {top_weight:.0%}).".format(**values))
     else:
-        st.caption("Step {step} wrote **{emitted}**; the textbook outline says it copies input "
+        st.caption("Step {step} wrote **{emitted}**; the textbook outline says it reads input "
                    "{want} ({expected}), which gets {weight:.0%} of its attention (entropy "
                    "{entropy:.2f} nats). Most-read letter: input {top} ({top_letter}, "
                    "{top_weight:.0%}).".format(**values))
     heatmap = trace_heatmap(trace, highlight_step=step,
-                            title=f"Attention of '{view.attention.name}' reversing {source}",
+                            title=f"Attention of '{view.attention.name}' on {view.task.spec}: "
+                                  f"{source}",
                             model_offset=view.model_offset)
     st.plotly_chart(heatmap, width="stretch", key=HEATMAP_KEY)
     st.caption("Rows: output steps, top to bottom; columns: input letters; hover for the "
-               "weights. Green: the textbook outline, step t reading input S−1−t. Dotted "
+               f"weights. Green: the textbook outline, {view.task.outline_rule}. Dotted "
                "purple: the model's own diagonal, where its weight really goes. They differ "
                "because the encoder reads left to right: its state at input i has just read "
                "letter i and still remembers letter i−1, so the model can fetch the letter it "
@@ -244,8 +257,9 @@ def step_section(view: View) -> None:
     st.plotly_chart(scores_figure(mechanism, title=f"Step {step}: scores, then softmax"),
                     width="stretch", key="att_scores")
     st.caption("Purple: the highest score. Green outline: the letter the textbook outline says "
-               "this step copies (input S−1−t)." + (" Amber: the weights actually used after "
-                                                    "forcing." if mechanism.overridden else ""))
+               f"this step reads ({view.task.outline_rule})."
+               + (" Amber: the weights actually used after forcing."
+                  if mechanism.overridden else ""))
     st.markdown(f"**Check the winning score by hand.** Input {mechanism.winner} "
                 f"({source[mechanism.winner]}) wins. Its score is a sum of "
                 f"{mechanism.contributions.numel()} terms; the largest three, then the rest:")
@@ -293,7 +307,9 @@ def active_overrides(view: View) -> list[AttentionOverride]:
 
 def what_if_trace(view: View) -> DecodeTrace | None:
     active = active_overrides(view)
-    return greedy_trace(view.attention.model, view.source, overrides=active) if active else None
+    if not active:
+        return None
+    return greedy_trace(view.attention.model, view.source, overrides=active, task=view.task)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -329,7 +345,7 @@ def whatif_section(view: View) -> None:
         pick_step, pick_position, pick_button = st.columns([2, 3, 2],
                                                            vertical_alignment="bottom")
         current = st.session_state.get(FORCE_STEP_KEY)
-        step, position = default_force(len(source), current)
+        step, position = default_force(len(source), current, trace.alignment)
         if current != step:
             st.session_state[FORCE_STEP_KEY] = step
         if st.session_state.get(FORCE_POSITION_KEY, len(source)) >= len(source):
@@ -339,7 +355,8 @@ def whatif_section(view: View) -> None:
             format_func=lambda t: f"{t}" if t < len(source) else f"{t} (<eos>)")
         pick_position.selectbox(
             "Reads input letter", range(len(source)), key=FORCE_POSITION_KEY,
-            format_func=lambda i: position_label(source, i, force_step, offset))
+            format_func=lambda i: position_label(source, i, force_step, offset,
+                                                 trace.alignment))
         pick_button.button("Force", on_click=add_selected_override, key="att_force",
                            icon=":material/ads_click:", width="stretch")
         st.slider("Blend: 0 = the model's own weights, 1 = the forced letter only", 0.0, 1.0,
@@ -474,6 +491,12 @@ def comparison(plain_id: str, attention_id: str, lengths: tuple[int, ...], n_per
 
 def errors_section(view: View) -> None:
     """This string's plain-model errors, then many strings: where the plain model breaks."""
+    if not view.same_task:
+        st.info(f"The plain model (`{escape_markdown(view.plain.name)}`) was trained on "
+                f"{task_of(view.plain).spec}, the attention model on {view.task.spec}: their "
+                "errors can only be compared on one task. Pick a plain model of the same task "
+                "in the sidebar.", icon=":material/info:")
+        return
     if view.source:
         this_string_errors(view)
     many_strings(view)
@@ -578,11 +601,11 @@ def only_attention_right(view: View, result) -> None:
     st.dataframe(examples, hide_index=True, height=260)
     choice = st.selectbox("Look at one", examples["input"].tolist(), key=EXAMPLE_KEY,
                           format_func=lambda s: f"{s} ({len(s)} letters)")
-    chosen = greedy_trace(view.attention.model, choice)
-    chosen_plain = greedy_trace(view.plain.model, choice)
+    chosen = greedy_trace(view.attention.model, choice, task=view.task)
+    chosen_plain = greedy_trace(view.plain.model, choice, task=view.task)
     side_by_side([("**Plain**", chosen_plain.output, chosen.expected),
                   ("**Attention**", chosen.output, chosen.expected)])
-    st.plotly_chart(trace_heatmap(chosen, title=f"Attention reversing {choice}"),
+    st.plotly_chart(trace_heatmap(chosen, title=f"Attention on {view.task.spec}: {choice}"),
                     width="stretch", key="att_example_heatmap")
     st.button("Step through this string on the heatmap", on_click=show_string,
               args=(choice,), key="att_use_example", icon=":material/arrow_upward:")

@@ -11,6 +11,7 @@ import string
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
+from seqrev.tasks.registry import DEFAULT_TASK, TaskError, describe
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize
 
 PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
@@ -82,6 +83,20 @@ def checkpoint_choices(kind: str) -> list[str]:
     return sorted(names, key=lambda n: (n != shipped, n))
 
 
+def task_caption(name: str) -> str | None:
+    """"Task: sort, the letters in alphabetical order" for the checkpoint ``name``; None if its
+    sidecar cannot be read."""
+    try:
+        config = checkpoints.read_sidecar(name).get("train_config") or {}
+    except checkpoints.CheckpointError:
+        return None
+    spec = str(config.get("task") or DEFAULT_TASK)
+    try:
+        return f"Task: **{escape_markdown(spec)}**, {escape_markdown(describe(spec))}"
+    except (KeyError, TaskError):
+        return f"Task: {escape_markdown(spec, 40)} (unknown here)"
+
+
 def selected(kind: str) -> checkpoints.Checkpoint | None:
     """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
     key = PLAIN_KEY if kind == "plain" else ATTENTION_KEY
@@ -126,6 +141,9 @@ def sidebar() -> None:
             if st.session_state.get(key) not in choices:
                 st.session_state[key] = choices[0]
             st.selectbox(f"{kind.capitalize()} model", choices, key=key)
+            caption = task_caption(st.session_state[key])
+            if caption:
+                st.caption(caption)
         skipped_files_note()
 
 

@@ -19,6 +19,7 @@ from seqrev.charts.decoding import (
     step_table,
     topk_figure,
 )
+from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import beam_search, greedy_trace
 from seqrev.inspection.alignment import align_letters, describe, summarize
 from seqrev.inspection.analysis import letters_right, training_length_warning
@@ -92,8 +93,8 @@ def _link_beam_width(raw: str) -> int | None:
 def _decode(checkpoint, text: str, method: str, width: int, prefix: str = ""):
     try:
         if method == BEAM:
-            return beam_search(checkpoint.model, text, width)
-        return greedy_trace(checkpoint.model, text, prefix=prefix)
+            return beam_search(checkpoint.model, text, width, task=task_of(checkpoint))
+        return greedy_trace(checkpoint.model, text, prefix=prefix, task=task_of(checkpoint))
     except (RuntimeError, ValueError) as error:
         st.error(f"The {escape_markdown(checkpoint.name)} model could not decode "
                  f"{escape_markdown(text, 40)}: {escape_markdown(error)}")
@@ -114,8 +115,8 @@ def _step_view(kind: str, trace, step: int) -> None:
     st.plotly_chart(topk_figure(record, expected, TOP_K), width="stretch",
                     key=f"decode_topk_{kind}")
     if record.attention is not None:
-        st.plotly_chart(attention_row_figure(record, trace.source), width="stretch",
-                        key=f"decode_attention_{kind}")
+        st.plotly_chart(attention_row_figure(record, trace.source, trace.outline_at(step)),
+                        width="stretch", key=f"decode_attention_{kind}")
     else:
         st.caption("The plain model has no attention: all it knows about the input is the "
                    "encoder's final hidden state, which started the decoder.")
@@ -135,6 +136,13 @@ def contrast_callout(traces: dict) -> None:
     plain, attention = traces.get("plain"), traces.get("attention")
     if plain is None or attention is None:
         return
+    plain_task, attention_task = plain.task_or_default.spec, attention.task_or_default.spec
+    if plain_task != attention_task:
+        st.info(f"The two models were trained on different tasks (plain: {plain_task}, "
+                f"attention: {attention_task}), so each is scored against its own task's "
+                "answer. Pick two models of one task in the sidebar to compare them.",
+                icon=":material/info:")
+        return
     n = len(plain.expected)
     if attention.correct and not plain.correct:
         st.success("The plain model gets {right} of {n} letters right and the attention model "
@@ -153,8 +161,9 @@ def contrast_callout(traces: dict) -> None:
 
 st.title("Decode: step through your own string")
 st.markdown(
-    "Type a string of capital letters. Both selected models (sidebar) reverse it, and you can "
-    "walk through the decoder one step at a time: what it was fed, how sure it was of each "
+    "Type a string of capital letters. Both selected models (sidebar) do the task they were "
+    "trained on (reversal for the shipped pair; the sidebar names each model's task), and you "
+    "can walk through the decoder one step at a time: what it was fed, how sure it was of each "
     "next letter, and, for the attention model, which input letter it looked at."
 )
 with st.expander("What am I looking at?"):
@@ -219,8 +228,14 @@ if text and models:
         st.warning(escape_markdown(warning), icon=":material/straighten:")
 if traces:
     contrast_callout(traces)
-    any_trace = next(iter(traces.values()))
-    st.markdown(f"Input **`{text}`** ({len(text)} letters) → expected **`{any_trace.expected}`**")
+    expected = {trace.expected for trace in traces.values()}
+    if len(expected) == 1:
+        st.markdown(f"Input **`{text}`** ({len(text)} letters) → expected "
+                    f"**`{expected.pop()}`**")
+    else:
+        st.markdown(f"Input **`{text}`** ({len(text)} letters) → expected " + ", ".join(
+            f"**`{trace.expected}`** ({kind}: {trace.task_or_default.spec})"
+            for kind, trace in traces.items()))
     output_columns = dict(zip(traces, st.columns(len(traces)), strict=True))
     for kind, trace in traces.items():
         with output_columns[kind]:

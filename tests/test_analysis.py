@@ -15,18 +15,18 @@ from seqrev.inspection.analysis import (
     attention_frame,
     compare_models,
     correct_mass,
-    correct_positions,
     exact_rows,
-    expected_tokens,
     length_sweep,
     letters_right,
+    outline_at,
     step_summary,
     step_table,
     trace_numbers,
     wrong_steps,
 )
 from seqrev.models.seq2seq import ModelConfig, build_model
-from seqrev.tasks.vocab import EOS, encode
+from seqrev.tasks.registry import make_task
+from seqrev.tasks.vocab import EOS, encode, expected_tokens
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +59,40 @@ def test_entropy_lies_between_zero_and_log_width(scores):
     assert -1e-9 <= value <= math.log(len(scores)) + 1e-9
 
 
-def test_correct_positions_are_the_anti_diagonal_then_none():
-    assert correct_positions(5, 4) == [3, 2, 1, 0, None]
-    assert correct_positions(2, 4) == [3, 2]
+def test_reversal_outline_is_the_anti_diagonal_then_none():
+    alignment = make_task("reverse").alignment("ABCD")
+    assert [outline_at(alignment, t) for t in range(6)] == [
+        {3}, {2}, {1}, {0}, frozenset(), frozenset()]
+    assert outline_at(None, 0) == frozenset()
 
 
 def test_correct_mass_on_a_hand_made_matrix():
     matrix = torch.tensor([[0.1, 0.2, 0.7], [0.0, 0.9, 0.1], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
-    mass = correct_mass(matrix, 3)
+    mass = correct_mass(matrix, make_task("reverse").alignment("ABC"))
     assert mass[:3] == pytest.approx([0.7, 0.9, 0.5]) and mass[3] is None
+    assert correct_mass(matrix, make_task("copy").alignment("ABC"))[:3] == pytest.approx(
+        [0.1, 0.9, 0.0])
+    assert correct_mass(matrix, None) == [None] * 4
+
+
+def test_correct_mass_sums_a_step_that_may_read_several_letters():
+    matrix = torch.tensor([[0.3, 0.1, 0.6], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.4, 0.4, 0.2]])
+    alignment = make_task("sort").alignment("BAB")  # AB B: step 0 reads 1, steps 1-2 read {0, 2}
+    assert alignment[:3] == [{1}, {0, 2}, {0, 2}]
+    assert correct_mass(matrix, alignment)[:3] == pytest.approx([0.1, 0.3, 0.9])
+
+
+@pytest.mark.parametrize("spec", ["copy", "sort", "rotate:2"])
+def test_trace_numbers_follow_the_traces_task(shipped, spec):
+    task = make_task(spec)
+    trace = greedy_trace(shipped[1], "QWERTY", task=task)
+    matrix = trace.attention_matrix()  # (steps, S)
+    alignment = task.alignment("QWERTY")
+    numbers = trace_numbers(trace)
+    for t, mass in enumerate(numbers.correct_mass):
+        cells = sorted(alignment[t]) if t < len(alignment) else []
+        assert mass == (pytest.approx(float(matrix[t, cells].sum())) if cells else None)
+    assert trace.expected == task.target("QWERTY")
 
 
 def test_trace_numbers_match_the_attention_matrix_anti_diagonal(shipped):

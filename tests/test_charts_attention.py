@@ -22,6 +22,7 @@ from seqrev.charts.training import MODEL_COLORS
 from seqrev.checkpoints.store import load_checkpoint
 from seqrev.decoding.search import greedy_trace
 from seqrev.inspection.analysis import step_labels
+from seqrev.tasks.registry import make_task
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,13 @@ def shapes_named(figure, name):
     return [s for s in figure.layout.shapes if s.name == name]
 
 
+def outline_shapes(figure):
+    return [s for s in figure.layout.shapes if s.name.startswith(IDEAL_NAME.format(rule=""))]
+
+
 def outlined_cells(figure):
     """(row index, column index) of every ideal-alignment rectangle."""
-    return [(round(s.y0 + 0.5), round(s.x0 + 0.5)) for s in shapes_named(figure, IDEAL_NAME)]
+    return [(round(s.y0 + 0.5), round(s.x0 + 0.5)) for s in outline_shapes(figure)]
 
 
 def test_heatmap_draws_the_trace_attention_matrix(trace):
@@ -63,9 +68,33 @@ def test_ideal_outline_is_the_anti_diagonal(trace):
 @pytest.mark.parametrize(("rows", "width"), [(3, 5), (5, 5), (7, 4), (1, 1)])
 def test_outline_has_min_steps_width_cells(rows, width):
     matrix = torch.softmax(torch.randn(rows, width), dim=1)
-    figure = attention_heatmap(matrix, "ABCDEFG"[:width], [f"{t}: X" for t in range(rows)])
+    source = "ABCDEFG"[:width]
+    figure = attention_heatmap(matrix, source, [f"{t}: X" for t in range(rows)],
+                               outline=make_task("reverse").alignment(source))
     assert len(outlined_cells(figure)) == min(rows, width)
-    assert sum(bool(s.showlegend) for s in shapes_named(figure, IDEAL_NAME)) == 1
+    assert sum(bool(s.showlegend) for s in outline_shapes(figure)) == 1
+
+
+def test_no_outline_is_drawn_when_the_task_cannot_say():
+    figure = attention_heatmap(torch.ones(3, 3) / 3, "ABC", ["0: A", "1: B", "2: C"])
+    assert outlined_cells(figure) == []
+
+
+@pytest.mark.parametrize(("spec", "source", "cells"), [
+    ("copy", "QWERT", [(t, t) for t in range(5)]),
+    ("rotate:2", "QWERT", [(0, 2), (1, 3), (2, 4), (3, 0), (4, 1)]),
+    ("sort", "DBCA", [(0, 3), (1, 1), (2, 2), (3, 0)]),  # A B C D sit at 3 1 2 0
+    ("sort", "BAB", [(0, 1), (1, 0), (1, 2), (2, 0), (2, 2)]),  # either B is right
+])
+def test_each_tasks_outline_is_drawn_from_its_alignment(spec, source, cells):
+    trace = greedy_trace(load_checkpoint("attention").model, source, task=make_task(spec))
+    figure = trace_heatmap(trace, model_offset=1)
+    assert outlined_cells(figure) == cells
+    assert {s.name for s in outline_shapes(figure)} == {
+        f"textbook outline: {make_task(spec).outline_rule}"}
+    own = shapes_named(figure, OWN_DIAGONAL_NAME.format(offset=1))
+    assert [(round(s.y0 + 0.5), round(s.x0 + 0.5)) for s in own] == [
+        (row, column + 1) for row, column in cells if column + 1 < len(source)]
 
 
 def test_highlight_frames_the_selected_row_only(trace):

@@ -115,7 +115,7 @@ def test_topk_adds_chosen_and_expected_outside_the_top_k():
 def test_attention_row_is_the_steps_weights(models):
     trace = greedy_trace(models["attention"], "AAB", max_steps=3)
     for step in trace.steps:
-        bar = attention_row_figure(step, trace.source).data[0]
+        bar = attention_row_figure(step, trace.source, trace.outline_at(step.position)).data[0]
         assert list(bar.y) == pytest.approx(step.attention.tolist())
         assert list(bar.customdata) == ["A", "A", "B"]
         outlined = [i for i, c in enumerate(bar.marker.line.color) if c != "rgba(0,0,0,0)"]

@@ -40,7 +40,7 @@ def page():
 def test_page_opens_on_the_heatmap_and_draws_only_it(page):
     assert not page.error
     titles = list(charts(page))
-    assert titles == ["Attention of 'attention' reversing ATTENTIONISALLYOUNEED"]
+    assert titles == ["Attention of 'attention' on reverse: ATTENTIONISALLYOUNEED"]
     labels = [m.label for m in page.metric]
     assert {"Entropy (nats)", "On the textbook outline", "Best diagonal"} <= set(labels)
     assert page.radio(key="att_section").value == "heatmap"
@@ -51,14 +51,14 @@ def test_errors_section_draws_the_many_strings_part():
     at = open_page("errors")
     assert not at.error
     for start in ("Error rate by output position", "Exact match by input length",
-                  "Attention reversing ", "Attention at the plain model's wrong steps"):
+                  "Attention on reverse: ", "Attention at the plain model's wrong steps"):
         chart_titled(at, start)
 
 
 def test_heatmap_matches_greedy_trace_of_the_typed_input(page):
     page.text_input(key=INPUT_KEY).set_value("helloworldabc").run()
     assert not page.exception and not page.error
-    spec = chart_titled(page, "Attention of 'attention' reversing HELLOWORLDABC")
+    spec = chart_titled(page, "Attention of 'attention' on reverse: HELLOWORLDABC")
     heatmap = spec["data"][0]
     trace = greedy_trace(load_checkpoint("attention").model, "HELLOWORLDABC")
     assert torch.tensor(heatmap["z"], dtype=torch.float64).allclose(
@@ -107,7 +107,7 @@ def test_empty_input_asks_for_letters(page):
 def test_example_button_fills_the_input(page):
     page.button(key="att_example_JJDDNZGZZF").click().run()
     assert page.text_input(key=INPUT_KEY).value == "JJDDNZGZZF"
-    chart_titled(page, "Attention of 'attention' reversing JJDDNZGZZF")
+    chart_titled(page, "Attention of 'attention' on reverse: JJDDNZGZZF")
 
 
 def test_batch_comparison_follows_its_settings():
@@ -295,7 +295,7 @@ def test_unknown_section_in_the_link_warns_naming_it_and_opens_the_heatmap(bad):
     assert "](" not in shown and "<b>" not in shown  # escaped: no live link or tag
     assert bad.replace("\\", "") in shown.replace("\\", "").replace("\u200b", "")
     assert at.radio(key="att_section").value == "heatmap"
-    assert list(charts(at)) == ["Attention of 'attention' reversing ATTENTIONISALLYOUNEED"]
+    assert list(charts(at)) == ["Attention of 'attention' on reverse: ATTENTIONISALLYOUNEED"]
     assert at.query_params["section"] in (["heatmap"], "heatmap")
     at.radio(key="att_section").set_value("states").run()
     assert not at.warning  # picking a section forgets the bad link
@@ -306,7 +306,7 @@ def test_heatmap_outlines_the_textbook_and_the_models_own_diagonal(page):
     spec = chart_titled(page, "Attention of 'attention'")
     names = {shape.get("name") for shape in spec["layout"]["shapes"]}
     assert "textbook outline: step t reads input S−1−t" in names
-    assert "the model's own diagonal: step t reads input S−1−t+1" in names
+    assert "the model's own diagonal: the outline shifted +1" in names
     # 21/21 right with little weight on the outline: the page says where the weight is instead
     outline = metric(page, "On the textbook outline")
     assert outline.delta == "it reads +1 instead"
@@ -336,4 +336,4 @@ def test_plain_errors_button_brings_the_string_back_to_the_heatmap():
     choice = at.selectbox(key="att_example").value
     at.button(key="att_use_example").click().run()
     assert at.radio(key="att_section").value == "heatmap"
-    chart_titled(at, f"Attention of 'attention' reversing {choice}")
+    chart_titled(at, f"Attention of 'attention' on reverse: {choice}")

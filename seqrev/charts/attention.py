@@ -1,13 +1,14 @@
 """Pictures of attention and of the plain-vs-attention comparison.
 
-Heatmaps: one row per decode step, one column per input letter, the ideal alignment (step t
-reads source ``S-1-t``) outlined. Lines: per-position error rates and exact match by length,
-one line per model in ``MODEL_COLORS``. Positions count from 0. Data in, Figure out.
+Heatmaps: one row per decode step, one column per input letter, the task's alignment (the
+letters each step should read; for reversal step t reads source ``S-1-t``) outlined. Lines:
+per-position error rates and exact match by length, one line per model in ``MODEL_COLORS``.
+Positions count from 0. Data in, Figure out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,10 +18,11 @@ from seqrev.charts.decoding import TARGET_EDGE
 from seqrev.charts.training import model_color
 from seqrev.decoding.search import DecodeTrace
 from seqrev.inspection.analysis import MODELS, source_labels, step_labels
-from seqrev.tasks.vocab import expected_tokens, token_label
+from seqrev.tasks.vocab import token_label
 
-IDEAL_NAME = "textbook outline: step t reads input S−1−t"
-OWN_DIAGONAL_NAME = "the model's own diagonal: step t reads input S−1−t{offset:+d}"
+IDEAL_NAME = "textbook outline: {rule}"
+OWN_DIAGONAL_NAME = "the model's own diagonal: the outline shifted {offset:+d}"
+UNNAMED_RULE = "the letters each step should read"
 HIGHLIGHT_NAME, OUTSIDE_NAME = "selected step", "outside training"
 FORCED_NAME, CLICK_NAME = "forced", "cells"
 HIGHLIGHT_EDGE, FORCED_EDGE, OWN_DIAGONAL_EDGE = "#24292f", "#bf8700", "#c297ff"
@@ -46,13 +48,16 @@ def attention_heatmap(
     matrix: torch.Tensor | Sequence[Sequence[float]], source: str, row_labels: Sequence[str],
     steps: Sequence[int] | None = None, highlight_step: int | None = None, title: str = "",
     forced_cells: Sequence[tuple[int, int]] = (), clickable: bool = False,
-    model_offset: int | None = None,
+    model_offset: int | None = None, outline: Sequence[Collection[int]] | None = None,
+    outline_rule: str = UNNAMED_RULE,
 ) -> go.Figure:
     """Heatmap of ``matrix`` (rows, S): rows are decode steps ``steps`` (default 0..rows-1).
 
-    The cell each row should read, source ``S-1-t`` for step ``t < S``, is outlined (the
-    textbook outline); a non-zero ``model_offset`` (the model's own best diagonal, e.g. +1)
-    adds a second, dotted purple outline on ``S-1-t+offset``, named in the legend. The row of
+    ``outline[t]`` holds the source positions step ``t`` should read (the task's alignment;
+    for reversal ``{S-1-t}``); those cells are outlined (the textbook outline), and with
+    ``outline=None`` (a task that cannot say) none are. A non-zero ``model_offset`` (the
+    model's own best diagonal, e.g. +1) adds a second, dotted purple outline on the outline's
+    cells shifted by ``offset``. The legend names the outline by ``outline_rule``. The row of
     ``highlight_step`` (a step number, not a row index) gets a dark frame; each ``(step,
     position)`` of ``forced_cells`` (attention overrides) a dashed amber frame. ``clickable``
     lays an invisible marker on every cell, carrying ``[step, position]`` as customdata, so a
@@ -74,17 +79,18 @@ def attention_heatmap(
         xgap=1, ygap=1,
     ))
     shapes = []
-    for row, step in enumerate(steps):
-        if step < width:
-            column = width - 1 - step
-            shapes.append(_rect(IDEAL_NAME, column - 0.5, column + 0.5, row - 0.5, row + 0.5,
-                                TARGET_EDGE, 2.5, legend=not shapes))
+    outline_cells = [(row, column) for row, step in enumerate(steps)
+                     for column in sorted(_outline_at(outline, step)) if 0 <= column < width]
+    ideal_name = IDEAL_NAME.format(rule=outline_rule)
+    for row, column in outline_cells:
+        shapes.append(_rect(ideal_name, column - 0.5, column + 0.5, row - 0.5, row + 0.5,
+                            TARGET_EDGE, 2.5, legend=not shapes))
     if model_offset:
         own_name = OWN_DIAGONAL_NAME.format(offset=model_offset)
         first_own = True
-        for row, step in enumerate(steps):
-            column = width - 1 - step + model_offset
-            if step < width and 0 <= column < width:
+        for row, column in outline_cells:
+            column += model_offset
+            if 0 <= column < width:
                 shapes.append(_rect(own_name, column - 0.38, column + 0.38, row - 0.38,
                                     row + 0.38, OWN_DIAGONAL_EDGE, 3, dash="dot",
                                     legend=first_own))
@@ -123,13 +129,18 @@ def attention_heatmap(
     return figure
 
 
+def _outline_at(outline: Sequence[Collection[int]] | None, step: int) -> Collection[int]:
+    return outline[step] if outline is not None and 0 <= step < len(outline) else ()
+
+
 def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
                   title: str = "", clickable: bool = False,
                   model_offset: int | None = None) -> go.Figure:
     """The whole attention matrix of an attention model's ``trace`` (the weights used).
 
-    Steps where an override forced the attention get their forced cell framed; a non-zero
-    ``model_offset`` outlines the model's own diagonal beside the textbook one.
+    The trace's task draws the outline. Steps where an override forced the attention get their
+    forced cell framed; a non-zero ``model_offset`` outlines the model's own diagonal beside
+    the textbook one.
     """
     matrix = trace.attention_matrix()
     if matrix is None:
@@ -137,14 +148,16 @@ def trace_heatmap(trace: DecodeTrace, highlight_step: int | None = None,
     forced = [(s.position, s.forced_position) for s in trace.steps if s.overridden]
     return attention_heatmap(matrix, trace.source, step_labels(trace),
                              highlight_step=highlight_step, title=title, forced_cells=forced,
-                             clickable=clickable, model_offset=model_offset)
+                             clickable=clickable, model_offset=model_offset,
+                             outline=trace.alignment,
+                             outline_rule=trace.task_or_default.outline_rule)
 
 
 def override_probability_figure(original: DecodeTrace, forced: DecodeTrace,
                                 title: str = "") -> go.Figure:
     """Probability of the expected token at each step, the model's own run against the forced
     one; forced steps marked. A line that comes back up after a forced step is a recovery."""
-    want = expected_tokens(original.source)
+    want = original.expected_ids
     figure = _line_figure(title or "Probability of the right letter, step by step",
                           "decode step", "p(expected token)")
     figure.update_layout(hovermode="closest")
@@ -192,7 +205,9 @@ def wrong_steps_heatmap(attention: DecodeTrace, steps: Sequence[int],
                              xaxis={"visible": False}, yaxis={"visible": False})
         return figure
     rows = matrix[kept]  # (len(kept), S)
-    return attention_heatmap(rows, attention.source, labels, steps=kept, title=title)
+    return attention_heatmap(rows, attention.source, labels, steps=kept, title=title,
+                             outline=attention.alignment,
+                             outline_rule=attention.task_or_default.outline_rule)
 
 
 def _outside_shapes(low: float, high: float, first: float, last: float) -> list[dict]:

@@ -7,6 +7,7 @@ DataFrame / ``plotly.graph_objects.Figure`` out.
 from __future__ import annotations
 
 import html
+from collections.abc import Collection
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -142,21 +143,20 @@ def topk_figure(step: DecodeStep, expected: int | None = None, k: int = 5) -> go
     return figure
 
 
-def attention_row_figure(step: DecodeStep, source: str) -> go.Figure:
-    """Bars of ``step``'s attention over the input letters; the letter it should read is outlined.
-
-    Reversal writes output position ``t`` from input position ``S - 1 - t``: that bar gets a
-    green outline, and the most-attended bar is labelled with its weight.
+def attention_row_figure(step: DecodeStep, source: str,
+                         outline: Collection[int] = ()) -> go.Figure:
+    """Bars of ``step``'s attention over the input letters; the letters it should read
+    (``outline``, the task's alignment at this step: for reversal ``{S-1-t}``) get a green
+    outline, and the most-attended bar is labelled with its weight.
     """
     if step.attention is None:
         raise ValueError("this step has no attention weights (a plain model)")
     weights = step.attention.tolist()  # (S,)
-    target = len(source) - 1 - step.position
     peak = max(range(len(weights)), key=weights.__getitem__)
     figure = go.Figure(go.Bar(
         x=list(range(len(weights))), y=weights, customdata=list(source),
         marker={"color": ATTENTION,
-                "line": {"color": [TARGET_EDGE if i == target else "rgba(0,0,0,0)"
+                "line": {"color": [TARGET_EDGE if i in outline else "rgba(0,0,0,0)"
                                    for i in range(len(weights))], "width": 3}},
         text=[f"{w:.2f}" if i == peak else "" for i, w in enumerate(weights)],
         textposition="outside", cliponaxis=False,
@@ -165,7 +165,7 @@ def attention_row_figure(step: DecodeStep, source: str) -> go.Figure:
     ))
     figure.update_layout(
         title=(f"Step {step.position}: attention; "
-               + ("outlined: the letter to copy" if 0 <= target < len(source)
+               + ("outlined: the letter to read" if outline
                   else "no letter left: <eos> is due")),
         xaxis={"title": "input letter", "tickmode": "array", "tickvals": list(range(len(source))),
                "ticktext": list(source), "tickangle": 0,

@@ -21,8 +21,8 @@ WINNER_COLOR = "#8250df"
 
 def _edge_colors(mechanism: StepMechanism) -> list[str]:
     """Bar outlines: green on the letter this step should copy, none elsewhere."""
-    right = mechanism.correct_position
-    return [TARGET_EDGE if i == right else "rgba(0,0,0,0)" for i in range(len(mechanism.source))]
+    return [TARGET_EDGE if i in mechanism.outline else "rgba(0,0,0,0)"
+            for i in range(len(mechanism.source))]
 
 
 def vectors_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:

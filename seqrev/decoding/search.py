@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from seqrev.models.seq2seq import Memory, Seq2Seq, StepOutput, gru_update
+from seqrev.tasks.base import LetterTask
 from seqrev.tasks.data import batch_from_strings
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
 from seqrev.tasks.vocab import EOS, SOS, decode, encode, normalize
 
 
@@ -143,10 +145,34 @@ class DecodeTrace:
     encoder_states: torch.Tensor | None = None  # (S, hidden) h_i, one per source letter
     keys: torch.Tensor | None = None  # (S, hidden) the score's prepared keys; None for plain
     overrides: tuple[AttentionOverride, ...] = ()  # what greedy_trace was asked to force
+    task: LetterTask | None = None  # what the model was trained to do; None reads as reversal
+
+    @property
+    def task_or_default(self) -> LetterTask:
+        return self.task if self.task is not None else make_task(DEFAULT_TASK)
 
     @property
     def expected(self) -> str:
-        return self.source[::-1]
+        """The output the trace's task wants for its source."""
+        return self.task_or_default.target(self.source)
+
+    @property
+    def expected_ids(self) -> list[int]:
+        """The token ids a perfect decoder emits: the expected letters, then ``<eos>``."""
+        return encode(self.expected) + [EOS]
+
+    @property
+    def alignment(self) -> list[frozenset[int]] | None:
+        """Per output step the source positions the task says it should read (the outline);
+        None where the task cannot say."""
+        return self.task_or_default.alignment(self.source)
+
+    def outline_at(self, step: int) -> frozenset[int]:
+        """The positions step ``step`` should read; empty at ``<eos>``, after, or if unknown."""
+        alignment = self.alignment
+        if alignment is None or not 0 <= step < len(alignment):
+            return frozenset()
+        return alignment[step]
 
     @property
     def correct(self) -> bool:
@@ -228,8 +254,8 @@ def _step_record(position, fed, out, chosen, extra: dict | None = None) -> Decod
 
 
 @torch.inference_mode()
-def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "forced"
-                 ) -> DecodeTrace:
+def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "forced",
+                 task: LetterTask | None = None) -> DecodeTrace:
     """Trace the model while it is fed ``tokens`` (what-if: force a decoder path)."""
     text = normalize(text)
     model.eval()
@@ -243,12 +269,14 @@ def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "fo
         steps.append(record)
         fed = chosen
     _add_scores(model, steps, memory)
-    return DecodeTrace(text, decode(tokens), log_prob, steps, method, **_memory_fields(memory))
+    return DecodeTrace(text, decode(tokens), log_prob, steps, method, task=task,
+                       **_memory_fields(memory))
 
 
 @torch.inference_mode()
 def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix: str = "",
-                 overrides: Sequence[AttentionOverride] = ()) -> DecodeTrace:
+                 overrides: Sequence[AttentionOverride] = (), task: LetterTask | None = None
+                 ) -> DecodeTrace:
     """Greedy decoding of ``text`` (validated and upper-cased) with a per-step trace.
 
     ``prefix`` (letters) is a what-if: its letters are forced as the first outputs, whatever the
@@ -259,6 +287,8 @@ def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix
     attention weights are replaced (see :class:`AttentionOverride`) before the context is read,
     and decoding goes on from the state that produces. Bad overrides raise OverrideError; an
     override at a step the run never reaches (it wrote ``<eos>`` before) does nothing.
+
+    ``task`` is what the model was trained on (the trace's expected output and outline).
     """
     text = normalize(text)
     by_step = {o.step: o for o in check_overrides(overrides, len(text), model.has_attention)}
@@ -282,12 +312,12 @@ def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix
     if by_step:
         method += " + forced attention"
     return DecodeTrace(text, decode([s.chosen_token for s in steps]), log_prob, steps, method,
-                       overrides=tuple(by_step.values()), **_memory_fields(memory))
+                       overrides=tuple(by_step.values()), task=task, **_memory_fields(memory))
 
 
 @torch.inference_mode()
-def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None = None
-                ) -> DecodeTrace:
+def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None = None,
+                task: LetterTask | None = None) -> DecodeTrace:
     """Beam search of ``width`` hypotheses; the trace follows the best finished one.
 
     ``beam_steps[t]`` lists the candidates kept after step t, so a page can draw the tree.
@@ -342,11 +372,14 @@ def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None
         step -= 1
     path.reverse()
     tokens_out.reverse()
-    trace = forced_trace(model, text, tokens_out, method="beam")
+    trace = forced_trace(model, text, tokens_out, method="beam", task=task)
     trace.beam_steps, trace.best_path = beam_steps, path
     return trace
 
 
-def decode_text(model: Seq2Seq, text: str, beam: int = 1) -> DecodeTrace:
+def decode_text(model: Seq2Seq, text: str, beam: int = 1, task: LetterTask | None = None
+                ) -> DecodeTrace:
     """Greedy for ``beam <= 1``, else beam search of that width."""
-    return greedy_trace(model, text) if beam <= 1 else beam_search(model, text, beam)
+    if beam <= 1:
+        return greedy_trace(model, text, task=task)
+    return beam_search(model, text, beam, task=task)

@@ -1,8 +1,9 @@
 """Numbers about attention and about where the plain model goes wrong.
 
 Per trace: how spread out each attention row is (entropy, in nats), how much weight lands on
-the source letter the step should copy (for output position ``t < S`` that is source position
-``S-1-t``; the ``<eos>`` step has none), and which output positions a trace got wrong.
+the source letters the step should read (the task's alignment, its outline: for reversal, output
+position ``t < S`` reads source ``S-1-t``; the ``<eos>`` step reads none), and which output
+positions a trace got wrong.
 Per batch: both models greedy-decode the same fresh strings, scored by
 ``seqrev.decoding.evaluation``.
 """
@@ -19,9 +20,11 @@ import torch
 from seqrev.decoding.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.decoding.search import DecodeTrace
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.data import Batch, batch_from_source
-from seqrev.tasks.reverse import ReversalTask
-from seqrev.tasks.vocab import PAD, decode, expected_tokens, token_label
+from seqrev.tasks.data import Batch, batch_from_target
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
+from seqrev.tasks.vocab import PAD, decode, token_label
+
+Alignment = list[frozenset[int]] | None  # per output step, the source positions to read
 
 MODELS = ("plain", "attention")
 
@@ -33,15 +36,20 @@ def attention_entropy(matrix: torch.Tensor) -> torch.Tensor:
     return -(p * logs).sum(dim=1)  # (steps,)
 
 
-def correct_positions(n_steps: int, source_len: int) -> list[int | None]:
-    """The source position output step ``t`` should copy: ``S-1-t``, or None past the letters."""
-    return [source_len - 1 - t if t < source_len else None for t in range(n_steps)]
+def outline_at(alignment: Alignment, step: int) -> frozenset[int]:
+    """The source positions step ``step`` should read; empty past the letters or when unknown."""
+    if alignment is None or step >= len(alignment):
+        return frozenset()
+    return alignment[step]
 
 
-def correct_mass(matrix: torch.Tensor, source_len: int) -> list[float | None]:
-    """Attention weight on the correct source position per step; None where there is none."""
-    return [None if j is None else float(matrix[t, j])
-            for t, j in enumerate(correct_positions(matrix.shape[0], source_len))]
+def correct_mass(matrix: torch.Tensor, alignment: Alignment) -> list[float | None]:
+    """Attention weight on the outline's positions per step; None where the step has none."""
+    mass = []
+    for t in range(matrix.shape[0]):
+        cells = sorted(outline_at(alignment, t))
+        mass.append(float(matrix[t, cells].sum()) if cells else None)
+    return mass
 
 
 def wrong_steps(trace: DecodeTrace) -> list[int]:
@@ -50,7 +58,7 @@ def wrong_steps(trace: DecodeTrace) -> list[int]:
     A step past the expected ``<eos>`` is wrong by being there; if the trace stopped early,
     every expected position it never reached is listed too.
     """
-    want = expected_tokens(trace.source)
+    want = trace.expected_ids
     chosen = [step.chosen_token for step in trace.steps]
     wrong = [t for t, token in enumerate(chosen) if t >= len(want) or token != want[t]]
     return wrong + list(range(len(chosen), len(want)))
@@ -61,14 +69,19 @@ def letters_right(produced: str, expected: str) -> int:
     return sum(a == b for a, b in zip(produced, expected, strict=False))
 
 
-def diagonal_mass(matrix: torch.Tensor, source_len: int, offset: int = 0) -> float | None:
-    """Mean weight on source ``S-1-t+offset`` over the letter steps ``t < S`` that have it.
+def diagonal_mass(matrix: torch.Tensor, alignment: Alignment, offset: int = 0) -> float | None:
+    """Mean weight on the outline shifted ``offset`` columns, over the steps that have it.
 
-    ``offset = 0`` is the ideal anti-diagonal; ``+1`` is the state just after the needed letter
-    (that of the letter written last), which a left-to-right encoder's state also remembers.
+    ``offset = 0`` is the outline itself (reversal's anti-diagonal); ``+1`` is the state just
+    after the needed letter, which a left-to-right encoder's state also remembers.
     """
-    values = [float(matrix[t, j]) for t in range(min(matrix.shape[0], source_len))
-              if 0 <= (j := source_len - 1 - t + offset) < source_len]
+    source_len = matrix.shape[1]
+    values = []
+    for t in range(matrix.shape[0]):
+        cells = sorted({j + offset for j in outline_at(alignment, t)
+                        if 0 <= j + offset < source_len})
+        if cells:
+            values.append(float(matrix[t, cells].sum()))
     return sum(values) / len(values) if values else None
 
 
@@ -79,10 +92,10 @@ class TraceNumbers:
     entropy: list[float]  # nats, per decode step; log(S) is a uniform row
     mean_entropy: float
     max_entropy: float  # log(S): the entropy of a uniform row over the source
-    correct_mass: list[float | None]  # weight on source S-1-t per step; None at the <eos> step
-    mean_correct_mass: float | None  # over the steps that have a correct position
-    offset_mass: dict[int, float]  # diagonal shift -> diagonal_mass, for shifts -2..2 that exist
-    best_offset: int  # the shift holding the most weight (0 on a tie)
+    correct_mass: list[float | None]  # weight on the outline per step; None where it has none
+    mean_correct_mass: float | None  # over the steps that have an outline; None if unknown
+    offset_mass: dict[int, float]  # outline shift -> diagonal_mass, for shifts -2..2 that exist
+    best_offset: int  # the shift holding the most weight (0 on a tie or with no outline)
 
 
 def trace_numbers(trace: DecodeTrace) -> TraceNumbers | None:
@@ -91,10 +104,11 @@ def trace_numbers(trace: DecodeTrace) -> TraceNumbers | None:
     if matrix is None:
         return None
     entropy = attention_entropy(matrix).tolist()
-    mass = correct_mass(matrix, len(trace.source))
+    alignment = trace.alignment
+    mass = correct_mass(matrix, alignment)
     present = [m for m in mass if m is not None]
     offsets = {k: m for k in range(-2, 3)
-               if (m := diagonal_mass(matrix, len(trace.source), k)) is not None}
+               if (m := diagonal_mass(matrix, alignment, k)) is not None}
     return TraceNumbers(
         entropy=entropy,
         mean_entropy=sum(entropy) / len(entropy),
@@ -102,7 +116,7 @@ def trace_numbers(trace: DecodeTrace) -> TraceNumbers | None:
         correct_mass=mass,
         mean_correct_mass=sum(present) / len(present) if present else None,
         offset_mass=offsets,
-        best_offset=max(offsets, key=lambda k: (offsets[k], k == 0, -abs(k))),
+        best_offset=max(offsets, key=lambda k: (offsets[k], k == 0, -abs(k))) if offsets else 0,
     )
 
 
@@ -117,6 +131,8 @@ def heatmap_reading(numbers: TraceNumbers, letters_right: int, n_letters: int) -
         verdict = "and all {n} letters come out right"
     else:
         verdict = "and {right} of {n} letters come out right"
+    if not numbers.offset_mass:
+        return ("This task has no outline to compare with, " + verdict + ".").format(**values)
     if best == 0:
         where = "Most weight sits on the textbook outline ({outline:.0%} on average), "
     else:
@@ -132,8 +148,8 @@ class StepSummary:
     step: int
     emitted: str  # token label, e.g. "K" or "<eos>"
     expected: str | None  # what the step should emit; None past the expected <eos>
-    correct_position: int | None  # source position S-1-t; None at and after the <eos> step
-    correct_weight: float | None
+    correct_position: int | None  # the outline's first position; None where it has none
+    correct_weight: float | None  # weight on all the outline's positions at this step
     entropy: float  # nats
     top_position: int  # the source position with the most weight
     top_weight: float
@@ -145,14 +161,14 @@ def step_summary(trace: DecodeTrace, step: int) -> StepSummary:
     if matrix is None:
         raise ValueError("a plain model's trace has no attention")
     row = matrix[step]  # (S,)
-    want = expected_tokens(trace.source)
-    position = correct_positions(step + 1, len(trace.source))[step]
+    want = trace.expected_ids
+    cells = sorted(outline_at(trace.alignment, step))
     return StepSummary(
         step=step,
         emitted=token_label(trace.steps[step].chosen_token),
         expected=token_label(want[step]) if step < len(want) else None,
-        correct_position=position,
-        correct_weight=None if position is None else float(row[position]),
+        correct_position=cells[0] if cells else None,
+        correct_weight=float(row[cells].sum()) if cells else None,
         entropy=float(attention_entropy(row.unsqueeze(0))[0]),
         top_position=int(row.argmax()),
         top_weight=float(row.max()),
@@ -186,7 +202,7 @@ def _token_text(trace: DecodeTrace | None, t: int) -> str:
 
 def step_table(attention: DecodeTrace, plain: DecodeTrace | None = None) -> pd.DataFrame:
     """One row per output position: expected token, each model's token, and attention numbers."""
-    want = expected_tokens(attention.source)
+    want = attention.expected_ids
     numbers = trace_numbers(attention)
     n_rows = max(len(want), len(attention.steps), len(plain.steps) if plain else 0)
     rows = []
@@ -206,8 +222,10 @@ def step_table(attention: DecodeTrace, plain: DecodeTrace | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def length_sweep(lengths: Sequence[int], n_per_length: int, seed: int = 0) -> Batch:
-    """``n_per_length`` fresh strings of each length, from ReversalTask(L, L).eval_set(n, seed+L).
+def length_sweep(lengths: Sequence[int], n_per_length: int, seed: int = 0,
+                 task: str = DEFAULT_TASK) -> Batch:
+    """``n_per_length`` fresh strings of each length, from the task over (L, L)'s
+    ``eval_set(n, seed+L)``, with the task's targets.
 
     The same strings as ``seqrev.decoding.evaluation.evaluate_by_length`` draws for that seed.
     """
@@ -216,11 +234,13 @@ def length_sweep(lengths: Sequence[int], n_per_length: int, seed: int = 0) -> Ba
     longest = max(lengths)
     sources, counts = [], []
     for length in lengths:
-        part = ReversalTask(length, length).eval_set(n_per_length, seed + length)
+        part = make_task(task, length, length).eval_set(n_per_length, seed + length)
         padding = torch.full((n_per_length, longest - length), PAD, dtype=torch.long)
         sources.append(torch.cat([part.source, padding], dim=1))  # (n, longest)
         counts.append(part.lengths)
-    return batch_from_source(torch.cat(sources), torch.cat(counts))  # (n * lengths, longest)
+    source, source_lengths = torch.cat(sources), torch.cat(counts)  # (n * lengths, longest)
+    target_letters = make_task(task).target_letters(source, source_lengths)  # (rows, longest)
+    return batch_from_target(source, source_lengths, target_letters)
 
 
 @dataclass
@@ -255,12 +275,14 @@ def _first_error(produced: str, expected: str) -> int:
 
 def compare_models(
     plain: Seq2Seq, attention: Seq2Seq, lengths: Sequence[int], n_per_length: int = 100,
-    seed: int = 0, max_examples: int = 500,
+    seed: int = 0, max_examples: int = 500, task: str = DEFAULT_TASK,
 ) -> Comparison:
-    """Decode ``n_per_length`` fresh strings of each length with both models and compare."""
+    """Decode ``n_per_length`` fresh strings of each length with both models (trained on the
+    same ``task``) and compare."""
     start = time.perf_counter()
     lengths = sorted(set(int(n) for n in lengths))
-    batch = length_sweep(lengths, n_per_length, seed)
+    batch = length_sweep(lengths, n_per_length, seed, task)
+    target_of = make_task(task).target
     outputs = {"plain": greedy_by_length(plain, batch),
                "attention": greedy_by_length(attention, batch)}
     reports = {name: score_outputs(batch, out, max_failures=0) for name, out in outputs.items()}
@@ -279,10 +301,10 @@ def compare_models(
     examples = []
     for row in torch.nonzero(plain_only).flatten().tolist()[:max_examples]:
         source = decode(batch.source[row])
-        plain_text = decode(outputs["plain"][row])
-        examples.append({"input": source, "length": len(source), "expected": source[::-1],
+        plain_text, expected = decode(outputs["plain"][row]), target_of(source)
+        examples.append({"input": source, "length": len(source), "expected": expected,
                          "plain": plain_text, "attention": decode(outputs["attention"][row]),
-                         "first_error": _first_error(plain_text, source[::-1])})
+                         "first_error": _first_error(plain_text, expected)})
     outcomes = {
         "both right": int((exact["plain"] & exact["attention"]).sum()),
         "only attention right": int(plain_only.sum()),

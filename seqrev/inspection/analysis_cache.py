@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 import seqrev.checkpoints.store as checkpoints
+from seqrev.checkpoints.task import task_of
 from seqrev.inspection.analysis import Comparison, compare_models
 from seqrev.inspection.projection import (
     REFERENCE_LENGTHS,
@@ -35,6 +36,7 @@ from seqrev.inspection.projection import (
     StateMap,
     fit_state_map,
 )
+from seqrev.tasks.registry import DEFAULT_TASK
 
 FORMAT = 1
 FOLDER = "analysis"
@@ -176,9 +178,12 @@ def decode_state_map(data: dict[str, Any], hidden: int) -> StateMap:
 def stored_state_map(checkpoint: checkpoints.Checkpoint, directory: Path | None = None
                      ) -> StateMap:
     """:func:`seqrev.inspection.projection.fit_state_map` on the fixed reference set, on disk."""
-    key = f"state_map n={REFERENCE_N} seed={REFERENCE_SEED} lengths={REFERENCE_LENGTHS}"
+    task = task_of(checkpoint).spec
+    key = (f"state_map n={REFERENCE_N} seed={REFERENCE_SEED} lengths={REFERENCE_LENGTHS}"
+           + ("" if task == DEFAULT_TASK else f" task={task}"))
     hidden = checkpoint.model_config.hidden_dim
-    return cached(checkpoint, key, lambda: fit_state_map(checkpoint.model), encode_state_map,
+    return cached(checkpoint, key, lambda: fit_state_map(checkpoint.model, task=task),
+                  encode_state_map,
                   lambda data: decode_state_map(data, hidden), directory)
 
 
@@ -224,11 +229,12 @@ def stored_comparison(plain: checkpoints.Checkpoint, attention: checkpoints.Chec
     The key names the plain checkpoint's hash too, so either model changing recomputes it.
     """
     lengths = sorted(set(int(n) for n in lengths))
+    task = task_of(attention).spec
     key = (f"comparison plain={content_hash(plain)} lengths={lengths} n={n_per_length} "
-           f"seed={seed}")
+           f"seed={seed}" + ("" if task == DEFAULT_TASK else f" task={task}"))
     return cached(attention, key,
                   lambda: compare_models(plain.model, attention.model, lengths, n_per_length,
-                                         seed),
+                                         seed, task=task),
                   encode_comparison,
                   lambda data: decode_comparison(data, lengths, n_per_length, seed), directory)
 

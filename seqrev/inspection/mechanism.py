@@ -20,7 +20,9 @@ import torch
 
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.vocab import expected_tokens, token_label
+from seqrev.tasks.base import LetterTask
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
+from seqrev.tasks.vocab import token_label
 
 FORMULAS = {  # score function: (formula in LaTeX, what the page calls a key)
     "bilinear": (r"s_i = (W h_i)\cdot q = \sum_d (W h_i)_d\, q_d", "W h_i"),
@@ -68,12 +70,13 @@ class StepMechanism:
     embedding_dim: int = 0
     formula: str = ""  # LaTeX
     key_name: str = ""
+    outline: frozenset[int] = frozenset()  # the positions the task says this step reads
 
     @property
     def correct_position(self) -> int | None:
-        """The letter this step should copy, ``S-1-t``; None at the ``<eos>`` step and after."""
-        n = len(self.source)
-        return n - 1 - self.step if self.step < n else None
+        """The letter this step should read (reversal: ``S-1-t``), the first if the outline
+        names several; None at the ``<eos>`` step, after it, or when the task cannot say."""
+        return min(self.outline) if self.outline else None
 
     @property
     def overridden(self) -> bool:
@@ -140,6 +143,7 @@ def step_mechanism(model: Seq2Seq, trace: DecodeTrace, step: int, top_k: int = 5
     top = [DimContribution(d, float(shown_query[d]), float(keys[winner, d]), float(terms[d]))
            for d in order]
     formula, key_name = FORMULAS[score_name]
+    alignment = trace.alignment
     return StepMechanism(
         step=step, source=trace.source, score_name=score_name, fed_token=record.fed_token,
         written_token=record.chosen_token, query=query, keys=keys, states=trace.encoder_states,
@@ -147,6 +151,8 @@ def step_mechanism(model: Seq2Seq, trace: DecodeTrace, step: int, top_k: int = 5
         context=record.context, winner=winner, contributions=terms, top_dims=top,
         forced_position=record.forced_position, blend=record.blend, query_term=query_term, v=v,
         embedding_dim=model.config.embedding_dim, formula=formula, key_name=key_name,
+        outline=alignment[step] if alignment is not None and step < len(alignment)
+        else frozenset(),
     )
 
 
@@ -194,7 +200,7 @@ class OverrideOutcome:
 
 def override_outcome(original: DecodeTrace, forced: DecodeTrace) -> OverrideOutcome:
     """Compare ``forced`` (a greedy trace with ``overrides``) with the model's own ``original``."""
-    want = expected_tokens(forced.source)
+    want = forced.expected_ids
     own = [s.chosen_token for s in original.steps]
     new = [s.chosen_token for s in forced.steps]
     changed = [t for t in range(max(len(own), len(new)))
@@ -225,7 +231,7 @@ def override_outcome(original: DecodeTrace, forced: DecodeTrace) -> OverrideOutc
 
 @dataclass
 class SweepResult:
-    """Forcing one step at a time onto source ``S-1-t+offset`` over many strings."""
+    """Forcing one step at a time onto the outline shifted by ``offset`` over many strings."""
 
     offset: int
     n_strings: int
@@ -242,26 +248,30 @@ class SweepResult:
                 "by_step": {str(k): list(v) for k, v in self.by_step.items()}}
 
 
-def forcing_sweep(model: Seq2Seq, strings: Sequence[str], offset: int = 0, blend: float = 1.0
-                  ) -> SweepResult:
+def forcing_sweep(model: Seq2Seq, strings: Sequence[str], offset: int = 0, blend: float = 1.0,
+                  task: LetterTask | None = None) -> SweepResult:
     """For every string and every letter step t, force the attention (that step alone, with
-    ``blend``; 1 = one-hot) onto source ``S-1-t+offset`` and record whether step t and the
-    whole output are still right.
+    ``blend``; 1 = one-hot) onto the task's outline shifted by ``offset`` (its first cell, for a
+    step that may read several) and record whether step t and the whole output are still
+    right.
 
-    ``offset = 0`` is the ideal alignment; ``+1`` is the letter just written.
+    ``offset = 0`` is the ideal alignment (reversal: source ``S-1-t``); ``+1`` is the letter
+    just written.
     """
+    task = task if task is not None else make_task(DEFAULT_TASK)
     by_step: dict[int, list[int]] = {}
     own_exact = 0
     for text in strings:
-        own_exact += greedy_trace(model, text).correct
+        own = greedy_trace(model, text, task=task)
+        own_exact += own.correct
         n = len(text)
-        want = expected_tokens(text)
-        for t in range(n):
-            position = n - 1 - t + offset
-            if not 0 <= position < n:
+        want, alignment = own.expected_ids, own.alignment or []
+        for t in range(min(n, len(alignment))):
+            shifted = sorted(j + offset for j in alignment[t] if 0 <= j + offset < n)
+            if not shifted:
                 continue
-            trace = greedy_trace(model, text,
-                                 overrides=[AttentionOverride(t, position, blend)])
+            trace = greedy_trace(model, text, task=task,
+                                 overrides=[AttentionOverride(t, shifted[0], blend)])
             right = t < len(trace.steps) and trace.steps[t].chosen_token == want[t]
             counts = by_step.setdefault(t, [0, 0, 0])
             counts[0] += 1

@@ -14,7 +14,7 @@ import torch
 
 from seqrev.decoding.search import DecodeTrace
 from seqrev.models.seq2seq import Seq2Seq
-from seqrev.tasks.reverse import ReversalTask
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
 from seqrev.tasks.vocab import token_label
 
 REFERENCE_N, REFERENCE_SEED = 300, 20_241_121  # the fixed reference set
@@ -67,15 +67,16 @@ class ReferenceStates:
 
 @torch.inference_mode()
 def reference_states(model: Seq2Seq, n: int = REFERENCE_N, seed: int = REFERENCE_SEED,
-                     lengths: tuple[int, int] = REFERENCE_LENGTHS) -> ReferenceStates:
+                     lengths: tuple[int, int] = REFERENCE_LENGTHS, task: str = DEFAULT_TASK
+                     ) -> ReferenceStates:
     """States of ``n`` seeded fresh strings (lengths uniform in ``lengths``).
 
-    The decoder is fed the right answer (teacher forcing), so every string contributes its
-    S + 1 states on the path a correct decoding takes.
+    The decoder is fed the right answer of ``task`` (teacher forcing), so every string
+    contributes its S + 1 states on the path a correct decoding takes.
     """
     model.eval()
     device = next(model.parameters()).device
-    batch = ReversalTask(*lengths).eval_set(n, seed).to(device)
+    batch = make_task(task, *lengths).eval_set(n, seed).to(device)
     memory, hidden = model.encode(batch.source, batch.lengths)
     steps = []
     for tokens in batch.decoder_input.unbind(1):  # T x (n,)
@@ -110,9 +111,11 @@ class StateMap:
 
 
 def fit_state_map(model: Seq2Seq, n: int = REFERENCE_N, seed: int = REFERENCE_SEED,
-                  lengths: tuple[int, int] = REFERENCE_LENGTHS) -> StateMap:
-    """Fit both planes on the reference set (deterministic for a model, n, seed, lengths)."""
-    reference = reference_states(model, n, seed, lengths)
+                  lengths: tuple[int, int] = REFERENCE_LENGTHS, task: str = DEFAULT_TASK
+                  ) -> StateMap:
+    """Fit both planes on the reference set (deterministic for a model, n, seed, lengths and
+    task)."""
+    reference = reference_states(model, n, seed, lengths, task)
     encoder_pca, decoder_pca = fit_pca(reference.encoder), fit_pca(reference.decoder)
     return StateMap(encoder_pca, decoder_pca, reference, encoder_pca.project(reference.encoder),
                     decoder_pca.project(reference.decoder), n, seed, lengths)

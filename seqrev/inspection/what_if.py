@@ -1,8 +1,9 @@
 """What the Attention page's what-if controls offer: labels, a starting choice, a suggestion.
 
-The textbook outline has step ``t`` read input ``S-1-t``. A trained left-to-right model often
-reads one column right (``S-t``, the "+1" diagonal): the encoder's state at ``i`` has read
-letter ``i`` last and still remembers letter ``i-1``, the one to write. Forcing such a model
+The textbook outline is the task's alignment: for reversal step ``t`` reads input ``S-1-t``.
+A trained left-to-right model often reads one column right (``S-t``, the "+1" diagonal): the
+encoder's state at ``i`` has read letter ``i`` last and still remembers letter ``i-1``, the one
+to write. Forcing such a model
 onto the textbook cell therefore makes it write the letter *after* the right one in the
 answer: it skips a letter. :func:`suggest_override` finds a step where that shows cleanly,
 by running the forced decode, so the page can say what will happen before the user clicks.
@@ -20,32 +21,40 @@ TEXTBOOK, OWN = "textbook", "own"
 MAX_CANDIDATES = 8  # forced decodes tried when looking for a suggestion
 
 
-def textbook_position(source_len: int, step: int) -> int | None:
-    """The input letter the textbook outline reads at ``step``: ``S-1-t``, None at ``<eos>``."""
-    position = source_len - 1 - step
-    return position if 0 <= position < source_len else None
+Alignment = list[frozenset[int]] | None  # the task's outline: per step, positions to read
 
 
-def position_label(source: str, position: int, step: int, model_offset: int = 0) -> str:
+def textbook_position(alignment: Alignment, step: int) -> int | None:
+    """The input letter the textbook outline reads at ``step`` (the first, if it names
+    several); None at ``<eos>`` or when the task cannot say."""
+    if alignment is None or not 0 <= step < len(alignment) or not alignment[step]:
+        return None
+    return min(alignment[step])
+
+
+def position_label(source: str, position: int, step: int, model_offset: int = 0,
+                   alignment: Alignment = None) -> str:
     """``"17: N (textbook outline)"``: a what-if choice, marked where a diagonal crosses it."""
-    textbook = textbook_position(len(source), step)
+    outline = alignment[step] if alignment is not None and 0 <= step < len(alignment) else ()
     marks = []
-    if textbook is not None and position == textbook:
+    if position in outline:
         marks.append("textbook outline")
-    if model_offset and textbook is not None and position == textbook + model_offset:
+    if model_offset and position - model_offset in outline:
         marks.append("the model's own diagonal")
     suffix = " ({marks})".format(marks=", ".join(marks)) if marks else ""
     return f"{position}: {source[position]}{suffix}"
 
 
-def default_force(source_len: int, step: int | None = None) -> tuple[int, int]:
+def default_force(source_len: int, step: int | None = None, alignment: Alignment = None
+                  ) -> tuple[int, int]:
     """The (step, position) the what-if controls start on: step 3 (or the last letter's step)
-    and the letter the textbook outline reads there; kept when ``step`` is still valid."""
+    and the letter the textbook outline reads there (the last letter where it names none);
+    kept when ``step`` is still valid."""
     if source_len < 1:
         raise ValueError("an empty source has no step to force")
     if step is None or not 0 <= step < override_steps(source_len):
         step = min(3, source_len - 1)
-    position = textbook_position(source_len, step)
+    position = textbook_position(alignment, step)
     return step, source_len - 1 if position is None else position
 
 
@@ -100,12 +109,14 @@ def suggest_override(model: Seq2Seq, trace: DecodeTrace) -> Suggestion | None:
     """
     source = trace.source
     expected = trace.expected
+    alignment = trace.alignment
     candidates = []
     for step in range(1, min(len(source) - 1, MAX_CANDIDATES + 1)):
-        position = textbook_position(len(source), step)
+        position = textbook_position(alignment, step)
         if position is None or step >= len(trace.steps):
             continue
-        forced = greedy_trace(model, source, overrides=[AttentionOverride(step, position)])
+        forced = greedy_trace(model, source, overrides=[AttentionOverride(step, position)],
+                              task=trace.task)
         changed = summarize(align_letters(trace.output, forced.output)).differing
         written = forced.output[step] if step < len(forced.output) else "<eos>"
         candidates.append(Suggestion(

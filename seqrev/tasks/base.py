@@ -41,6 +41,7 @@ class LetterTask(ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # one line, shown beside the task's name
     option_range: ClassVar[tuple[int, int] | None] = None  # e.g. rotate's k: "rotate:3"
+    outline_rule: ClassVar[str] = "step t reads the input letters the task names"  # in words
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_len <= self.max_len:

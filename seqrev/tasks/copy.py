@@ -16,6 +16,7 @@ class CopyTask(LetterTask):
 
     name = "copy"
     description = "write the string out unchanged: ABC stays ABC"
+    outline_rule = "step t reads input t"
 
     def target(self, source: str) -> str:
         return source

@@ -23,6 +23,7 @@ class ReversalTask(LetterTask):
 
     name = "reverse"
     description = "write the string backwards: ABC becomes CBA (the lab's task)"
+    outline_rule = "step t reads input S−1−t"
 
     def target(self, source: str) -> str:
         return source[::-1]

@@ -32,6 +32,10 @@ class RotateTask(LetterTask):
     def spec(self) -> str:
         return f"{self.name}:{self.shift}"
 
+    @property
+    def outline_rule(self) -> str:  # type: ignore[override]
+        return f"step t reads input (t+{self.shift}) mod S"
+
     def target(self, source: str) -> str:
         k = self.shift % len(source) if source else 0
         return source[k:] + source[:k]

@@ -17,6 +17,7 @@ class SortTask(LetterTask):
 
     name = "sort"
     description = "write the letters in alphabetical order: CAB becomes ABC"
+    outline_rule = "step t reads where the t-th letter in alphabetical order sits"
 
     def target(self, source: str) -> str:
         return "".join(sorted(source))

@@ -25,7 +25,7 @@ from seqrev.decoding.search import decode_text
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq
 from seqrev.runs.history import HistoryView, ema
 from seqrev.tasks.data import lab_line
-from seqrev.tasks.reverse import ReversalTask
+from seqrev.tasks.registry import DEFAULT_TASK, make_task
 from seqrev.tasks.vocab import decode
 from seqrev.training.trainer import TrainConfig
 
@@ -56,17 +56,22 @@ def sample_lengths(train_config: TrainConfig | None) -> tuple[int, int]:
 
 
 def sample_lines(model: Seq2Seq, lengths: tuple[int, int], seed: int,
-                 n: int = SAMPLE_LINES) -> list[str]:
-    """``n`` lines in the lab's format, on fresh random strings drawn from ``seed``."""
-    batch = ReversalTask(*lengths).eval_set(n, seed)
+                 n: int = SAMPLE_LINES, task: str = DEFAULT_TASK) -> list[str]:
+    """``n`` lines in the lab's format, on fresh random strings of ``task`` drawn from
+    ``seed``."""
+    strings = make_task(task, *lengths)
+    batch = strings.eval_set(n, seed)
     outputs = greedy_batch(model, batch)  # (n, steps)
-    return [lab_line(decode(batch.source[row]), decode(outputs[row])) for row in range(n)]
+    sources = [decode(batch.source[row]) for row in range(n)]
+    return [lab_line(source, decode(outputs[row]), strings.target(source))
+            for row, source in enumerate(sources)]
 
 
 def measure_by_length(model: Seq2Seq, max_len: int, seed: int,
-                      n_per_length: int = BY_LENGTH_STRINGS) -> pd.DataFrame:
+                      n_per_length: int = BY_LENGTH_STRINGS, task: str = DEFAULT_TASK
+                      ) -> pd.DataFrame:
     """Exact match and character accuracy at every length 1 to ``max_len``, fresh strings."""
-    reports = evaluate_by_length(model, list(range(1, max_len + 1)), n_per_length, seed)
+    reports = evaluate_by_length(model, list(range(1, max_len + 1)), n_per_length, seed, task)
     return pd.DataFrame([{"length": length, "n": r.n, "exact_match": r.exact_match,
                           "char_accuracy": r.char_accuracy} for length, r in reports.items()])
 
@@ -117,7 +122,8 @@ def from_run(run, model: Seq2Seq, history: HistoryView | None, seed: int) -> Rep
     return ReportInput(
         title=f"run {run.id}", model=model, model_config=run.model_config,
         train_config=run.train_config, history=history,
-        by_length=measure_by_length(model, 2 * run.train_config.max_len, seed),
+        by_length=measure_by_length(model, 2 * run.train_config.max_len, seed,
+                                    task=run.train_config.task),
         steps_done=run.steps_done, training_seconds=run.wall_seconds)
 
 
@@ -180,9 +186,9 @@ def _by_length_table(frame: pd.DataFrame) -> str:
 
 TRAINED_ON = "<p>It was trained on strings of {low} to {high} letters.</p>"
 SAMPLES_ONE_LENGTH = ("<p>{n} fresh random strings of {low} letters (seed {seed}): {right} of {n} "
-                      "reversed exactly.</p>")
+                      "{done}.</p>")
 SAMPLES_RANGE = ("<p>{n} fresh random strings of {low} to {high} letters (seed {seed}): {right} "
-                 "of {n} reversed exactly.</p>")
+                 "of {n} {done}.</p>")
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
@@ -214,12 +220,14 @@ def build_report(material: ReportInput, seed: int | None = None) -> str:
         parts += ["<p>The same training from the command line:</p>",
                   f"<pre>{html.escape(command)}</pre>"]
 
+    task = train_config.task if train_config is not None else DEFAULT_TASK
     low, high = sample_lengths(train_config)
-    lines = sample_lines(material.model, (low, high), seed)
+    lines = sample_lines(material.model, (low, high), seed, task=task)
     right = sum(line.endswith("True") for line in lines)
+    done = "reversed exactly" if task == DEFAULT_TASK else f"exactly right ({html.escape(task)})"
     parts += ["<h2>The lab's printout</h2>",
               (SAMPLES_ONE_LENGTH if low == high else SAMPLES_RANGE).format(
-                  n=len(lines), low=low, high=high, seed=seed, right=right),
+                  n=len(lines), low=low, high=high, seed=seed, right=right, done=done),
               "<pre>\n" + "\n".join(html.escape(line, quote=False) for line in lines)
               + "\n</pre>"]
 
@@ -232,8 +240,8 @@ def build_report(material: ReportInput, seed: int | None = None) -> str:
         trained = (train_config.min_len, train_config.max_len) if train_config else None
         figures.append(("Exact match by length", exact_match_figure(frame, trained)))
     if model_config.kind == "attention":
-        text = decode(ReversalTask(high, high).eval_set(1, seed + 1).source[0])
-        trace = decode_text(material.model, text)
+        text = decode(make_task(task, high, high).eval_set(1, seed + 1).source[0])
+        trace = decode_text(material.model, text, task=make_task(task))
         figures.append(("One attention heatmap", trace_heatmap(
             trace, title=f"Where each output letter looks, for {text}")))
     for index, (heading, figure) in enumerate(figures):
