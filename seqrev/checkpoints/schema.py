@@ -13,10 +13,19 @@ import re
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.settings import Setting, settings_of
+from seqrev.tasks import pairs
 from seqrev.tasks.vocab import MAX_INPUT_LEN, VOCAB_SIZE
 from seqrev.training.trainer import SAVED_BEFORE, TrainConfig
 
@@ -98,6 +107,10 @@ def _config_schema(config_class: type, owner: str) -> type[BaseModel]:
             annotation = _annotation_of(settings[config_field.name])
         elif config_field.name == "vocab_size":
             annotation = Literal[VOCAB_SIZE]
+        elif config_field.name == "pairs_file":
+            annotation = Annotated[str, Field(max_length=4096)]
+        elif config_field.name == "pairs_sha256":
+            annotation = Annotated[str, Field(pattern=r"^([0-9a-f]{64})?$")]
         elif isinstance(default, bool):
             annotation = Annotated[bool, Field(strict=True)]
         elif isinstance(default, int):
@@ -140,6 +153,7 @@ class RangeScore(Score):
 
 
 class Evaluation(_Open):
+    held_out: Score | None = None  # a pairs task's held-out rows
     length_10: Score | None = None
     training_range: RangeScore | None = None
     by_length: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")], Score] | None = Field(
@@ -160,6 +174,53 @@ class History(_Open):
     eval: list[EvalPoint] = Field(default_factory=list, max_length=200_000)
 
 
+Symbols = Annotated[str, Field(min_length=1, max_length=pairs.MAX_FIELD)]
+
+
+class PairsSplit(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    rule: Literal["sha256-input-v1"]
+    share: Fraction
+    min: Count
+    max: Count
+
+
+class PairsRecord(BaseModel):
+    """What a model trained on a file of pairs keeps: the file, its alphabet, the split and
+    the held-out rows themselves (at most HELD_OUT_MAX, so a checkpoint scores on its own)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: Literal[1]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    format: Literal["csv", "tsv"]
+    header: bool
+    rows: Annotated[int, Field(strict=True, ge=2, le=pairs.MAX_ROWS)]
+    alphabet: Annotated[str, Field(min_length=1, max_length=pairs.MAX_SYMBOLS)]
+    split: PairsSplit
+    train_rows: Annotated[int, Field(strict=True, ge=1, le=pairs.MAX_ROWS)]
+    held_out_rows: Annotated[int, Field(strict=True, ge=1, le=pairs.HELD_OUT_MAX)]
+    held_out: list[Annotated[list[Symbols], Field(min_length=2, max_length=2)]] = Field(
+        min_length=1, max_length=pairs.HELD_OUT_MAX)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PairsRecord:
+        if len(set(self.alphabet)) != len(self.alphabet):
+            raise ValueError("the alphabet repeats a symbol")
+        if len(self.held_out) != self.held_out_rows:
+            raise ValueError(f"held_out holds {len(self.held_out)} rows, held_out_rows says "
+                             f"{self.held_out_rows}")
+        if self.train_rows + self.held_out_rows != self.rows:
+            raise ValueError("train_rows and held_out_rows do not add up to rows")
+        outside = {ch for row in self.held_out for text in row for ch in text} - set(
+            self.alphabet)
+        if outside:
+            raise ValueError(f"held-out rows use {len(outside)} symbols outside the alphabet")
+        return self
+
+
 class Metadata(_Open):
     """A checkpoint's metadata (the sidecar): configs, history, evaluation, provenance."""
 
@@ -177,6 +238,19 @@ class Metadata(_Open):
     history: History | None = None
     evaluation: Evaluation | None = None
     renamed_from: Annotated[str, Field(max_length=200)] | None = None
+    pairs: PairsRecord | None = None  # only for the task "pairs"
+
+    @model_validator(mode="after")
+    def _pairs_match(self) -> Metadata:
+        train = self.train_config
+        on_pairs = train is not None and train.task == pairs.PAIRS_TASK
+        if on_pairs and self.pairs is None:
+            raise ValueError("pairs: a model trained on pairs needs its pairs record")
+        if self.pairs is not None and not on_pairs:
+            raise ValueError("pairs: a pairs record belongs to a model trained on pairs")
+        if on_pairs and train.pairs_sha256 and train.pairs_sha256 != self.pairs.sha256:
+            raise ValueError("pairs: the record's sha256 is not the training file's")
+        return self
 
 
 def check_metadata(data: Any) -> dict[str, Any]:

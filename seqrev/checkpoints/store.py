@@ -48,9 +48,10 @@ from seqrev.checkpoints.schema import (
     check_metadata,
     parse_json,
 )
-from seqrev.decoding.evaluation import evaluate_by_length, evaluate_fresh
+from seqrev.decoding.evaluation import evaluate, evaluate_by_length, evaluate_fresh
 from seqrev.disk import as_disk_error
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model
+from seqrev.tasks.pairs import PAIRS_TASK, PairsError, PairsTask
 from seqrev.training.trainer import SAVED_BEFORE, TrainConfig, Trainer
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -258,6 +259,19 @@ def training_record(trainer: Trainer, command: str, max_points: int = 2000) -> d
     """Sidecar fields for a trained model: history, evaluation summary, time and command."""
     config = trainer.config
     stride = max(1, len(trainer.losses) // max_points)
+    history = {
+        "loss_stride": stride,
+        "loss": [round(v, 5) for v in trainer.losses[::stride]],
+        "eval": [asdict(e) for e in trainer.eval_history],
+    }
+    timing = {"command": command, "steps_done": trainer.step,
+              "training_seconds": round(trainer.elapsed, 3)}
+    if config.task == PAIRS_TASK:  # scored on the file's held-out rows, which it keeps
+        held_out = evaluate(trainer.model, trainer.eval_set, max_failures=0)
+        return {**timing, "history": history, "pairs": trainer.task.record(),
+                "evaluation": {"held_out": {"n": held_out.n,
+                                            "exact_match": held_out.exact_match,
+                                            "char_accuracy": held_out.char_accuracy}}}
     lengths = list(range(1, 2 * config.max_len + 1))
     # 100 per length: the final save's evaluations count against time to accuracy (docs/speed.md)
     by_length = evaluate_by_length(trainer.model, lengths, n_per_length=100, seed=424242,
@@ -268,14 +282,8 @@ def training_record(trainer: Trainer, command: str, max_points: int = 2000) -> d
         trainer.model, 1000, config.min_len, config.max_len, seed=2025, max_failures=0,
         task=config.task)
     return {
-        "command": command,
-        "steps_done": trainer.step,
-        "training_seconds": round(trainer.elapsed, 3),
-        "history": {
-            "loss_stride": stride,
-            "loss": [round(v, 5) for v in trainer.losses[::stride]],
-            "eval": [asdict(e) for e in trainer.eval_history],
-        },
+        **timing,
+        "history": history,
         "evaluation": {
             "length_10": {"n": 1000, "exact_match": on_ten.exact_match,
                           "char_accuracy": on_ten.char_accuracy},
@@ -448,6 +456,18 @@ def _inspect_cached(name: str, directory: Path | None) -> _Inspected:
     if isinstance(found, CheckpointError):
         raise CheckpointError(found.name, found.problem)
     return found
+
+
+def pairs_task(checkpoint: Checkpoint) -> PairsTask | None:
+    """The task of a checkpoint trained on pairs, from its record (the held-out rows and the
+    alphabet; no file needed); None for any other checkpoint."""
+    record = checkpoint.meta.get("pairs")
+    if record is None:
+        return None
+    try:
+        return PairsTask.from_record(record)
+    except PairsError as error:
+        raise CheckpointError(checkpoint.name, f"bad pairs record: {error}") from None
 
 
 def read_sidecar(name: str, directory: Path | None = None) -> dict[str, Any]:

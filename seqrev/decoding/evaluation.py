@@ -38,16 +38,20 @@ def greedy_batch(model: Seq2Seq, batch: Batch, max_steps: int | None = None) -> 
 def greedy_by_length(model: Seq2Seq, batch: Batch) -> torch.Tensor:
     """Greedy outputs (batch, longest + 1), decoding each length apart so none pays for padding.
 
-    Same tokens as ``greedy_batch`` on each row's first L + 1 steps; with many lengths in one
-    batch, a padded decode was measured up to 17x slower.
+    Same tokens as ``greedy_batch`` on each row's first steps, as many as the longest target
+    of its length (L + 1 where the output is as long as the input; a task of pairs has outputs
+    of their own lengths); with many lengths in one batch, a padded decode was measured up to
+    17x slower.
     """
-    width = int(batch.lengths.max()) + 1
+    target_steps = (batch.target != PAD).sum(1)  # (batch,) letters and the <eos>
+    width = max(int(batch.lengths.max()) + 1, int(target_steps.max()))
     outputs = torch.full((batch.source.shape[0], width), PAD, dtype=torch.long)
     for length in sorted(set(batch.lengths.tolist())):
         rows = torch.nonzero(batch.lengths == length).flatten()  # (n,)
+        steps = int(target_steps[rows].max())
         part = Batch(batch.source[rows, :length], batch.lengths[rows],
-                     batch.decoder_input[rows, : length + 1], batch.target[rows, : length + 1])
-        produced = greedy_batch(model, part)  # (n, <= length + 1)
+                     batch.decoder_input[rows, :steps], batch.target[rows, :steps])
+        produced = greedy_batch(model, part, max_steps=steps)  # (n, <= steps)
         outputs[rows, : produced.shape[1]] = produced
     return outputs
 
@@ -92,9 +96,10 @@ def score_outputs(batch: Batch, outputs: torch.Tensor, max_failures: int = 50) -
     exact = exact_rows(batch, outputs)  # (batch,)
     # fine: letters right before the first wrong symbol, over the letters expected
     wrong_so_far = torch.cumsum((~correct & scored).int(), dim=1) > 0  # (batch, T)
-    fine = ((~wrong_so_far & letters).sum(1) / batch.lengths).double()  # (batch,)
+    expected = letters.sum(1)  # (batch,) letters per target: the lengths, or a pair's own
+    fine = ((~wrong_so_far & letters).sum(1) / expected).double()  # (batch,)
     letter_hits = (correct & letters).double()  # (batch, T)
-    per_position = (letter_hits.sum(0) / letters.sum(0).clamp(min=1))[: int(batch.lengths.max())]
+    per_position = (letter_hits.sum(0) / letters.sum(0).clamp(min=1))[: int(expected.max())]
 
     by_length = {}
     for length in sorted(set(batch.lengths.tolist())):

@@ -21,6 +21,7 @@ from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model, scale_embedding
 from seqrev.settings import range_problems, setting
 from seqrev.tasks.base import LetterTask
+from seqrev.tasks.pairs import PAIRS_TASK, load_task
 from seqrev.tasks.registry import DEFAULT_TASK, describe, make_task, task_specs
 from seqrev.tasks.vocab import MAX_INPUT_LEN, PAD
 from seqrev.training.adam import Adam
@@ -30,10 +31,21 @@ LR_SCHEDULES = ("constant", "cosine", "onecycle")
 EMBEDDING_INITS = ("unit", "scaled")
 # Settings added after configs were first saved, with the value every older config had.
 SAVED_BEFORE: dict[str, Any] = {"embedding_init": "unit", "length_curriculum": 0.0,
-                                 "length_weighting": 0.0, "task": DEFAULT_TASK}
+                                 "length_weighting": 0.0, "task": DEFAULT_TASK,
+                                 "pairs_file": "", "pairs_sha256": ""}
 WARMUP_SHARE = 0.05  # onecycle: share of the steps spent warming the rate up from ~0
+# what a file of pairs decides for itself (its task, lengths and held-out set), so the
+# command line of a run on pairs gives --pairs FILE instead of these
+SET_BY_PAIRS = ("task", "min_len", "max_len", "length_curriculum", "length_weighting",
+                "eval_size")
 CURRICULUM_HEAD_START = 3  # a curriculum's first batches reach min_len + this many letters
 _init_lock = threading.Lock()  # model init seeds the global RNG briefly
+
+
+def check_task(spec: str) -> None:
+    """A task setting's check: a registered task, or ``pairs`` (its file is a field apart)."""
+    if spec != PAIRS_TASK:
+        make_task(spec)
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class TrainConfig:
         "--task", "Task", "What the model learns to write: " + "; ".join(
             f"{spec}: {describe(spec)}" for spec in task_specs() if ":" not in spec
             or spec.endswith(":2")) + ".", group="data", widget="select",
-        suggestions=task_specs(), validate=make_task))
+        suggestions=task_specs(), validate=check_task))
     # optimizer steps in all
     steps: int = field(default=1500, metadata=setting(
         "--steps", "Steps", "Optimizer steps in all; each draws a fresh batch.",
@@ -119,6 +131,10 @@ class TrainConfig:
         "--eval-size", "Held-out strings", "Fresh strings in the fixed held-out set.",
         group="run", minimum=1, maximum=10_000, step=100))
     eval_seed: int = 1_000_003  # seed of the held-out set, kept apart from training seeds
+    # the task "pairs" only: the CSV/TSV file (python -m seqrev train --pairs FILE) and the
+    # SHA-256 of its bytes, so a worker or a resume trains on the rows the run was set up with
+    pairs_file: str = ""
+    pairs_sha256: str = ""
     device: str = field(default="cpu", metadata=setting(
         "--device", "Device", "auto picks CUDA when present.", group="run",
         widget="select", choices=DEVICE_CHOICES))
@@ -130,6 +146,10 @@ class TrainConfig:
         if not problems and self.min_len > self.max_len:
             problems.append(f"min_len {self.min_len} is above max_len {self.max_len}: the "
                             f"shortest training string must not be longer than the longest")
+        if (self.task == PAIRS_TASK) != bool(self.pairs_file):
+            problems.append("the task pairs is read from a file: give it with --pairs FILE"
+                            if self.task == PAIRS_TASK else
+                            f"a pairs file goes with the task pairs, not {self.task!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -138,7 +158,11 @@ class TrainConfig:
 
     @property
     def task_over_range(self) -> LetterTask:
-        """The task over the whole training range, every length equally often (held-out sets)."""
+        """The task over the whole training range, every length equally often (held-out sets).
+
+        For ``pairs``, the file's task (PairsError if it is gone or has changed)."""
+        if self.task == PAIRS_TASK:
+            return load_task(self.pairs_file, self.pairs_sha256)
         return make_task(self.task, self.min_len, self.max_len)
 
     def longest_at(self, step: int) -> int:
@@ -150,7 +174,11 @@ class TrainConfig:
         return round(start + (self.max_len - start) * step / ramp_steps)
 
     def task_at(self, step: int) -> LetterTask:
-        """The task the batch after ``step`` steps is drawn from (the curriculum's lengths)."""
+        """The task the batch after ``step`` steps is drawn from (the curriculum's lengths).
+
+        A file of pairs has no curriculum: every batch is drawn from its training rows."""
+        if self.task == PAIRS_TASK:
+            return self.task_over_range
         return make_task(self.task, self.min_len, self.longest_at(step), self.length_weighting)
 
 
@@ -221,8 +249,8 @@ class Trainer:
         self.optimizer = Adam(self.model.parameters(), lr=train_config.learning_rate)
         self.batch_generator = torch.Generator().manual_seed(train_config.seed)
         self.coin_generator = torch.Generator().manual_seed(train_config.seed + 1)
-        held_out = train_config.task_over_range
-        self.eval_set = held_out.eval_set(train_config.eval_size, train_config.eval_seed)
+        self.task = train_config.task_over_range  # for pairs, the held-out rows of its file
+        self.eval_set = self.task.eval_set(train_config.eval_size, train_config.eval_seed)
         self.step = 0
         self.elapsed = 0.0
         self.losses: list[float] = []
