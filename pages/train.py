@@ -3,8 +3,9 @@
 The URL keeps the run (``/train?run=ID&token=T``), so a reload, another tab or tomorrow finds
 it again; without a run it keeps the settings, so a link hands them out.
 
-Longer than one screen because the metrics CSV, ETA and link builders still live here; issue 18
-moves them into the library.
+Longer than one screen because it holds the page's whole lifecycle (settings form, start, live
+status, charts, save); the progress line, lengths and metrics table it shows come from
+``seqrev.runs.progress``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-import pandas as pd
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
@@ -37,6 +37,7 @@ from seqrev.runs.history import (
     history_view,
     milestones_line,
 )
+from seqrev.runs.progress import lengths_text, metrics_table, race_progress
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.runs.worker import save_run_checkpoint
 from seqrev.training.cost import SLOW_FACTOR, relative_step_cost
@@ -58,9 +59,6 @@ TRAINED_ON = ("Trained on strings of {lengths}; the held-out exact match is meas
               "strings of the same lengths.")
 SAVED_NOTE = ("Saved the {kind} model as {name} (exact match on {n} fresh strings of {lengths}, "
               "its training lengths: {exact:.1%}). It is now selected in the sidebar.")
-STARTING = ("Starting a worker process: it loads PyTorch and builds the models before the first "
-            "step ({seconds:.0f} s so far).")
-ONE_LENGTH, LENGTH_RANGE = "{low} letters", "{low} to {high} letters"
 PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
 
 
@@ -211,24 +209,12 @@ def show_run_link(run: RunRecord) -> None:
 
 
 def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
-    run = runs[0]
-    step = min(r.steps_done for r in runs)
-    each = " (each model)" if len(runs) > 1 else ""
-    if run.status == "queued":
-        position = store.queue_position(run.id)
-        st.progress(0.0, text=f"Queued, position {position}: it starts when a worker is free.")
+    queued = runs[0].status == "queued"
+    progress = race_progress(runs, time.time(),
+                             store.queue_position(runs[0].id) if queued else None)
+    st.progress(progress.fraction, text=progress.text)
+    if queued:
         return
-    wall = max(r.wall_seconds for r in runs)
-    if run.status == "running" and not step:
-        waited = max(0.0, time.time() - (run.started or run.created))
-        st.progress(0.0, text=STARTING.format(seconds=waited))
-        return
-    eta = ""
-    if run.status == "running" and step:
-        eta = f" · about {format_duration(wall * (run.steps_total - step) / step)} left"
-    st.progress(min(1.0, step / run.steps_total),
-                text=f"{run.status.capitalize()}: step {step} of {run.steps_total}{each} · "
-                     f"{format_duration(wall)} elapsed{eta}")
     for member in runs:
         if member.error:
             st.error(f"The {member.kind} run {member.status}: {escape_markdown(member.error, 300)}")
@@ -321,13 +307,7 @@ def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
     measured = record["evaluation"]["training_range"]
     st.session_state[NOTE_KEY] = ("success", SAVED_NOTE.format(
         kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"],
-        lengths=lengths_text(run.train_config)))
-
-
-def lengths_text(train_config) -> str:
-    """``1 to 16 letters``, or ``10 letters`` for a single length."""
-    low, high = train_config.min_len, train_config.max_len
-    return (ONE_LENGTH if low == high else LENGTH_RANGE).format(low=low, high=high)
+        lengths=lengths_text(run.train_config.min_len, run.train_config.max_len)))
 
 
 def save_panel(store: RunStore, runs: list[RunRecord]) -> None:
@@ -362,15 +342,7 @@ def save_panel(store: RunStore, runs: list[RunRecord]) -> None:
 
 
 def metrics_csv(store: RunStore, runs: list[RunRecord]) -> str:
-    frames = []
-    for run in runs:
-        history = store.history(run.id)
-        frame = history.steps.merge(history.evals.drop(columns="wall_seconds"), on="step",
-                                    how="left")
-        frame.insert(0, "model", run.kind)
-        frame.insert(0, "run", run.id)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+    return metrics_table([(run, store.history(run.id)) for run in runs]).to_csv(index=False)
 
 
 def run_view(store: RunStore, run_id: str) -> None:
@@ -382,7 +354,8 @@ def run_view(store: RunStore, run_id: str) -> None:
                  "The Runs page lists every run.")
         return
     remember_token(store, runs[0], st.query_params.get("token"))
-    st.caption(TRAINED_ON.format(lengths=lengths_text(runs[0].train_config)))
+    config = runs[0].train_config
+    st.caption(TRAINED_ON.format(lengths=lengths_text(config.min_len, config.max_len)))
     control = can_control(store, runs[0])
     active = any(run.status in ACTIVE for run in runs)
     buttons = st.container(horizontal=True)

@@ -80,3 +80,29 @@ def test_train_writes_a_checkpoint_that_decodes(checkpoint_dir, capsys):
     assert sidecar["train_config"]["steps"] == 3
     assert main(["train", "--model", "plain", "--steps", "3", "--out", "cli-test"]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, named", [
+    (["train", "--pairs", "no-such-file.csv", "--out", "x"], "--pairs: cannot read"),
+    (["train", "--pairs", "x.csv", "--resume", "abc"], "keeps its own file"),
+    (["train", "--task", "pairs", "--steps", "2"], "--pairs FILE"),
+    (["eval", "--checkpoint", "attention", "--export", "x.csv"], "not trained on pairs"),
+])
+def test_pairs_usage_errors_are_one_line_and_exit_2(args, named, checkpoint_dir, capsys):
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and named in captured.err
+    assert not (checkpoint_dir / "x.safetensors").exists()
+
+
+def test_train_on_pairs_prints_the_held_out_score(checkpoint_dir, tmp_path, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in ("ab", "ba", "abc", "cab", "b", "ca",
+                                                           "acb", "bb", "cc", "aa", "bca")))
+    assert main(["train", "--model", "plain", "--pairs", str(pairs), "--steps", "3",
+                 "--hidden-dim", "8", "--embedding-dim", "4", "--out", "p", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "saved checkpoint p (plain, alphabet 'abc')" in out
+    assert "held-out rows of pairs.tsv: 1 (never trained on)" in out
+    assert main(["list"]) == 0
+    assert "p\tplain\theld-out exact " in capsys.readouterr().out

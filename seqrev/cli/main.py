@@ -1,21 +1,36 @@
 """``python -m seqrev``: train, runs, eval, decode, sample, list and bench from the shell.
 
 Bad input of any kind ends in one line on stderr and exit code 2, never a traceback.
+
+Longer than one screen because a model trained on your own pairs (``train --pairs FILE``, and
+``eval``/``decode`` on its checkpoint, in the file's symbols) has its paths here beside the
+letter tasks' until it gets a CLI module of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import seqrev.checkpoints.store as checkpoints
+import seqrev.cli.runs as runs_cli
 import seqrev.sweeps.sweep as sweeps
+import seqrev.training.settings as settings
 from seqrev.cli.runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
-from seqrev.decoding.evaluation import evaluate_fresh, greedy_batch
+from seqrev.decoding.evaluation import (
+    evaluate_fresh,
+    greedy_batch,
+    greedy_by_length,
+    score_outputs,
+)
 from seqrev.decoding.search import (
     AttentionOverride,
     OverrideError,
+    beam_search,
     check_blend,
     check_overrides,
     decode_text,
@@ -24,10 +39,14 @@ from seqrev.decoding.search import (
 )
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.errors import UsageError
-from seqrev.runs.store import RunStoreError
+from seqrev.runs.history import format_duration
+from seqrev.runs.store import RunNotFound, RunStore, RunStoreError
+from seqrev.runs.worker import save_run_checkpoint, set_threads
 from seqrev.tasks.data import lab_line
+from seqrev.tasks.pairs import PAIRS_TASK, PairsError, load_task, write_csv
 from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
+from seqrev.training.trainer import SET_BY_PAIRS
 
 EXIT_USAGE = 2
 
@@ -53,6 +72,10 @@ def _build_parser() -> _Parser:
 
     train = commands.add_parser("train", help="train a model, recorded as a run; --out saves it")
     add_train_arguments(train)
+    train.add_argument("--pairs", metavar="FILE",
+                       help="train on your own input/output pairs, a CSV or TSV file (at most "
+                            "26 symbols, 64 per string); 10%% of its inputs are held out and "
+                            "scored, never trained on (seqrev/tasks/pairs.py)")
     add_runs_parser(commands)
 
     evaluate = commands.add_parser("eval", help="accuracy of a checkpoint on fresh strings")
@@ -63,6 +86,9 @@ def _build_parser() -> _Parser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    evaluate.add_argument("--export", metavar="CSV",
+                          help="pairs checkpoints: write every held-out row with the model's "
+                               "output as CSV (cells that could start a formula get a ')")
 
     decode = commands.add_parser("decode", help="reverse your own strings, in the lab's format")
     decode.add_argument("--checkpoint", required=True)
@@ -119,6 +145,12 @@ def cmd_eval(args) -> int:
     if max_len > MAX_INPUT_LEN:
         raise UsageError(f"--max-len {max_len} is over the limit of {MAX_INPUT_LEN}")
     checkpoint = _load(args.checkpoint, args.device)
+    pairs = checkpoints.pairs_task(checkpoint)
+    if pairs is not None:
+        return _eval_pairs(args, checkpoint, pairs)
+    if args.export:
+        raise UsageError("--export writes a pairs checkpoint's held-out rows; "
+                         f"{checkpoint.name!r} was not trained on pairs")
     report = evaluate_fresh(checkpoint.model, args.n, args.min_len, max_len, args.seed,
                             task=_task_of(checkpoint).spec)
     if args.json:
@@ -138,6 +170,47 @@ def cmd_eval(args) -> int:
     for failure in report.failures[:10]:
         print(lab_line(failure["input"], failure["produced"], failure["expected"]))
     return 0
+
+
+def _eval_pairs(args, checkpoint, task) -> int:
+    """Score exactly the held-out rows the checkpoint keeps; none of them was trained on."""
+    batch = task.eval_set()
+    outputs = greedy_by_length(checkpoint.model, batch)  # (rows, steps)
+    report = score_outputs(batch, outputs, max_failures=len(batch.lengths))
+    produced = [task.to_symbols(decode(row)) for row in outputs]
+    if args.export:
+        _export_rows(args.export, [(source, output, made, str(made == output).lower())
+                                   for (source, output), made in zip(task.held_out, produced,
+                                                                     strict=True)])
+    info = task.source_info
+    failures = [{key: task.to_symbols(value) for key, value in failure.items()}
+                for failure in report.failures]
+    if args.json:
+        print(json.dumps({"checkpoint": checkpoint.name, "scored": "held-out rows",
+                          "pairs": {"name": info.get("name"), "sha256": info.get("sha256"),
+                                    "held_out_rows": len(task.held_out)},
+                          **report.to_dict(), "failures": failures}))
+        return 0
+    print(f"{checkpoint.name}: the {report.n} held-out rows of {_one_line(info.get('name'))} "
+          f"(sha256 {str(info.get('sha256'))[:12]}, none trained on; --n, --min-len, "
+          f"--max-len and --seed do not apply)")
+    print(f"exact match {report.exact_match:.2%}  char accuracy {report.char_accuracy:.2%}  "
+          f"fine accuracy {report.fine_accuracy:.2%}")
+    for failure in failures[:10]:
+        print(f"input {failure['input']!r}: expected {failure['expected']!r}, "
+              f"produced {failure['produced']!r}")
+    if args.export:
+        print(f"wrote {args.export}")
+    return 0
+
+
+def _export_rows(path: str, rows) -> None:
+    buffer = io.StringIO()
+    write_csv(rows, buffer, header=("input", "expected", "produced", "correct"))
+    try:
+        Path(path).write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"could not write {path}: {error.strerror}") from None
 
 
 def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverride]:
@@ -175,11 +248,14 @@ def _decode_record(trace) -> dict:
 
 
 def cmd_decode(args) -> int:
+    checkpoint = _load(args.checkpoint, args.device)  # first: a pairs model reads its symbols
+    pairs = checkpoints.pairs_task(checkpoint)
+    if pairs is not None:
+        return _decode_pairs(args, checkpoint, pairs)
     try:
         texts = [normalize(t) for t in args.text]
     except InputError as error:
         raise UsageError(str(error)) from None
-    checkpoint = _load(args.checkpoint, args.device)
     overrides = _decode_overrides(args, checkpoint, texts)
     traces = [greedy_trace(checkpoint.model, text, overrides=overrides) if overrides
               else decode_text(checkpoint.model, text, args.beam) for text in texts]
@@ -195,10 +271,46 @@ def cmd_decode(args) -> int:
     return 0
 
 
+def _decode_pairs(args, checkpoint, task) -> int:
+    """Decode text in the file's symbols; the expected output is the file's, where it has one."""
+    try:
+        letters = [task.to_letters(text) for text in args.text]
+    except PairsError as error:
+        raise UsageError(str(error)) from None
+    for text in letters:
+        if not 1 <= len(text) <= MAX_INPUT_LEN:
+            raise UsageError(f"an input has {len(text)} symbols; give 1 to {MAX_INPUT_LEN}")
+    overrides = _decode_overrides(args, checkpoint, letters)
+    results = []
+    for source, text in zip(args.text, letters, strict=True):
+        trace = (greedy_trace(checkpoint.model, text, MAX_INPUT_LEN + 1, overrides=overrides)
+                 if args.beam <= 1 or overrides else
+                 beam_search(checkpoint.model, text, args.beam, MAX_INPUT_LEN + 1))
+        expected = task.known_output(source)
+        results.append({"input": source, "should_get": expected,
+                        "model_generate": task.to_symbols(trace.output),
+                        "result": None if expected is None else
+                        task.to_symbols(trace.output) == expected, "method": trace.method})
+    if args.json:
+        print(json.dumps({"checkpoint": checkpoint.name, "beam": args.beam,
+                          "attend": [o.label() for o in overrides], "strings": results}))
+        return 0
+    for result in results:
+        if result["should_get"] is None:
+            print(f"Input: [{result['input']!r}], Should get: ? (the checkpoint keeps only "
+                  f"its held-out rows), Model generate: {result['model_generate']}")
+        else:
+            print(lab_line(result["input"], result["model_generate"], result["should_get"]))
+    return 0
+
+
 def cmd_sample(args) -> int:
     if args.length > MAX_INPUT_LEN:
         raise UsageError(f"--length {args.length} is over the limit of {MAX_INPUT_LEN}")
     checkpoint = _load(args.checkpoint, args.device)
+    if checkpoints.pairs_task(checkpoint) is not None:
+        raise UsageError(f"{checkpoint.name!r} was trained on pairs: sample's random strings "
+                         f"have no outputs to compare with; use eval (its held-out rows)")
     task = _task_of(checkpoint)
     batch = make_task(task.spec, args.length, args.length).eval_set(args.n, args.seed)
     outputs = greedy_batch(checkpoint.model, batch)
@@ -211,7 +323,11 @@ def cmd_sample(args) -> int:
 def cmd_report(args) -> int:
     from seqrev.teaching.report import build_report, from_checkpoint
 
-    document = build_report(from_checkpoint(_load(args.checkpoint, "cpu")), seed=args.seed)
+    checkpoint = _load(args.checkpoint, "cpu")
+    if checkpoints.pairs_task(checkpoint) is not None:
+        raise UsageError(f"{checkpoint.name!r} was trained on pairs: the lab report is for the "
+                         f"letter tasks; use eval")
+    document = build_report(from_checkpoint(checkpoint), seed=args.seed)
     try:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write(document)
@@ -229,9 +345,13 @@ def cmd_list() -> int:
         except checkpoints.CheckpointError as error:  # replaced since it was listed
             print(f"{name}\tskipped: {_one_line(error.problem)}")
             continue
-        ten = (sidecar.get("evaluation") or {}).get("length_10") or {}
+        evaluation = sidecar.get("evaluation") or {}
+        held_out = evaluation.get("held_out")
+        ten = evaluation.get("length_10") or {}
         exact = f"{ten['exact_match']:.1%}" if "exact_match" in ten else "?"
-        print(f"{name}\t{sidecar['model_config'].get('kind', '?')}\tlength-10 exact {exact}")
+        scored = (f"held-out exact {held_out['exact_match']:.1%}" if held_out
+                  else f"length-10 exact {exact}")
+        print(f"{name}\t{sidecar['model_config'].get('kind', '?')}\t{scored}")
     for file_name, problem in checkpoints.list_checkpoint_problems():
         shown = file_name if file_name.isprintable() else ascii(file_name)
         print(f"{shown}\tskipped: {_one_line(problem)}")
@@ -252,12 +372,95 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _on_pairs(args) -> bool:
+    """Whether ``train`` trains on pairs: ``--pairs``, or resuming a run that did."""
+    if args.pairs is not None:
+        if args.resume or args.run:
+            raise UsageError("--pairs starts a new run; a resumed run keeps its own file")
+        return True
+    if not args.resume:
+        return False
+    try:
+        return RunStore().get(args.resume).train_config.task == PAIRS_TASK
+    except RunNotFound:
+        return False  # cmd_train says so
+
+
+def _pairs_configs(args):
+    """The configs for ``train --pairs FILE``: the flags, over the file's task and lengths."""
+    given = settings.from_arguments(args)
+    clash = [settings.by_name()[n].flag for n in SET_BY_PAIRS if n in given]
+    if clash:
+        raise UsageError(f"--pairs takes the task, the lengths and the held-out set from the "
+                         f"file; leave out {', '.join(clash)}")
+    path = Path(args.pairs).expanduser().resolve()
+    try:
+        task = load_task(str(path))
+    except PairsError as error:
+        raise UsageError(f"--pairs: {error}") from None
+    model_config, train_config = runs_cli.train_configs(args)
+    try:
+        return model_config, replace(
+            train_config, task=PAIRS_TASK, pairs_file=str(path),
+            pairs_sha256=task.source_info["sha256"], min_len=task.min_len,
+            max_len=task.max_len, length_curriculum=0.0, length_weighting=0.0,
+            eval_size=len(task.held_out))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def cmd_train_pairs(args) -> int:
+    """``train`` on pairs: the file is checked before any run or file is made, and the summary
+    is the held-out rows' (the letter tasks' length-10 lines do not apply)."""
+    name = None
+    if args.out:
+        try:
+            name = checkpoints.sanitize_name(args.out)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if checkpoints.exists(name) and not args.overwrite:
+            raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+    configs = None if args.resume else _pairs_configs(args)
+    set_threads(args.threads)
+    store = RunStore()
+    if configs is None:
+        runs = runs_cli._resumable(store, args.resume, saving=name is not None)
+    else:
+        runs = [store.create_run(*configs, source="cli", status="running")]
+    print(f"run {runs[0].id}", flush=True)
+    outcome, worker = runs_cli._execute(store, runs, args.quiet)
+    run = store.get(runs[0].id)
+    cause = run.error if outcome != "failed" or run.status == "failed" else worker.failure
+    print(f"{outcome}: {run.steps_done} of {run.steps_total} steps in "
+          f"{format_duration(run.wall_seconds)}"
+          + (f"; held-out exact match {run.exact_match:.1%}" if run.exact_match is not None
+             else "") + (f" ({cause})" if cause else ""))
+    if outcome == "failed":
+        return runs_cli.EXIT_RUN_FAILED
+    if name and outcome == "finished":
+        try:
+            record = save_run_checkpoint(store, run, name, overwrite=args.overwrite,
+                                         trainer=worker.trainers[run.id])
+        except checkpoints.CheckpointError as error:
+            if error.disk_error is None:
+                raise
+            return runs_cli._checkpoint_failed(store, run, name, str(error.disk_error))
+        held_out, pairs = record["evaluation"]["held_out"], record["pairs"]
+        print(f"saved checkpoint {name} ({run.kind}, alphabet {pairs['alphabet']!r})")
+        print(f"held-out rows of {_one_line(pairs['name'])}: {held_out['n']} (never trained "
+              f"on), exact {held_out['exact_match']:.1%}, char {held_out['char_accuracy']:.1%}")
+    elif name:
+        print(f"not saved as {name}: the run did not finish (resume it with "
+              f"train --resume {run.id} --out {name})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = _build_parser().parse_args(argv)
         if args.command == "train":
-            return cmd_train(args)
+            return cmd_train_pairs(args) if _on_pairs(args) else cmd_train(args)
         if args.command == "runs":
             return cmd_runs(args)
         if args.command == "sweep":

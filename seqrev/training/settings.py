@@ -14,7 +14,7 @@ from typing import Any
 
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.settings import GROUPS, WIDGETS, Setting, settings_of, share_url
-from seqrev.training.trainer import TrainConfig
+from seqrev.training.trainer import SET_BY_PAIRS, TrainConfig
 
 __all__ = ["GROUPS", "WIDGETS", "Setting", "add_arguments", "all_settings", "build_configs",
            "by_name", "command_line", "from_arguments", "from_query", "share_url", "to_query",
@@ -78,12 +78,17 @@ def command_line(model_config, train_config, out: str | None = None,
                  threads: int | None = None) -> str:
     """``python -m seqrev train ...`` spelling out every setting, so no default matters.
 
-    ``threads`` pins torch's thread count, which a bit-for-bit rerun needs too.
+    ``threads`` pins torch's thread count, which a bit-for-bit rerun needs too. A run on a
+    file of pairs gives ``--pairs FILE`` in place of the settings the file decides.
     """
     parts = ["python", "-m", "seqrev", "train"]
+    pairs_file = getattr(train_config, "pairs_file", "")
     for item, value in zip(all_settings(), values_of(model_config, train_config).values(),
                            strict=True):
-        parts += [item.flag, item.format(value)]
+        if not (pairs_file and item.name in SET_BY_PAIRS):
+            parts += [item.flag, item.format(value)]
+    if pairs_file:
+        parts += ["--pairs", pairs_file]
     if threads:
         parts += ["--threads", str(threads)]
     if out:
