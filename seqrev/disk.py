@@ -4,6 +4,9 @@ Every write point of a run (its metrics, its resumable state, a checkpoint, a sw
 turns an ``OSError`` (or SQLite's "database or disk is full") into :class:`DiskWriteError`, whose
 ``str()`` is that one line. A run that hits one ends ``failed`` with the line as its error.
 
+:func:`write_atomically` is the one way a file is replaced whole: a temp file beside it,
+fsynced, renamed over it, so a reader sees the old file or the new one, never half.
+
 When even the store cannot take the line, the worker writes it into a small file it reserved
 in its run folder when it started (:func:`reserve_cause_file`): overwriting reserved bytes
 needs no free space. The reaper reads it back (:func:`read_cause`) once the worker is gone.
@@ -15,7 +18,10 @@ import errno
 import json
 import os
 import sqlite3
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 CAUSE_FILE = "failure-cause.json"
 CAUSE_BYTES = 4096  # reserved up front; a cause line is far shorter
@@ -57,6 +63,45 @@ def as_disk_error(error: BaseException, what: str) -> DiskWriteError | None:
         return error
     problem = problem_of(error)
     return DiskWriteError(problem, what) if problem else None
+
+
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    handle.write(data)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` survive a power cut."""
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def write_atomically(target: Path, data: bytes, prefix: str | None = None,
+                     suffix: str = ".tmp", sync_folder: bool = True,
+                     write: Callable[[BinaryIO, bytes], None] = _write_all) -> Path:
+    """Replace ``target`` with ``data``: a temp file in its folder (``prefix`` + random +
+    ``suffix``; ``.NAME.`` by default), fsynced, made world-readable, renamed over ``target``.
+
+    A failure removes the temp file and raises; ``target`` keeps its old content. ``write``
+    is the one call that puts the bytes in (a fault test replaces it).
+    """
+    handle, temp_name = tempfile.mkstemp(prefix=prefix or f".{target.name}.", suffix=suffix,
+                                         dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            write(temp_file, data)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.chmod(temp_name, 0o644)  # mkstemp makes it owner-only
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    if sync_folder:
+        fsync_folder(target.parent)
+    return target
 
 
 def reserve_cause_file(folder: Path) -> None:

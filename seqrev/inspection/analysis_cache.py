@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ import torch
 
 import seqrev.checkpoints.store as checkpoints
 from seqrev.checkpoints.task import task_of
+from seqrev.disk import write_atomically
 from seqrev.inspection.analysis import Comparison, compare_models
 from seqrev.inspection.projection import (
     REFERENCE_LENGTHS,
@@ -80,12 +80,9 @@ def _write_entries(path: Path, name: str, digest: str, entries: dict[str, Any]) 
     """Replace the file atomically; a folder that cannot be written only costs the speed-up."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"format": FORMAT, "checkpoint": name, "weights_sha256": digest,
-                       "entries": entries}, out, separators=(",", ":"))
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
+        data = json.dumps({"format": FORMAT, "checkpoint": name, "weights_sha256": digest,
+                           "entries": entries}, separators=(",", ":"))
+        write_atomically(path, data.encode("utf-8"), prefix=f".{name}.", sync_folder=False)
     except OSError:
         return
 

@@ -10,8 +10,6 @@ refuses raises :class:`~seqrev.disk.DiskWriteError`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as state_bytes
 
-from seqrev.disk import DiskWriteError, as_disk_error
+from seqrev.disk import DiskWriteError, as_disk_error, write_atomically
 from seqrev.training.trainer import EvalEvent, Trainer
 
 STATE_FILE = "state.safetensors"
@@ -55,24 +53,10 @@ def save_state(trainer: Trainer, folder: Path, wall_seconds: float) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(folder)  # one writer per run folder: any temp file is a dead one's
-        return _write_atomically(folder / STATE_FILE, blob)
+        return write_atomically(folder / STATE_FILE, blob, TEMP_PREFIX, TEMP_SUFFIX,
+                                write=write_bytes)
     except OSError as error:
         raise (as_disk_error(error, SAVING) or DiskWriteError(str(error), SAVING)) from None
-
-
-def _write_atomically(target: Path, blob: bytes) -> Path:
-    handle, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX,
-                                         dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            write_bytes(temp_file, blob)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_bytes(handle, blob: bytes) -> None:
