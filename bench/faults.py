@@ -36,8 +36,10 @@ import pytest
 
 import seqrev.cli.main as cli
 import seqrev.cli.runs as cli_runs
-import seqrev.sweeps.sweep as sweeps
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.spec import SweepSpec
+from seqrev.sweeps.store import create_sweep, progress, trial_runs
+from seqrev.sweeps.trial import run_inline, write_result
 from tests.fault_support import (
     FILLER_STEP,
     KILL_PATCHES,
@@ -119,13 +121,13 @@ def disk_trial(point: str, rng: random.Random) -> dict:
 
 
 def _sweep_disk_trial(store: RunStore, patch) -> dict:
-    spec = sweeps.SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention"),
-                                  "seed": (0, 1)},
-                            base={"embedding_dim": 4, "max_len": 3, "batch_size": 8}, steps=10,
-                            eval_every=5, eval_per_length=10)
-    record = sweeps.create_sweep(spec, store=store)
+    spec = SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention"),
+                           "seed": (0, 1)},
+                     base={"embedding_dim": 4, "max_len": 3, "batch_size": 8}, steps=10,
+                     eval_every=5, eval_per_length=10)
+    record = create_sweep(spec, store=store)
     full = FullStore(patch)
-    original = sweeps._write_result
+    original = write_result
     fill_at = random.randint(1, 3)
     written = []
 
@@ -136,21 +138,21 @@ def _sweep_disk_trial(store: RunStore, patch) -> dict:
             full.fill(store_, run.id)
         return original(store_, run, result, attempts)
 
-    patch.setattr(sweeps, "_write_result", fills)
-    patch.setattr(sweeps, "start_ray", lambda *a, **k: "stub")
-    patch.setattr(sweeps, "run_sweep",
-                  lambda sweep_id, store, **kw: sweeps.run_inline(sweep_id, store))
+    patch.setattr("seqrev.sweeps.trial.write_result", fills)
+    patch.setattr("seqrev.sweeps.driver.start_ray", lambda *a, **k: "stub")
+    patch.setattr("seqrev.sweeps.driver.run_sweep",
+                  lambda sweep_id, store, **kw: run_inline(sweep_id, store))
     code, _, err, traceback = _cli(["sweep", "resume", record.id])
     full.mode = None
-    patch.setattr(sweeps, "_write_result", original)
-    runs = sweeps.trial_runs(record.id, store)
+    patch.setattr("seqrev.sweeps.trial.write_result", original)
+    runs = trial_runs(record.id, store)
     failed = [r for r in runs.values() if r.status == "failed"]
     right = (code == 1 and len(failed) == 1 and failed[0].error == EXPECTED["sweep results"]
              and EXPECTED["sweep results"] in err)
     finished_before = sum(r.status == "finished" for r in runs.values())
     lost = 0 if finished_before == fill_at else 1
-    sweeps.run_inline(record.id, store)
-    resumed = sweeps.progress(record.id, store).done == spec.size
+    run_inline(record.id, store)
+    resumed = progress(record.id, store).done == spec.size
     return {"right_status_and_cause": right, "tracebacks": int(traceback),
             "stored_rows_lost": lost, "resumed": resumed, "one_line": err.count("\n") == 1}
 
@@ -225,10 +227,11 @@ def kill_trial(root: Path, trial: int) -> dict:
 _RACER = textwrap.dedent('''
     import os, sys, time
     import seqrev.cli.main as cli
-    import seqrev.sweeps.sweep as sweeps
-    sweeps.start_ray = lambda *a, **k: time.sleep(1.5) or "stub"
-    sweeps._drive = lambda record, args, store, address: print("drove", flush=True) or 0
-    sweeps._shutdown_ray = lambda: None
+    import seqrev.cli.sweep as sweep_cli
+    import seqrev.sweeps.driver as driver
+    driver.start_ray = lambda *a, **k: time.sleep(1.5) or "stub"
+    sweep_cli._drive = lambda record, args, store, address: print("drove", flush=True) or 0
+    sweep_cli._shutdown_ray = lambda: None
     print("ready", flush=True)
     while not os.path.exists(sys.argv[2]):
         time.sleep(0.002)
@@ -239,8 +242,8 @@ _RACER = textwrap.dedent('''
 def race_trial(root: Path, trial: int) -> dict:
     """Two real ``sweep resume`` at the same instant: how many drove, and any tracebacks."""
     store = RunStore(root)
-    spec = sweeps.SweepSpec(grid={"hidden_dim": (4,)}, steps=10)
-    record = sweeps.create_sweep(spec, store=store)
+    spec = SweepSpec(grid={"hidden_dim": (4,)}, steps=10)
+    record = create_sweep(spec, store=store)
     go = root / f"go-{trial}"
     env = {**os.environ, "SEQREV_RUNS_DIR": str(root)}
     racers = [subprocess.Popen([sys.executable, "-c", _RACER, record.id, str(go)], cwd=ROOT,

@@ -7,7 +7,7 @@ lengths (1..max_len), with that file's embedding size, batch size and learning r
 other settings of its README commands (cosine schedule, clipping at 1, unit embeddings, early
 stop at 0.99), times ``--seeds`` seeds, at a reduced step budget. Each (kind, hidden) group is
 timed both ways, back to back, the order alternating from group to group:
-- alone: ``sweeps.train_trial`` for each trial, what one Ray task runs today;
+- alone: ``train_trial`` for each trial, what one Ray task runs today;
 - packed: ``packed_sweep.train_pack`` for each pack that ``plan_packs`` makes of the group.
 Both include building the trials and their held-out and final evaluations. The time inside
 the final evaluation (``capacity.evaluate_lengths`` per trial alone, ``packed_eval`` per
@@ -28,14 +28,15 @@ import torch
 
 import seqrev.inspection.capacity as capacity
 import seqrev.sweeps.packed_eval as packed_eval
-import seqrev.sweeps.sweep as sweeps
 from seqrev.inspection.capacity import SHIPPED_RESULTS, load_results
 from seqrev.sweeps.packed_sweep import plan_packs, train_pack
+from seqrev.sweeps.spec import SweepSpec, build_configs, validate
+from seqrev.sweeps.trial import train_trial
 
 SHIPPED_SETTINGS = {"lr_schedule": "cosine", "grad_clip": 1.0, "embedding_init": "unit"}
 
 
-def capacity_grid(seeds: int) -> sweeps.SweepSpec:
+def capacity_grid(seeds: int) -> SweepSpec:
     """The shipped capacity sweep's grid and settings, with ``seeds`` seeds (budget set later)."""
     frame = load_results(SHIPPED_RESULTS)
     fixed = {name: frame[name].iloc[0].item() for name in ("embedding_dim", "batch_size",
@@ -44,13 +45,13 @@ def capacity_grid(seeds: int) -> sweeps.SweepSpec:
             "hidden_dim": tuple(int(v) for v in sorted(frame["hidden_dim"].unique())),
             "max_len": tuple(int(v) for v in sorted(frame["max_len"].unique())),
             "seed": tuple(range(seeds))}
-    return sweeps.SweepSpec(grid=grid, base={**fixed, **SHIPPED_SETTINGS}, target=0.99)
+    return SweepSpec(grid=grid, base={**fixed, **SHIPPED_SETTINGS}, target=0.99)
 
 
-def _payloads(spec: sweeps.SweepSpec, trials: list[dict]) -> list[dict]:
+def _payloads(spec: SweepSpec, trials: list[dict]) -> list[dict]:
     payloads = []
     for number, settings in enumerate(trials):
-        model, train = sweeps.build_configs(spec, settings)
+        model, train = build_configs(spec, settings)
         payloads.append({"run_id": f"t{number}", "model_config": model.to_dict(),
                          "train_config": train.to_dict(), "target": spec.target,
                          "eval_per_length": spec.eval_per_length, "threads": 1})
@@ -93,10 +94,10 @@ def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> di
     """Both ways over every (kind, hidden) group of the grid; totals, ratios and per group."""
     torch.set_num_threads(1)
     shipped = capacity_grid(seeds)
-    spec = sweeps.SweepSpec(grid=shipped.grid, base=shipped.base, steps=steps,
-                            target=shipped.target, eval_every=eval_every,
-                            eval_per_length=eval_per_length)
-    sweeps.validate(spec)
+    spec = SweepSpec(grid=shipped.grid, base=shipped.base, steps=steps,
+                     target=shipped.target, eval_every=eval_every,
+                     eval_per_length=eval_per_length)
+    validate(spec)
     trials = spec.trials()
     groups: dict[tuple, list[dict]] = {}
     for settings in trials:
@@ -105,11 +106,11 @@ def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> di
     rows, totals = [], {"alone": [0.0] * 4, "packed": [0.0] * 4}
     for number, ((kind, hidden), members) in enumerate(groups.items()):
         payloads = _payloads(spec, members)
-        configs = [sweeps.build_configs(spec, settings) for settings in members]
+        configs = [build_configs(spec, settings) for settings in members]
         packs = plan_packs(configs)
 
         def alone(payloads=payloads):
-            return [sweeps.train_trial(payload) for payload in payloads]
+            return [train_trial(payload) for payload in payloads]
 
         def packed(payloads=payloads, packs=packs):
             return [result for pack in packs for result in train_pack([payloads[i]

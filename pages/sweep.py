@@ -8,17 +8,28 @@ import pandas as pd
 import streamlit as st
 
 import seqrev.inspection.capacity as capacity
-import seqrev.sweeps.sweep as sweeps
+import seqrev.sweeps.driver as driver
 from pages.common import escape_markdown, require_router
 from pages.run_common import is_local_user, open_store
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
+from seqrev.sweeps.spec import GRID_LIMIT, TOTAL_STEPS_LIMIT, SweepError, SweepSpec, size_problem
+from seqrev.sweeps.store import (
+    DRIVEN,
+    create_sweep,
+    get_sweep,
+    list_sweeps,
+    progress,
+    request_stop,
+    results,
+    trial_runs,
+)
 
 require_router("pages/sweep.py")
 
 SHIPPED = "shipped"
 HIDDEN_CHOICES = [4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 LENGTH_CHOICES = list(range(2, 33))
-ACTIVE = sweeps.DRIVEN  # a driver holds the sweep: Stop on, Resume off
+ACTIVE = DRIVEN  # a driver holds the sweep: Stop on, Resume off
 CONFIRM_KEY = "sweep_confirm_size"
 MISSING = "—"  # a cell with no value yet (never "None")
 
@@ -84,10 +95,10 @@ def progress_panel(store, sweep_id: str, shown_status: str | None = None) -> Non
     polling with), the whole page reruns, so the picker's label and the polling follow it.
     """
     try:
-        record = sweeps.get_sweep(sweep_id, store)
-        counts = sweeps.progress(record.id, store)
-        frame = sweeps.results(record.id, store)
-    except sweeps.SweepError as error:
+        record = get_sweep(sweep_id, store)
+        counts = progress(record.id, store)
+        frame = results(record.id, store)
+    except SweepError as error:
         st.error(escape_markdown(error))
         return
     if shown_status is not None and record.status != shown_status:
@@ -119,7 +130,7 @@ def progress_panel(store, sweep_id: str, shown_status: str | None = None) -> Non
 
 def trials(store, record) -> None:
     """The sweep's runs; any one opens on the Train page like any other run."""
-    runs = list(sweeps.trial_runs(record.id, store).values())
+    runs = list(trial_runs(record.id, store).values())
     if not runs:
         return
     with st.expander(f"Trials ({len(runs)} started)"):
@@ -141,7 +152,7 @@ def controls(store, record) -> None:
     row = st.container(horizontal=True)
     if row.button("Stop", key="sweep_stop", icon=":material/stop:",
                   disabled=record.status not in ACTIVE):
-        sweeps.request_stop(record.id, store)
+        request_stop(record.id, store)
         st.rerun()
     if row.button("Resume", key="sweep_resume", icon=":material/resume:",
                   disabled=record.status in ACTIVE or record.status == "finished"):
@@ -151,8 +162,8 @@ def controls(store, record) -> None:
 def launch(store, sweep_id: str, cpus: int) -> None:
     log = store.root / f"sweep-{sweep_id}.log"
     try:
-        sweeps.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
-    except (sweeps.SweepError, OSError) as error:
+        driver.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
+    except (SweepError, OSError) as error:
         st.error(f"The sweep's driver did not start: {escape_markdown(error, 300)}")
         return
     st.query_params["sweep"] = sweep_id
@@ -180,8 +191,8 @@ def start_form(store) -> None:
         address = st.text_input("Ray cluster address (empty: a local Ray on this machine; "
                                 "or set RAY_ADDRESS)", "")
         confirmed = st.checkbox(
-            f"Start it even if it is huge (over {sweeps.GRID_LIMIT:,} trials or "
-            f"{sweeps.TOTAL_STEPS_LIMIT:,} steps in all; the CLI's --yes)", key=CONFIRM_KEY)
+            f"Start it even if it is huge (over {GRID_LIMIT:,} trials or "
+            f"{TOTAL_STEPS_LIMIT:,} steps in all; the CLI's --yes)", key=CONFIRM_KEY)
         submitted = st.form_submit_button("Start the sweep", icon=":material/play_arrow:")
     if not submitted:
         return
@@ -190,21 +201,21 @@ def start_form(store) -> None:
     if missing:
         st.error("Choose " + ", ".join(missing) + ".")
         return
-    spec = sweeps.SweepSpec(
+    spec = SweepSpec(
         grid={"max_len": tuple(sorted(lengths)), "kind": tuple(kinds),
               "hidden_dim": tuple(sorted(hidden)), "seed": tuple(range(int(seeds)))},
         steps=int(steps), target=float(target) or None, eval_every=min(100, int(steps)))
-    problem = sweeps.size_problem(spec)
+    problem = size_problem(spec)
     if problem and not confirmed:
         st.warning(f"Not started: {problem}. Tick \"Start it even if it is huge\" and press "
                    "Start again to run it anyway.")
         return
     try:
-        address = sweeps.resolve_address(address.strip() or None)
+        address = driver.resolve_address(address.strip() or None)
         if address:
-            sweeps.check_address(address)
-        record = sweeps.create_sweep(spec, yes=confirmed, address=address, store=store)
-    except sweeps.SweepError as error:
+            driver.check_address(address)
+        record = create_sweep(spec, yes=confirmed, address=address, store=store)
+    except SweepError as error:
         st.error(escape_markdown(error))
         return
     launch(store, record.id, cpus)
@@ -220,8 +231,8 @@ store = open_store()
 records = []
 if store is not None:
     try:
-        records = sweeps.list_sweeps(store)
-    except sweeps.SweepError as error:
+        records = list_sweeps(store)
+    except SweepError as error:
         st.error(escape_markdown(error))
 ids = [SHIPPED] + [r.id for r in records]
 statuses = {r.id: r.status for r in records}

@@ -13,14 +13,25 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import seqrev.inspection.capacity as capacity
-import seqrev.sweeps.sweep as sweeps
 from seqrev.charts.sweep import capacity_curve_chart
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.spec import SweepSpec
+from seqrev.sweeps.store import (
+    claim_driver,
+    create_sweep,
+    get_sweep,
+    list_sweeps,
+    progress,
+    request_stop,
+    stop_requested,
+    trial_runs,
+)
+from seqrev.sweeps.trial import run_inline, write_result
 from tests.fault_support import ROOT, FullStore, killed, run_cli
 
-TINY = sweeps.SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention")},
-                        base={"embedding_dim": 4, "max_len": 3, "batch_size": 8}, steps=10,
-                        eval_every=5, eval_per_length=10)
+TINY = SweepSpec(grid={"hidden_dim": (4,), "kind": ("plain", "attention")},
+                 base={"embedding_dim": 4, "max_len": 3, "batch_size": 8}, steps=10,
+                 eval_every=5, eval_per_length=10)
 
 
 @pytest.fixture
@@ -37,15 +48,15 @@ def sleeper() -> subprocess.Popen:
 
 _RACER = textwrap.dedent('''
     import os, sys, time
-    import seqrev.sweeps.sweep as sweeps
+    from seqrev.sweeps.store import SweepBusyError, claim_driver
     print("ready", flush=True)
     while not os.path.exists(sys.argv[2]):  # both go at the same instant
         time.sleep(0.002)
     try:
-        sweeps.claim_driver(sys.argv[1])
+        claim_driver(sys.argv[1])
         print("claimed", flush=True)
         time.sleep(1.0)  # alive while the other one tries
-    except sweeps.SweepBusyError as error:
+    except SweepBusyError as error:
         print("refused:", error, flush=True)
 ''')
 
@@ -69,27 +80,28 @@ def race_two_drivers(sweep_id: str, root) -> list[str]:
 
 
 def test_two_drivers_racing_for_one_sweep_one_wins(store):
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     answers = race_two_drivers(record.id, store.root)
     assert sorted(a.split()[0] for a in answers) == ["claimed", "refused:"], answers
     assert all("Traceback" not in a for a in answers)
 
 
 def test_a_second_sweep_resume_is_one_line_naming_the_live_driver(store, monkeypatch):
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     holder = sleeper()
     try:
-        sweeps.claim_driver(record.id, store, pid=holder.pid)
-        monkeypatch.setattr(sweeps, "start_ray", lambda *a, **k: pytest.fail("Ray started"))
+        claim_driver(record.id, store, pid=holder.pid)
+        monkeypatch.setattr("seqrev.sweeps.driver.start_ray",
+                            lambda *a, **k: pytest.fail("Ray started"))
         code, _, err = run_cli(["sweep", "resume", record.id])
         assert code == 2 and err.count("\n") == 1
         assert f"pid {holder.pid}" in err and "sweep stop" in err
-        assert sweeps.get_sweep(record.id, store).status == "starting"
+        assert get_sweep(record.id, store).status == "starting"
     finally:
         holder.kill()
         holder.wait()
-    assert sweeps.get_sweep(record.id, store).status == "interrupted"  # its driver died: at once
-    sweeps.claim_driver(record.id, store)  # and the sweep is free again
+    assert get_sweep(record.id, store).status == "interrupted"  # its driver died: at once
+    claim_driver(record.id, store)  # and the sweep is free again
 
 
 def test_a_ray_that_will_not_start_is_one_line_and_frees_the_sweep(store, monkeypatch):
@@ -99,23 +111,23 @@ def test_a_ray_that_will_not_start_is_one_line_and_frees_the_sweep(store, monkey
         raise RuntimeError("Failed to start the GCS server.\nmore detail")
 
     monkeypatch.setattr(ray, "init", broken)
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     code, out, err = run_cli(["sweep", "resume", record.id])
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1
     assert "Ray did not start: Failed to start the GCS server." in err
-    after = sweeps.get_sweep(record.id, store)
+    after = get_sweep(record.id, store)
     assert after.status == "interrupted" and after.driver_pid is None
     assert "Ray did not start" in after.note
 
 
 def test_a_stop_asked_while_the_driver_starts_is_kept(store):
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     holder = sleeper()
     try:
-        sweeps.claim_driver(record.id, store, pid=holder.pid)  # as launch_driver does
-        assert sweeps.request_stop(record.id, store).status == "stopping"
-        sweeps.claim_driver(record.id, store, pid=holder.pid)  # the driver's own claim
-        assert sweeps._stop_requested(store, record.id)
+        claim_driver(record.id, store, pid=holder.pid)  # as launch_driver does
+        assert request_stop(record.id, store).status == "stopping"
+        claim_driver(record.id, store, pid=holder.pid)  # the driver's own claim
+        assert stop_requested(store, record.id)
     finally:
         holder.kill()
         holder.wait()
@@ -126,9 +138,9 @@ def test_a_stop_asked_while_the_driver_starts_is_kept(store):
 
 def test_full_disk_while_saving_sweep_results_fails_the_trial_and_keeps_the_finished(
         store, monkeypatch):
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     full = FullStore(monkeypatch)
-    original = sweeps._write_result
+    original = write_result
     written = []
 
     def second_fills_the_disk(store_, run, result, attempts):
@@ -137,45 +149,46 @@ def test_full_disk_while_saving_sweep_results_fails_the_trial_and_keeps_the_fini
         written.append(run.id)
         return original(store_, run, result, attempts)
 
-    monkeypatch.setattr(sweeps, "_write_result", second_fills_the_disk)
-    monkeypatch.setattr(sweeps, "start_ray", lambda *a, **k: "stub")
-    monkeypatch.setattr(sweeps, "run_sweep", lambda sweep_id, store, **kw: sweeps.run_inline(
-        sweep_id, store))
+    monkeypatch.setattr("seqrev.sweeps.trial.write_result", second_fills_the_disk)
+    monkeypatch.setattr("seqrev.sweeps.driver.start_ray", lambda *a, **k: "stub")
+    monkeypatch.setattr("seqrev.sweeps.driver.run_sweep",
+                        lambda sweep_id, store, **kw: run_inline(sweep_id, store))
     code, _, err = run_cli(["sweep", "resume", record.id])
     full.mode = None
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "read-only file system while saving the sweep's results" in err
-    runs = sweeps.trial_runs(record.id, store)
+    runs = trial_runs(record.id, store)
     assert runs[0].status == "finished" and runs[0].extra["lengths"]  # what was stored stays
-    assert sweeps.progress(record.id, store).done == 1
-    monkeypatch.setattr(sweeps, "_write_result", original)  # space is back
-    sweeps.run_inline(record.id, store)  # the rest runs, the finished trial stays
-    assert sweeps.progress(record.id, store).done == 2
+    assert progress(record.id, store).done == 1
+    monkeypatch.setattr("seqrev.sweeps.trial.write_result", original)  # space is back
+    run_inline(record.id, store)  # the rest runs, the finished trial stays
+    assert progress(record.id, store).done == 2
 
 
 _KILLED_DRIVER = textwrap.dedent('''
     import os, signal, sys
     import seqrev.runs.store as runs
-    import seqrev.sweeps.sweep as sweeps
+    from seqrev.sweeps.store import driving
+    from seqrev.sweeps.trial import run_inline
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     runs.RunStore.update_extra = die  # after the metrics, before the trial's lengths
-    with sweeps.driving(sys.argv[1]):
-        sweeps.run_inline(sys.argv[1])
+    with driving(sys.argv[1]):
+        run_inline(sys.argv[1])
 ''')
 
 
 def test_a_driver_killed_while_writing_results_is_seen_at_once_and_resumes(store):
-    record = sweeps.create_sweep(TINY, store=store)
+    record = create_sweep(TINY, store=store)
     result = subprocess.run([sys.executable, "-c", _KILLED_DRIVER, record.id], cwd=ROOT,
                             env={"SEQREV_RUNS_DIR": str(store.root), "PATH": "/usr/bin:/bin"},
                             capture_output=True, text=True, timeout=120, check=False)
     assert killed(result), result.stderr[-500:]
-    assert sweeps.get_sweep(record.id, store).status == "interrupted"
-    (trial,) = sweeps.trial_runs(record.id, store).values()
+    assert get_sweep(record.id, store).status == "interrupted"
+    (trial,) = trial_runs(record.id, store).values()
     assert store.reap() == [trial.id] and store.get(trial.id).status == "interrupted"
-    sweeps.run_inline(record.id, store)
-    assert sweeps.progress(record.id, store).done == 2
+    run_inline(record.id, store)
+    assert progress(record.id, store).done == 2
 
 
 # -- the Sweep page ----------------------------------------------------------------------
@@ -217,7 +230,7 @@ def test_right_after_start_the_sweep_is_starting_with_stop_on_and_resume_off(
         assert at.metric[0].value == "starting"
         assert not at.button(key="sweep_stop").disabled
         assert at.button(key="sweep_resume").disabled
-        (record,) = sweeps.list_sweeps(store)
+        (record,) = list_sweeps(store)
         assert record.driver_pid == drivers[0].pid
     finally:
         for driver in drivers:
@@ -226,25 +239,26 @@ def test_right_after_start_the_sweep_is_starting_with_stop_on_and_resume_off(
 
 
 def test_a_huge_sweep_needs_the_explicit_tick_like_the_clis_yes(store, monkeypatch, local_user):
-    monkeypatch.setattr(sweeps, "launch_driver", lambda *a, **k: pytest.fail("launched"))
+    monkeypatch.setattr("seqrev.sweeps.driver.launch_driver",
+                        lambda *a, **k: pytest.fail("launched"))
     at = sweep_page()
     at.multiselect[0].set_value([4, 8, 16])
     at.multiselect[1].set_value(list(range(2, 12)))  # 60 trials x 100,000 steps
     at.number_input[1].set_value(100_000)  # steps per trial
     at.button[0].click()
     at.run()
-    assert not at.exception and sweeps.list_sweeps(store) == []
+    assert not at.exception and list_sweeps(store) == []
     assert "Not started" in at.warning[0].value and "6,000,000 steps in all" in at.warning[0].value
-    monkeypatch.setattr(sweeps, "launch_driver", lambda *a, **k: 1)
+    monkeypatch.setattr("seqrev.sweeps.driver.launch_driver", lambda *a, **k: 1)
     at.checkbox(key="sweep_confirm_size").check()
     at.button[0].click()
     at.run()
-    assert len(sweeps.list_sweeps(store)) == 1
+    assert len(list_sweeps(store)) == 1
 
 
 def test_a_finished_tiny_sweep_shows_no_none_cells_and_a_curve_with_a_y_axis(store):
-    record = sweeps.create_sweep(TINY, store=store)
-    sweeps.run_inline(record.id, store)
+    record = create_sweep(TINY, store=store)
+    run_inline(record.id, store)
     at = sweep_page({"sweep": record.id})
     assert not at.exception and not at.error
     for table in at.dataframe:

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import seqrev.sweeps.packed_sweep as packed_sweep
-import seqrev.sweeps.sweep as sweeps
 from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
 from seqrev.models.seq2seq import ModelConfig
+from seqrev.sweeps.driver import plan_trial_packs
 from seqrev.sweeps.packed_recurrence import packed_attention_gru_sequence, packed_gru_sequence
 from seqrev.sweeps.packed_training import PackedTrainer, pack_key
+from seqrev.sweeps.spec import SweepError, SweepSpec, validate
 from seqrev.training.trainer import TrainConfig, Trainer
 
 TOLERANCE = 1e-4
@@ -250,18 +251,18 @@ def test_other_errors_inside_a_pack_are_not_taken_for_memory(monkeypatch):
 
 
 def test_the_sweep_plans_packs_from_its_spec_and_rejects_a_bad_pack_size():
-    spec = sweeps.SweepSpec(grid={"hidden_dim": (8, 16), "max_len": (3, 4), "seed": (0, 1)},
-                            base={"kind": "plain"}, steps=10)
+    spec = SweepSpec(grid={"hidden_dim": (8, 16), "max_len": (3, 4), "seed": (0, 1)},
+                     base={"kind": "plain"}, steps=10)
     todo = list(enumerate(spec.trials()))
-    packs = sweeps.plan_trial_packs(spec, todo)
+    packs = plan_trial_packs(spec, todo)
     assert sorted(len(pack) for pack in packs) == [4, 4]
     for pack in packs:
         assert len({settings["hidden_dim"] for _, settings in pack}) == 1
-    alone = sweeps.SweepSpec(grid=spec.grid, base=spec.base, steps=10, pack=1)
-    assert sweeps.plan_trial_packs(alone, todo) == [[item] for item in todo]
-    with pytest.raises(sweeps.SweepError, match="pack must be at least 1"):
-        sweeps.validate(sweeps.SweepSpec(grid=spec.grid, steps=10, pack=0))
-    old = sweeps.SweepSpec.from_json(spec.to_json().replace(', "pack": 32', ""))
+    alone = SweepSpec(grid=spec.grid, base=spec.base, steps=10, pack=1)
+    assert plan_trial_packs(alone, todo) == [[item] for item in todo]
+    with pytest.raises(SweepError, match="pack must be at least 1"):
+        validate(SweepSpec(grid=spec.grid, steps=10, pack=0))
+    old = SweepSpec.from_json(spec.to_json().replace(', "pack": 32', ""))
     assert old.pack == 32  # a sweep saved before packing reads with the default
 
 

@@ -7,8 +7,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import seqrev.sweeps.sweep as sweeps
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.spec import SweepSpec
+from seqrev.sweeps.store import create_sweep, list_sweeps
+from seqrev.sweeps.trial import run_inline
 
 APP = "../app.py"
 
@@ -61,11 +63,11 @@ def test_unknown_sweep_id_is_an_error_and_the_shipped_figure_stays(store):
 
 
 def test_a_finished_sweep_shows_its_own_heatmaps(store):
-    spec = sweeps.SweepSpec(grid={"kind": ("plain", "attention")},
-                            base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 3},
-                            steps=10, eval_every=5, eval_per_length=10)
-    record = sweeps.create_sweep(spec, store=store)
-    sweeps.run_inline(record.id, store)
+    spec = SweepSpec(grid={"kind": ("plain", "attention")},
+                     base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 3},
+                     steps=10, eval_every=5, eval_per_length=10)
+    record = create_sweep(spec, store=store)
+    run_inline(record.id, store)
     at = sweep_page({"sweep": record.id})
     assert not at.exception and not at.error
     assert at.metric[0].value == "finished" and at.metric[1].value == "2 / 2"
@@ -78,7 +80,7 @@ def test_a_finished_sweep_shows_its_own_heatmaps(store):
 
 def test_starting_a_sweep_records_it_and_launches_its_driver(store, monkeypatch, local_user):
     launched = []
-    monkeypatch.setattr(sweeps, "launch_driver",
+    monkeypatch.setattr("seqrev.sweeps.driver.launch_driver",
                         lambda sweep_id, cpus, log_path: launched.append((sweep_id, cpus)) or 1)
     at = sweep_page()
     at.multiselect[0].set_value([16])  # hidden sizes
@@ -87,7 +89,7 @@ def test_starting_a_sweep_records_it_and_launches_its_driver(store, monkeypatch,
     at.button[0].click()  # the form's submit button
     at.run()
     assert not at.exception and not at.error
-    (record,) = sweeps.list_sweeps(store)
+    (record,) = list_sweeps(store)
     assert launched == [(record.id, 1)]
     assert record.spec.grid == {"max_len": (4,), "kind": ("plain", "attention"),
                                 "hidden_dim": (16,), "seed": (0,)}
@@ -95,7 +97,8 @@ def test_starting_a_sweep_records_it_and_launches_its_driver(store, monkeypatch,
 
 
 def test_start_form_bad_input_makes_nothing(store, monkeypatch, local_user):
-    monkeypatch.setattr(sweeps, "launch_driver", lambda *a, **k: pytest.fail("launched"))
+    monkeypatch.setattr("seqrev.sweeps.driver.launch_driver",
+                        lambda *a, **k: pytest.fail("launched"))
     at = sweep_page()
     at.multiselect[0].set_value([])
     at.button[0].click()
@@ -106,7 +109,7 @@ def test_start_form_bad_input_makes_nothing(store, monkeypatch, local_user):
     at.button[0].click()
     at.run()
     assert "cannot reach Ray at" in at.error[0].value
-    assert sweeps.list_sweeps(store) == [] and store.list_runs() == []
+    assert list_sweeps(store) == [] and store.list_runs() == []
 
 
 def test_a_remote_browser_cannot_start_sweeps(store):

@@ -9,10 +9,21 @@ import pandas as pd
 import pytest
 
 import seqrev.inspection.capacity as capacity
-import seqrev.sweeps.sweep as sweeps
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
 from seqrev.cli.main import main
+from seqrev.cli.sweep import _printer
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.spec import SweepError, SweepSpec, build_configs, parse_grid, validate
+from seqrev.sweeps.store import (
+    SweepNotFound,
+    create_sweep,
+    get_sweep,
+    list_sweeps,
+    progress,
+    request_stop,
+    results,
+)
+from seqrev.sweeps.trial import run_inline
 
 
 @pytest.fixture
@@ -21,15 +32,15 @@ def store(tmp_path, monkeypatch):
     return RunStore(tmp_path / "runs")
 
 
-def _tiny(**grid) -> sweeps.SweepSpec:
-    return sweeps.SweepSpec(grid=grid or {"hidden_dim": (16,)},
-                            base={"embedding_dim": 8, "max_len": 4}, steps=20, eval_every=10,
-                            eval_per_length=20)
+def _tiny(**grid) -> SweepSpec:
+    return SweepSpec(grid=grid or {"hidden_dim": (16,)},
+                     base={"embedding_dim": 8, "max_len": 4}, steps=20, eval_every=10,
+                     eval_per_length=20)
 
 
 def test_parse_grid_names_aliases_ranges_and_duplicates():
-    grid = sweeps.parse_grid(["hidden-dim=16,32,16", "model=plain,attention", "lr=1e-3",
-                              "max_len=4:10:3"])
+    grid = parse_grid(["hidden-dim=16,32,16", "model=plain,attention", "lr=1e-3",
+                       "max_len=4:10:3"])
     assert grid == {"hidden_dim": (16, 32), "kind": ("plain", "attention"),
                     "learning_rate": (0.001,), "max_len": (4, 7, 10)}
 
@@ -45,21 +56,21 @@ def test_parse_grid_names_aliases_ranges_and_duplicates():
     (["max_len=9:3:1"], "STOP >= START"),
 ])
 def test_parse_grid_rejects_bad_items(items, message):
-    with pytest.raises(sweeps.SweepError, match=message):
-        sweeps.parse_grid(items)
+    with pytest.raises(SweepError, match=message):
+        parse_grid(items)
 
 
 def test_validate_rejects_empty_grid_bad_combination_and_huge_grid():
-    with pytest.raises(sweeps.SweepError, match="empty"):
-        sweeps.validate(sweeps.SweepSpec(grid={}))
-    with pytest.raises(sweeps.SweepError, match="min_len"):
-        sweeps.validate(sweeps.SweepSpec(grid={"max_len": (3, 8)}, base={"min_len": 5}))
-    huge = sweeps.SweepSpec(grid={"hidden_dim": tuple(range(1, 201)),
-                                  "seed": tuple(range(51))})
+    with pytest.raises(SweepError, match="empty"):
+        validate(SweepSpec(grid={}))
+    with pytest.raises(SweepError, match="min_len"):
+        validate(SweepSpec(grid={"max_len": (3, 8)}, base={"min_len": 5}))
+    huge = SweepSpec(grid={"hidden_dim": tuple(range(1, 201)),
+                           "seed": tuple(range(51))})
     assert huge.size == 10_200
-    with pytest.raises(sweeps.SweepError, match="--yes"):
-        sweeps.validate(huge)
-    assert len(sweeps.validate(huge, yes=True)) == 10_200
+    with pytest.raises(SweepError, match="--yes"):
+        validate(huge)
+    assert len(validate(huge, yes=True)) == 10_200
 
 
 def test_trials_expand_the_grid_over_the_base_and_build_configs():
@@ -67,49 +78,49 @@ def test_trials_expand_the_grid_over_the_base_and_build_configs():
     trials = spec.trials()
     assert spec.size == len(trials) == 4
     assert trials[1] == {"embedding_dim": 8, "max_len": 4, "hidden_dim": 16, "kind": "attention"}
-    model_config, train_config = sweeps.build_configs(spec, trials[1])
+    model_config, train_config = build_configs(spec, trials[1])
     assert (model_config.kind, model_config.hidden_dim, model_config.embedding_dim) == (
         "attention", 16, 8)
     assert (train_config.steps, train_config.min_len, train_config.max_len) == (20, 1, 4)
-    assert sweeps.SweepSpec.from_json(spec.to_json()) == spec
+    assert SweepSpec.from_json(spec.to_json()) == spec
 
 
 def test_create_sweep_records_the_spec_and_makes_no_runs_until_it_runs(store):
-    record = sweeps.create_sweep(_tiny(hidden_dim=(16, 24)), store=store)
-    assert sweeps.get_sweep(record.id, store).spec == record.spec
+    record = create_sweep(_tiny(hidden_dim=(16, 24)), store=store)
+    assert get_sweep(record.id, store).spec == record.spec
     assert record.status == "created" and record.n_trials == 2
     assert store.list_runs() == []  # the run store's own queue must never claim a trial
-    counts = sweeps.progress(record.id, store)
+    counts = progress(record.id, store)
     assert (counts.done, counts.running, counts.queued, counts.total) == (0, 0, 2, 2)
-    assert [s.id for s in sweeps.list_sweeps(store)] == [record.id]
+    assert [s.id for s in list_sweeps(store)] == [record.id]
 
 
 def test_bad_sweep_makes_nothing(store):
-    with pytest.raises(sweeps.SweepError):
-        sweeps.create_sweep(sweeps.SweepSpec(grid={"max_len": (3,)}, base={"min_len": 9}),
-                            store=store)
-    assert sweeps.list_sweeps(store) == [] and store.list_runs() == []
+    with pytest.raises(SweepError):
+        create_sweep(SweepSpec(grid={"max_len": (3,)}, base={"min_len": 9}),
+                     store=store)
+    assert list_sweeps(store) == [] and store.list_runs() == []
 
 
 def test_unknown_sweep_id(store):
-    with pytest.raises(sweeps.SweepNotFound, match="no sweep with id 'nope'"):
-        sweeps.get_sweep("nope", store)
-    with pytest.raises(sweeps.SweepNotFound):
-        sweeps.request_stop("nope", store)
+    with pytest.raises(SweepNotFound, match="no sweep with id 'nope'"):
+        get_sweep("nope", store)
+    with pytest.raises(SweepNotFound):
+        request_stop("nope", store)
 
 
 def test_run_inline_writes_trials_as_runs_and_skips_finished_ones(store):
-    record = sweeps.create_sweep(_tiny(hidden_dim=(16, 24), kind=("plain",)), store=store)
-    sweeps.run_inline(record.id, store)
+    record = create_sweep(_tiny(hidden_dim=(16, 24), kind=("plain",)), store=store)
+    run_inline(record.id, store)
     runs = store.list_runs(sweep_id=record.id)
     assert [r.status for r in runs] == ["finished", "finished"]
     assert {r.source for r in runs} == {"sweep"} and runs[0].steps_done == 20
     assert not store.history(runs[0].id).evals.empty
-    frame = sweeps.results(record.id, store)
+    frame = results(record.id, store)
     assert sorted(frame["test_length"].unique()) == list(range(1, 9))  # up to 2 x max_len
     assert set(frame["hidden_dim"]) == {16, 24}
     store.set_status(runs[1].id, "stopped")
-    sweeps.run_inline(record.id, store)
+    run_inline(record.id, store)
     again = store.list_runs(sweep_id=record.id)
     assert again[0].id == runs[0].id  # finished: not redone
     assert again[1].id != runs[1].id and again[1].status == "finished"
@@ -135,7 +146,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(store, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
-    assert sweeps.list_sweeps(store) == [] and store.list_runs() == []
+    assert list_sweeps(store) == [] and store.list_runs() == []
 
 
 def test_cli_unreachable_address_names_it_and_makes_nothing(store, capsys):
@@ -144,7 +155,7 @@ def test_cli_unreachable_address_names_it_and_makes_nothing(store, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: cannot reach Ray at") and address in err
     assert err.count("\n") == 1
-    assert sweeps.list_sweeps(store) == [] and store.list_runs() == []
+    assert list_sweeps(store) == [] and store.list_runs() == []
 
 
 def test_cli_starts_without_ray():
@@ -222,8 +233,8 @@ def test_charts_draw_both_models_and_empty_states():
 def test_cli_list_show_and_export_of_two_sweeps(store, tmp_path, capsys):
     ids = []
     for hidden in (16, 24):
-        record = sweeps.create_sweep(_tiny(hidden_dim=(hidden,)), store=store)
-        sweeps.run_inline(record.id, store)
+        record = create_sweep(_tiny(hidden_dim=(hidden,)), store=store)
+        run_inline(record.id, store)
         ids.append(record.id)
     assert main(["sweep", "list"]) == 0
     listed = capsys.readouterr().out
@@ -238,7 +249,7 @@ def test_cli_list_show_and_export_of_two_sweeps(store, tmp_path, capsys):
 
 
 def test_cli_progress_lines_count_earlier_trials_and_give_an_eta(capsys):
-    emit = sweeps._printer(quiet=False, total=5, done_before=2)
+    emit = _printer(quiet=False, total=5, done_before=2)
     emit("start", {"sweep": "s1", "where": "a local Ray with 1 CPU(s)"})
     emit("finished", {"run": "r1", "steps": 20, "seconds": 1.0})
     emit("progress", {"running": 1, "queued": 1})

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import seqrev.sweeps.sweep as sweeps
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.driver import run_sweep
+from seqrev.sweeps.spec import SweepSpec
+from seqrev.sweeps.store import create_sweep, progress, request_stop, results
+from seqrev.sweeps.trial import train_trial, trial_payload
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -26,15 +29,15 @@ def store(tmp_path, local_ray):
     return RunStore(tmp_path / "runs")
 
 
-def _spec(**grid) -> sweeps.SweepSpec:
-    return sweeps.SweepSpec(grid=grid, base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
-                            steps=20, eval_every=10, eval_per_length=20)
+def _spec(**grid) -> SweepSpec:
+    return SweepSpec(grid=grid, base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
+                     steps=20, eval_every=10, eval_per_length=20)
 
 
 def test_two_tiny_trials_on_local_ray(store):
-    record = sweeps.create_sweep(_spec(kind=("plain", "attention")), store=store)
+    record = create_sweep(_spec(kind=("plain", "attention")), store=store)
     events = []
-    final = sweeps.run_sweep(record.id, store=store, on_event=lambda k, d: events.append(k))
+    final = run_sweep(record.id, store=store, on_event=lambda k, d: events.append(k))
     assert final.status == "finished" and final.wall_seconds > 0
     runs = store.list_runs(sweep_id=record.id)
     assert sorted(r.kind for r in runs) == ["attention", "plain"]
@@ -45,16 +48,16 @@ def test_two_tiny_trials_on_local_ray(store):
         assert list(history.steps["step"]) == list(range(1, 21))
         assert list(history.evals["step"]) == [10, 20]
     assert events.count("finished") == 2 and events[-1] == "end"
-    frame = sweeps.results(record.id, store)
+    frame = results(record.id, store)
     assert len(frame) == 16 and frame["n"].eq(20).all()
 
 
 def test_resume_skips_finished_trials(store):
-    record = sweeps.create_sweep(_spec(seed=(0, 1, 2)), store=store)
-    sweeps.run_sweep(record.id, store=store)
+    record = create_sweep(_spec(seed=(0, 1, 2)), store=store)
+    run_sweep(record.id, store=store)
     first = {r.extra["trial"]: r for r in store.list_runs(sweep_id=record.id)}
     store.set_status(first[1].id, "stopped")  # as if stopped mid-way
-    sweeps.run_sweep(record.id, store=store)
+    run_sweep(record.id, store=store)
     second = {r.extra["trial"]: r for r in store.list_runs(sweep_id=record.id)}
     assert len(second) == 3 and all(r.status == "finished" for r in second.values())
     assert second[0].id == first[0].id and second[2].id == first[2].id  # not redone
@@ -67,45 +70,45 @@ def _die_once(payload, coordinator):
     if not marker.exists():
         marker.write_text("died")
         os.kill(os.getpid(), signal.SIGKILL)  # a dead worker, like kill -9
-    return sweeps.train_trial(payload, coordinator)
+    return train_trial(payload, coordinator)
 
 
 def _die_always(payload, coordinator):
     if payload["model_config"]["kind"] == "plain":
         os.kill(os.getpid(), signal.SIGKILL)
-    return sweeps.train_trial(payload, coordinator)
+    return train_trial(payload, coordinator)
 
 
 def test_a_killed_worker_is_retried_once(store, tmp_path, monkeypatch):
-    real = sweeps.trial_payload
-    monkeypatch.setattr(sweeps, "trial_payload",
+    real = trial_payload
+    monkeypatch.setattr("seqrev.sweeps.trial.trial_payload",
                         lambda run, spec: {**real(run, spec), "marker": str(tmp_path / "m")})
-    record = sweeps.create_sweep(_spec(kind=("plain",)), store=store)
+    record = create_sweep(_spec(kind=("plain",)), store=store)
     events = []
-    sweeps.run_sweep(record.id, store=store, trial_fn=_die_once,
-                     on_event=lambda k, d: events.append(k))
+    run_sweep(record.id, store=store, trial_fn=_die_once,
+              on_event=lambda k, d: events.append(k))
     (run,) = store.list_runs(sweep_id=record.id)
     assert run.status == "finished" and run.extra["attempts"] == 2
     assert events.count("retry") == 1
 
 
 def test_a_worker_that_dies_twice_fails_its_trial_and_the_sweep_goes_on(store):
-    record = sweeps.create_sweep(_spec(kind=("plain", "attention")), store=store)
-    final = sweeps.run_sweep(record.id, store=store, trial_fn=_die_always)
+    record = create_sweep(_spec(kind=("plain", "attention")), store=store)
+    final = run_sweep(record.id, store=store, trial_fn=_die_always)
     runs = {r.kind: r for r in store.list_runs(sweep_id=record.id)}
     assert runs["plain"].status == "failed" and "worker died" in runs["plain"].error
     assert runs["attention"].status == "finished"
     assert final.status == "finished"
-    counts = sweeps.progress(record.id, store)
+    counts = progress(record.id, store)
     assert (counts.done, counts.failed, counts.queued) == (1, 1, 0)
 
 
 def test_stop_marks_running_trials_stopped_and_keeps_the_rest_queued(store):
-    spec = sweeps.SweepSpec(grid={"seed": (0, 1)},
-                            base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
-                            steps=100_000, eval_every=0, eval_per_length=20,
-                            pack=1)  # one trial per task: the second waits in the queue
-    record = sweeps.create_sweep(spec, store=store)
+    spec = SweepSpec(grid={"seed": (0, 1)},
+                     base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
+                     steps=100_000, eval_every=0, eval_per_length=20,
+                     pack=1)  # one trial per task: the second waits in the queue
+    record = create_sweep(spec, store=store)
     stop = threading.Event()
 
     def stop_when_training(kind, data):
@@ -113,27 +116,27 @@ def test_stop_marks_running_trials_stopped_and_keeps_the_rest_queued(store):
             threading.Timer(2.0, stop.set).start()
 
     started = time.perf_counter()
-    final = sweeps.run_sweep(record.id, store=store, stop=stop, on_event=stop_when_training)
+    final = run_sweep(record.id, store=store, stop=stop, on_event=stop_when_training)
     assert time.perf_counter() - started < 60
     assert final.status == "stopped"
     (run,) = store.list_runs(sweep_id=record.id)  # 1 CPU: the second trial never started
     assert run.status == "stopped" and 0 < run.steps_done < 100_000
     assert not store.history(run.id).steps.empty  # what it trained is kept
-    counts = sweeps.progress(record.id, store)
+    counts = progress(record.id, store)
     assert (counts.done, counts.running, counts.queued) == (0, 0, 2)
 
 
 def test_stop_requested_from_another_process_reaches_the_driver(store):
-    spec = sweeps.SweepSpec(grid={"seed": (0,)},
-                            base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
-                            steps=100_000, eval_every=0, eval_per_length=20)
-    record = sweeps.create_sweep(spec, store=store)
+    spec = SweepSpec(grid={"seed": (0,)},
+                     base={"embedding_dim": 8, "hidden_dim": 16, "max_len": 4},
+                     steps=100_000, eval_every=0, eval_per_length=20)
+    record = create_sweep(spec, store=store)
 
     def ask(kind, data):
         if kind == "start":
-            threading.Timer(2.0, sweeps.request_stop, (record.id, RunStore(store.root))).start()
+            threading.Timer(2.0, request_stop, (record.id, RunStore(store.root))).start()
 
-    final = sweeps.run_sweep(record.id, store=store, on_event=ask)
+    final = run_sweep(record.id, store=store, on_event=ask)
     assert final.status == "stopped"
     assert store.list_runs(sweep_id=record.id)[0].status == "stopped"
 

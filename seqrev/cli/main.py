@@ -18,7 +18,7 @@ from pathlib import Path
 
 import seqrev.checkpoints.store as checkpoints
 import seqrev.cli.runs as runs_cli
-import seqrev.sweeps.sweep as sweeps
+import seqrev.cli.sweep as sweeps
 import seqrev.training.settings as settings
 from seqrev.cli.runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
 from seqrev.decoding.evaluation import (

@@ -4,7 +4,7 @@
 pack is over ``max_pack`` trials or over the memory budget that ``estimate_pack_bytes`` says
 it needs. ``train_pack`` is what one Ray task runs: the trials of a pack, trained together and
 then scored together (``packed_eval``), each returned as the same plain-data result that
-``sweeps.train_trial`` returns for one.
+``trial.train_trial`` returns for one.
 """
 
 from __future__ import annotations
