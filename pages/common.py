@@ -11,10 +11,11 @@ import string
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
+from seqrev.models.kinds import KINDS, model_kind
 from seqrev.tasks.registry import DEFAULT_TASK, TaskError, describe
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize
 
-PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"
+PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"  # f"{kind}_checkpoint"
 ROUTED_KEY, PENDING_PAGE_KEY = "_router_ran", "_pending_page"
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 # bare URLs, www. names and e-mail addresses are linked by GFM even when escaped: a zero-width
@@ -69,6 +70,11 @@ def _version(name: str) -> tuple:
     return tuple(stamps)
 
 
+def picker_key(kind: str) -> str:
+    """The session key of the sidebar's checkpoint picker for model ``kind``."""
+    return f"{kind}_checkpoint"
+
+
 def checkpoint_choices(kind: str) -> list[str]:
     """Names of saved checkpoints of ``kind`` ("plain" or "attention"), shipped first."""
     names = []
@@ -79,7 +85,7 @@ def checkpoint_choices(kind: str) -> list[str]:
             continue
         if (sidecar.get("model_config") or {}).get("kind") == kind:
             names.append(name)
-    shipped = checkpoints.SHIPPED_PLAIN if kind == "plain" else checkpoints.SHIPPED_ATTENTION
+    shipped = model_kind(kind).shipped
     return sorted(names, key=lambda n: (n != shipped, n))
 
 
@@ -99,7 +105,7 @@ def task_caption(name: str) -> str | None:
 
 def selected(kind: str) -> checkpoints.Checkpoint | None:
     """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
-    key = PLAIN_KEY if kind == "plain" else ATTENTION_KEY
+    key = picker_key(kind)
     name = st.session_state.get(key)
     if name is None:
         choices = checkpoint_choices(kind)
@@ -133,14 +139,14 @@ def sidebar() -> None:
     """The model pickers every page shares."""
     with st.sidebar:
         st.subheader("Models")
-        for kind, key in (("plain", PLAIN_KEY), ("attention", ATTENTION_KEY)):
-            choices = checkpoint_choices(kind)
+        for kind in KINDS.values():
+            key, choices = picker_key(kind.name), checkpoint_choices(kind.name)
             if not choices:
-                st.warning(f"No {kind} checkpoint yet.")
+                st.warning(f"No {kind.name} checkpoint yet.")
                 continue
             if st.session_state.get(key) not in choices:
                 st.session_state[key] = choices[0]
-            st.selectbox(f"{kind.capitalize()} model", choices, key=key)
+            st.selectbox(kind.title, choices, key=key)
             caption = task_caption(st.session_state[key])
             if caption:
                 st.caption(caption)

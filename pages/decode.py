@@ -23,6 +23,7 @@ from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import beam_search, greedy_trace
 from seqrev.inspection.alignment import align_letters, describe, summarize
 from seqrev.inspection.analysis import letters_right, training_length_warning
+from seqrev.models.kinds import KIND_NAMES
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize, token_label
 
 require_router("pages/decode.py")
@@ -217,7 +218,7 @@ if text and method == GREEDY:
                  "whether each model recovers, and how surprised it was by each forced letter.")
         if raw_prefix:
             prefix = _letters_or_error(raw_prefix, "Cannot force") or ""
-models = {kind: selected(kind) for kind in ("plain", "attention")} if text else {}
+models = {kind: selected(kind) for kind in KIND_NAMES} if text else {}
 traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
 if text and models:

@@ -18,7 +18,7 @@ import streamlit as st
 import seqrev.checkpoints.store as checkpoints
 import seqrev.runs.scheduler as scheduler
 import seqrev.training.settings as settings
-from pages.common import ATTENTION_KEY, PLAIN_KEY, escape_markdown, require_router
+from pages.common import escape_markdown, picker_key, require_router
 from pages.run_common import can_control, open_store, owner_key, remember_token, tokens
 from pages.widgets import page_url, report_download
 from seqrev.charts.training import (
@@ -30,6 +30,7 @@ from seqrev.charts.training import (
     loss_figure,
     speed_figure,
 )
+from seqrev.models.kinds import KIND_NAMES, KINDS
 from seqrev.runs.history import (
     CHART_POINTS,
     MILESTONES,
@@ -45,7 +46,8 @@ from seqrev.training.trainer import DEFAULT_STEPS, preset
 
 require_router("pages/train.py")
 
-CHOICES = {"both": "Both: a fair race", "plain": "Plain", "attention": "Attention"}
+CHOICES = {"both": f"{'Both' if len(KINDS) == 2 else 'All'}: a fair race"} | {
+    kind.name: kind.title.removesuffix(" model") for kind in KINDS.values()}
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
 HEADER_COLORS = {"plain": "blue", "attention": "orange"}
 DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md: scaling)
@@ -144,7 +146,7 @@ def settings_form() -> tuple[list, object] | None:
                                   key=MODELS_KEY, required=True, on_change=follow_model_choice,
                                   help="A race trains both models in one worker, one step each "
                                        "in turn, on identical batches from the same seed.")
-    kinds = ["plain", "attention"] if choice == "both" else [choice]
+    kinds = list(KIND_NAMES) if choice == "both" else [choice]
     groups = {group: [s for s in settings.all_settings() if s.group == group and s.name != "kind"]
               for group in settings.GROUPS}
     raw: dict = {}
@@ -303,7 +305,7 @@ def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
         st.session_state[NOTE_KEY] = ("error", f"Could not save {name}: "
                                                f"{str(error).splitlines()[0][:300]}")
         return
-    st.session_state[PLAIN_KEY if run.kind == "plain" else ATTENTION_KEY] = name
+    st.session_state[picker_key(run.kind)] = name
     measured = record["evaluation"]["training_range"]
     st.session_state[NOTE_KEY] = ("success", SAVED_NOTE.format(
         kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"],
@@ -429,7 +431,7 @@ with st.expander("Settings", expanded=run_id is None):
     ready = chosen is not None and slow_settings_ok(*chosen)
     if chosen is not None:
         kinds = [c.kind for c in chosen[0]]
-        model = "both" if len(kinds) == 2 else kinds[0]
+        model = "both" if len(kinds) > 1 else kinds[0]
         default_model, default_training = defaults_for(model)
         query = settings.to_query(chosen[0][0], chosen[1], (
             replace(default_model, kind=chosen[0][0].kind), default_training))

@@ -14,10 +14,11 @@ from typing import Protocol
 
 import plotly.graph_objects as go
 
+from seqrev.models.kinds import KINDS
 from seqrev.runs.history import SPEED_WINDOW
 
 # One colour per model kind, for every page (colour-blind-safe blue and orange).
-MODEL_COLORS: dict[str, str] = {"plain": "#1f77b4", "attention": "#ff7f0e"}
+MODEL_COLORS: dict[str, str] = {kind.name: kind.color for kind in KINDS.values()}
 FALLBACK_COLOR = "#7f7f7f"
 CHART_HEIGHT = 380
 MAX_LOG_TICKS = 6  # more labels than this stack on a chart CHART_HEIGHT tall

@@ -19,6 +19,7 @@ import torch
 
 from seqrev.decoding.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.decoding.search import DecodeTrace
+from seqrev.models.kinds import KIND_NAMES
 from seqrev.models.seq2seq import Seq2Seq
 from seqrev.tasks.data import Batch, batch_from_target
 from seqrev.tasks.registry import DEFAULT_TASK, make_task
@@ -26,7 +27,7 @@ from seqrev.tasks.vocab import PAD, decode, token_label
 
 Alignment = list[frozenset[int]] | None  # per output step, the source positions to read
 
-MODELS = ("plain", "attention")
+MODELS = KIND_NAMES  # the kinds a comparison lines up
 
 
 def attention_entropy(matrix: torch.Tensor) -> torch.Tensor:

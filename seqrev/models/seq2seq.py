@@ -17,20 +17,20 @@ from torch import nn
 
 from seqrev.models.attention_scores import SCORE_FUNCTIONS, make_score
 from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
+from seqrev.models.kinds import KIND_NAMES, KINDS, builder_of
 from seqrev.settings import range_problems, setting
 from seqrev.tasks.vocab import PAD, VOCAB_SIZE
 
-MODEL_KINDS = ("plain", "attention")
+MODEL_KINDS = KIND_NAMES  # declared in seqrev.models.kinds
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model; saved in every checkpoint."""
 
-    # "plain" (seq2seq.py) or "attention" (seq2seq_attention.py)
+    # the lab's seq2seq.py ("plain") or seq2seq_attention.py ("attention"): seqrev.models.kinds
     kind: str = field(default="attention", metadata=setting(
-        "--model", "Model", "plain: the encoder's last state is all the decoder gets; "
-        "attention: the decoder looks back at every encoder state.",
+        "--model", "Model", "; ".join(f"{k.name}: {k.summary}" for k in KINDS.values()) + ".",
         group="model", widget="segmented", choices=MODEL_KINDS))
     # lab: 64, shared by encoder and decoder; 16 learned faster (docs/speed.md)
     embedding_dim: int = field(default=16, metadata=setting(
@@ -122,7 +122,7 @@ class Seq2Seq(nn.Module):
 
     @property
     def has_attention(self) -> bool:
-        return self.config.kind == "attention"
+        return KINDS[self.config.kind].has_attention
 
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[Memory, torch.Tensor]:
         """Encode right-padded ``source`` (batch, S); return the memory and first decoder state."""
@@ -224,8 +224,8 @@ class Seq2Seq(nn.Module):
 
 
 def build_model(config: ModelConfig) -> Seq2Seq:
-    """A freshly initialized model for ``config``."""
-    return Seq2Seq(config)
+    """A freshly initialized model for ``config``, built by its kind's builder."""
+    return builder_of(config.kind)(config)
 
 
 def scale_embedding(model: Seq2Seq) -> None:

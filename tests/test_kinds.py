@@ -1,0 +1,28 @@
+"""Model kinds declared once (seqrev.models.kinds): everything that lists kinds reads them."""
+
+import dataclasses
+
+import pytest
+
+from seqrev.charts.training import MODEL_COLORS
+from seqrev.models.kinds import KIND_NAMES, KINDS, builder_of, model_kind
+from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model
+
+
+def test_the_config_choice_and_the_chart_colours_come_from_the_declaration():
+    kind_field = next(f for f in dataclasses.fields(ModelConfig) if f.name == "kind")
+    assert kind_field.metadata["setting"]["choices"] == KIND_NAMES == ("plain", "attention")
+    assert {name: kind.color for name, kind in KINDS.items()} == MODEL_COLORS
+    assert len(set(MODEL_COLORS.values())) == len(KINDS)  # every kind tells apart on a chart
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_each_kind_builds_its_model_through_its_builder(name):
+    model = build_model(ModelConfig(kind=name, embedding_dim=4, hidden_dim=6))
+    assert isinstance(model, builder_of(name)) and builder_of(name) is Seq2Seq
+    assert model.has_attention == KINDS[name].has_attention
+
+
+def test_an_unknown_kind_is_named():
+    with pytest.raises(ValueError, match="unknown model kind 'transformer'; choose from plain"):
+        model_kind("transformer")
