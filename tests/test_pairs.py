@@ -377,7 +377,7 @@ def test_a_pairs_model_learns_the_mapping_with_more_steps(tmp_path, monkeypatch)
     (b"ab,ba\n\xff,x\n", [], "not UTF-8"),
     (csv_bytes(word_rows(20)), ["--max-len", "4"], "leave out --max-len"),
     (csv_bytes(word_rows(20)), ["--task", "copy"], "leave out --task"),
-])
+], ids=["two-fields", "empty", "utf-8", "max-len", "task"])
 def test_a_bad_file_is_exit_2_one_line_and_nothing_written(tmp_path, monkeypatch, capsys,
                                                            content, flags, message):
     out_dir, runs = tmp_path / "checkpoints", tmp_path / "runs"

@@ -118,12 +118,18 @@ def _records(text: str, file_format: str):
         start = reader.line_num + 1
 
 
-def _field_problem(text: str, what: str) -> str | None:
+def _bad_symbol(ch: str) -> bool:
+    return ch != " " and (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co",
+                                                                       "Cn", "Zl", "Zp"))
+
+
+def _field_problem(text: str, what: str, known: set[str]) -> str | None:
+    """What is wrong with one field, if anything; ``known`` holds symbols already accepted."""
     if not text:
         return f"the {what} is empty"
-    for ch in text:
-        if ch != " " and (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co",
-                                                                      "Cn", "Zl", "Zp")):
+    for ch in set(text) - known:
+        if _bad_symbol(ch):
+            ch = next(c for c in text if _bad_symbol(c))  # the first one
             return f"the {what} holds the control or space character U+{ord(ch):04X}"
     if text[0] == " " or text[-1] == " ":
         return f"the {what} starts or ends with a space, which is ambiguous; remove it"
@@ -158,7 +164,7 @@ def parse_pairs(data: bytes, name: str = "pairs.csv") -> PairsTable:
             header = True
             continue
         for text_field, what in zip(fields, ("input", "output"), strict=True):
-            problem = _field_problem(text_field, what)
+            problem = _field_problem(text_field, what, symbols)
             if problem:
                 raise PairsError(f"line {line}: {problem}")
         symbols.update(fields[0], fields[1])
@@ -200,16 +206,17 @@ def split_rows(rows: tuple[Row, ...]) -> tuple[tuple[Row, ...], tuple[Row, ...]]
 
 def alphabet_of(rows) -> str:
     """The rows' distinct symbols in code-point order: symbol i takes letter slot ``A + i``."""
-    return "".join(sorted({ch for source, output in rows for ch in source + output}))
+    return "".join(sorted(set("".join(source + output for source, output in rows))))
 
 
 def _padded(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Letter ids (n, longest), PAD after each, and the lengths (n,) of ``texts`` (A–Z)."""
     lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)  # (n,)
-    ids = torch.full((len(texts), int(lengths.max())), PAD, dtype=torch.long)  # (n, S)
-    for row, text in enumerate(texts):
-        ids[row, : len(text)] = torch.tensor([FIRST_LETTER + ord(ch) - ord("A") for ch in text])
-    return ids, lengths
+    width = int(lengths.max())
+    flat = "".join(t.ljust(width, "@") for t in texts).encode("ascii")  # "@" pads: "A" - 1
+    codes = torch.frombuffer(bytearray(flat), dtype=torch.uint8).long().view(-1, width)
+    ids = codes - ord("A") + FIRST_LETTER  # (n, S) the pad comes out as FIRST_LETTER - 1
+    return ids.masked_fill(codes == ord("@"), PAD), lengths
 
 
 def batch_from_pairs(source: torch.Tensor, lengths: torch.Tensor, output: torch.Tensor,
@@ -263,17 +270,18 @@ class PairsTask(LetterTask):
 
     # ---- text both ways ----
     @functools.cached_property
-    def _slots(self) -> dict[str, str]:
-        return {ch: LETTERS[i] for i, ch in enumerate(self.alphabet)}
+    def _slots(self) -> tuple[frozenset[str], dict[int, str]]:
+        return frozenset(self.alphabet), str.maketrans(dict(zip(self.alphabet, LETTERS,
+                                                               strict=False)))
 
     def to_letters(self, text: str) -> str:
         """File symbols as the models' letters (symbol i -> ``A + i``); PairsError on others."""
-        slots = self._slots
-        unknown = sorted({ch for ch in text if ch not in slots}, key=text.index)
-        if unknown:
+        known, table = self._slots
+        if not known.issuperset(text):
+            unknown = sorted(set(text) - known, key=text.index)
             raise PairsError(f"not in the file's alphabet: "
                              f"{', '.join(repr(ch) for ch in unknown[:5])}")
-        return "".join(slots[ch] for ch in text)
+        return text.translate(table)
 
     def to_symbols(self, letters: str) -> str:
         """The models' letters as file symbols; a slot the alphabet leaves empty shows as �."""
