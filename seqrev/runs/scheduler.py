@@ -3,6 +3,9 @@
 The server calls :func:`launch_pending` when a run is queued, on every poll and once at
 start; a worker calls it as it ends, so the queue drains with no page open. Claiming is one
 SQLite transaction, so two callers never start the same run.
+
+:func:`spawn_detached` is the one way seqrev starts a process that outlives the page that
+asked for it: a run's worker here, a sweep's driver in ``seqrev.sweeps.driver``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import getpass
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from seqrev.runs.store import QueueLimits, RunStore, RunStoreError, StartRefusedError
@@ -33,6 +37,24 @@ def reap_children() -> None:
     _children[:] = [child for child in _children if child.poll() is None]
 
 
+def spawn_detached(command: list[str], log_path: Path | None = None,
+                   env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``command`` in the repository root, in its own session (a Ctrl-C or a closed
+    server does not reach it), with no stdin and its output appended to ``log_path`` (or
+    dropped). A daemon thread waits for it, so it never lingers as a zombie. OSError if it
+    cannot start."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        child = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    finally:
+        if log_path:
+            log.close()
+    _children.append(child)
+    threading.Thread(target=child.wait, name="seqrev-reaper", daemon=True).start()
+    return child
+
+
 def worker_command(run_ids: list[str], threads: int = WORKER_THREADS) -> list[str]:
     command = [sys.executable, "-m", "seqrev", "train", "--quiet", "--threads", str(threads)]
     for run_id in run_ids:
@@ -52,16 +74,12 @@ def launch_pending(store: RunStore, limit: int | None = None) -> list[list[str]]
         folder = store.run_folder(run_ids[0])
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / "worker.log", "ab") as log:
-                child = subprocess.Popen(
-                    worker_command(run_ids), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    env={**os.environ, "SEQREV_RUNS_DIR": str(store.root)})
+            child = spawn_detached(worker_command(run_ids), folder / "worker.log",
+                                   env={**os.environ, "SEQREV_RUNS_DIR": str(store.root)})
         except OSError as error:
             for run_id in run_ids:
                 store.set_status(run_id, "failed", error=f"could not start a worker: {error}")
             continue
-        _children.append(child)
         store.attach_worker(run_ids[0], child.pid)
         for run_id in run_ids[1:]:
             store.attach_worker(run_id, child.pid)

@@ -174,6 +174,13 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def beat_is_fresh(beat: float | None, now: float | None = None,
+                  stale_after: float = STALE_SECONDS) -> bool:
+    """Whether a heartbeat at ``beat`` (unix time) is recent enough that its process counts as
+    alive: the one staleness rule of run workers and sweep drivers."""
+    return beat is not None and (time.time() if now is None else now) - beat <= stale_after
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One run as stored."""
@@ -210,7 +217,7 @@ class RunRecord:
             return False
         if self.worker_dead:
             return True
-        return time.time() - (self.heartbeat or self.updated) > STALE_SECONDS
+        return not beat_is_fresh(self.heartbeat or self.updated)
 
     @property
     def worker_dead(self) -> bool:
@@ -647,7 +654,7 @@ class RunStore:
             if run.host == HOST and run.pid:
                 if pid_alive(run.pid):
                     continue
-            elif now - (run.heartbeat or run.updated) < stale_after:
+            elif beat_is_fresh(run.heartbeat or run.updated, now, stale_after):
                 continue
             gone.append(run.id)
         if gone:

@@ -292,25 +292,18 @@ def launch_driver(sweep_id: str, *, cpus: int = 1, log_path: Path | None = None,
     The sweep is claimed for the new process at once (status ``starting``), so a page shows
     it as driven while Ray starts; SweepBusyError if another live driver holds it.
     """
-    import subprocess
     import sys
+
+    from seqrev.runs.scheduler import spawn_detached
 
     store = resolve_store(store)
     record = get_sweep(sweep_id, store)
     if record.status in DRIVEN:
         raise SweepBusyError(f"sweep {record.id} is already being driven by pid "
                              f"{record.driver_pid}")
-    root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "seqrev", "sweep", "resume", sweep_id, "--cpus", str(cpus),
                "--quiet"]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    try:
-        process = subprocess.Popen(command, cwd=root, stdout=log, stderr=log,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    finally:
-        if log_path:
-            log.close()
-    threading.Thread(target=process.wait, daemon=True).start()  # reap it when it ends
+    process = spawn_detached(command, log_path)
     try:
         claim_driver(sweep_id, store, pid=process.pid)
     except SweepError:

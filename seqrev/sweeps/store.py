@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # capacity and pandas are imported where used: the CLI's star
 SWEEP_STATUSES = ("created", "starting", "running", "stopping", "stopped", "finished",
                   "interrupted")
 DRIVEN = ("starting", "running", "stopping")  # a driver holds the sweep (if it is alive)
-HEARTBEAT_STALE = 20.0  # seconds without a driver heartbeat: the driver is gone
 DRIVER_BEAT_SECONDS = 2.0  # a driver's heartbeat, from its claim (Ray's start included) on
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -93,12 +92,10 @@ def _connect(store) -> Iterator[sqlite3.Connection]:
 
 
 def _driver_alive(data: dict) -> bool:
-    """The sweep's driver pid is alive here and has beaten within HEARTBEAT_STALE."""
-    from seqrev.runs.store import pid_alive
+    """The sweep's driver pid is alive here and has beaten recently (the runs' one rule)."""
+    from seqrev.runs.store import beat_is_fresh, pid_alive
 
-    beat = data["heartbeat"]
-    return (beat is not None and time.time() - beat <= HEARTBEAT_STALE
-            and pid_alive(data["driver_pid"]))
+    return beat_is_fresh(data["heartbeat"]) and pid_alive(data["driver_pid"])
 
 
 def _row_to_record(row: sqlite3.Row | tuple, names: list[str]) -> SweepRecord:
