@@ -12,6 +12,7 @@ import seqrev.sweeps.driver as driver
 from pages.common import escape_markdown, require_router
 from pages.run_common import is_local_user, open_store
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
+from seqrev.models.kinds import KIND_NAMES
 from seqrev.sweeps.spec import GRID_LIMIT, TOTAL_STEPS_LIMIT, SweepError, SweepSpec, size_problem
 from seqrev.sweeps.store import (
     DRIVEN,
@@ -23,6 +24,7 @@ from seqrev.sweeps.store import (
     results,
     trial_runs,
 )
+from seqrev.tasks.registry import DEFAULT_TASK, task_specs
 
 require_router("pages/sweep.py")
 
@@ -179,8 +181,10 @@ def start_form(store) -> None:
         cols = st.columns(3)
         hidden = cols[0].multiselect("Hidden sizes", HIDDEN_CHOICES, default=[16, 64])
         lengths = cols[1].multiselect("Train on lengths 1 to", LENGTH_CHOICES, default=[5, 10])
-        kinds = cols[2].multiselect("Models", ["plain", "attention"],
-                                    default=["plain", "attention"])
+        kinds = cols[2].multiselect("Models", list(KIND_NAMES), default=list(KIND_NAMES))
+        tasks = st.multiselect("Tasks", task_specs(), default=[DEFAULT_TASK],
+                               help="Each trial trains on one task; several tasks multiply "
+                                    "the grid.")
         cols = st.columns(4)
         seeds = cols[0].number_input("Seeds", 1, 10, 1)
         steps = cols[1].number_input("Steps per trial", 10, 100_000, 300, step=100)
@@ -197,13 +201,14 @@ def start_form(store) -> None:
     if not submitted:
         return
     missing = [name for name, chosen in (("a hidden size", hidden), ("a training length", lengths),
-                                         ("a model", kinds)) if not chosen]
+                                         ("a model", kinds), ("a task", tasks)) if not chosen]
     if missing:
         st.error("Choose " + ", ".join(missing) + ".")
         return
+    by_task = {} if tasks == [DEFAULT_TASK] else {"task": tuple(tasks)}  # the default: implied
     spec = SweepSpec(
         grid={"max_len": tuple(sorted(lengths)), "kind": tuple(kinds),
-              "hidden_dim": tuple(sorted(hidden)), "seed": tuple(range(int(seeds)))},
+              "hidden_dim": tuple(sorted(hidden)), "seed": tuple(range(int(seeds))), **by_task},
         steps=int(steps), target=float(target) or None, eval_every=min(100, int(steps)))
     problem = size_problem(spec)
     if problem and not confirmed:

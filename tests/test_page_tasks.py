@@ -18,6 +18,7 @@ import seqrev.checkpoints.store as checkpoints
 from pages.common import ATTENTION_KEY, PLAIN_KEY
 from seqrev.models.seq2seq import ModelConfig, build_model
 from seqrev.runs.store import RunStore
+from seqrev.sweeps.store import list_sweeps
 from seqrev.tasks.registry import make_task
 from seqrev.training.trainer import TrainConfig
 from tests.apptest_support import APP, open_page
@@ -150,3 +151,28 @@ def test_runs_page_tells_runs_of_each_task_apart(runs_dir):
     settings = " | ".join(at.dataframe[0].value["settings"])
     for spec in TASKS:
         assert spec in settings, settings
+
+
+def test_sweep_page_sweeps_over_tasks(runs_dir, monkeypatch):
+    import pages.run_common
+
+    monkeypatch.setattr(pages.run_common, "is_local_user", lambda: True)
+    launched = []
+    monkeypatch.setattr("seqrev.sweeps.driver.launch_driver",
+                        lambda sweep_id, cpus, log_path: launched.append(sweep_id) or 1)
+    at = open_page("pages/sweep.py")
+    hidden, lengths, kinds, tasks = at.multiselect[:4]
+    assert tasks.label == "Tasks" and tasks.value == ["reverse"]
+    assert set(TASKS) <= set(tasks.options)
+    hidden.set_value([16])
+    lengths.set_value([4])
+    kinds.set_value(["attention"])
+    tasks.set_value(list(TASKS))
+    at.number_input[1].set_value(20)
+    at.button[0].click()
+    at.run()
+    assert not at.exception and not at.error
+    (record,) = list_sweeps(RunStore(runs_dir))
+    assert launched == [record.id]
+    assert record.spec.grid["task"] == TASKS
+    assert [trial["task"] for trial in record.spec.trials()] == list(TASKS)

@@ -3,6 +3,7 @@ task's batches are the lab's, bit for bit; a bad task is refused in one line."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,14 +12,21 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
 
+import seqrev.checkpoints.store as checkpoints
+from pages.common import ATTENTION_KEY
+from seqrev.checkpoints.task import task_of
 from seqrev.decoding.evaluation import evaluate
+from seqrev.decoding.search import greedy_trace
 from seqrev.models.seq2seq import ModelConfig
+from seqrev.sweeps.spec import SweepSpec, parse_grid
 from seqrev.tasks.base import TASKS, LetterTask, register
 from seqrev.tasks.data import batch_from_source
 from seqrev.tasks.registry import TaskError, make_task
 from seqrev.tasks.vocab import decode
 from seqrev.training.trainer import TrainConfig, Trainer
+from tests.apptest_support import APP
 
 LETTER_STRINGS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=16)
 BUILT_IN = ("reverse", "copy", "sort", "rotate:1", "rotate:2", "rotate:5")
@@ -113,9 +121,10 @@ class SwapPairsTask(LetterTask):
         return letters.gather(1, index).masked_fill(letters == 0, 0)
 
 
-def test_a_plug_in_task_trains_and_is_scored_on_its_own_target() -> None:
-    """Registered here, in the tests, with no other edit: it is a setting, it trains, and the
-    held-out set and its failures use its own target."""
+def test_a_plug_in_task_trains_and_is_scored_on_its_own_target(checkpoint_dir) -> None:
+    """Registered here, in the tests, with no other edit: it is a setting, it trains, the
+    held-out set and its failures use its own target, its checkpoint decodes with its target,
+    the Attention page draws its outline, and a sweep's grid takes it."""
     assert "swap-pairs-toy" in TASKS
     task = make_task("swap-pairs-toy", 2, 4)
     assert task.target("ABCDE") == "BADCE"
@@ -128,6 +137,27 @@ def test_a_plug_in_task_trains_and_is_scored_on_its_own_target() -> None:
     report = evaluate(trainer.model, trainer.eval_set)
     assert all(f["expected"] == task.target(f["input"]) for f in report.failures)
     assert report.exact_match > 0.2
+
+    checkpoints.save_checkpoint("toy", trainer.model, config)
+    saved = checkpoints.load_checkpoint("toy")
+    trace = greedy_trace(saved.model, "ABCDE", task=task_of(saved))
+    assert (trace.expected, trace.alignment) == (task.target("ABCDE"), task.alignment("ABCDE"))
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[ATTENTION_KEY] = "toy"
+    at.run()
+    at.switch_page("pages/attention.py")
+    at.query_params["text"] = "ABCDE"
+    at.run()
+    assert not at.exception and not at.error
+    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert heatmap["layout"]["title"]["text"] == "Attention of 'toy' on swap-pairs-toy: ABCDE"
+    outlined = {(round(s["y0"] + 0.5), round(s["x0"] + 0.5)) for s in heatmap["layout"]["shapes"]
+                if s["name"].startswith("textbook outline")}
+    assert outlined == {(0, 1), (1, 0), (2, 3), (3, 2), (4, 4)}
+
+    spec = SweepSpec(grid=parse_grid(["task=swap-pairs-toy,reverse", "steps=20"]))
+    assert [trial["task"] for trial in spec.trials()] == ["swap-pairs-toy", "reverse"]
 
 
 @pytest.mark.parametrize("spec", ["copy", "sort", "rotate:2"])
