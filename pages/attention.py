@@ -25,7 +25,14 @@ from pages.attention_sections import (
     clear_overrides,
     set_input,
 )
-from pages.common import checked_input, escape_markdown, require_router, selected
+from pages.common import (
+    checked_input,
+    escape_markdown,
+    require_router,
+    selected,
+    selected_name,
+    trained_on_pairs,
+)
 from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import (
     AttentionOverride,
@@ -102,6 +109,13 @@ def forget_section_warning() -> None:
 
 
 st.title("Attention: where each output letter looks")
+if trained_on_pairs(selected_name("attention")) or trained_on_pairs(selected_name("plain")):
+    st.info("A sidebar model was trained on your own pairs: its attention, in the file's "
+            "symbols, is on the Decode page. This page's sections explain the letter tasks, "
+            "whose outline the task says; pick two models of one of those to use it.",
+            icon=":material/table_rows:")
+    st.page_link("pages/decode.py", label="Decode your pairs", icon=":material/arrow_forward:")
+    st.stop()
 plain, attention = selected("plain"), selected("attention")
 if attention is None or plain is None:
     st.stop()

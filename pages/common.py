@@ -103,13 +103,28 @@ def task_caption(name: str) -> str | None:
         return f"Task: {escape_markdown(spec, 40)} (unknown here)"
 
 
-def selected(kind: str) -> checkpoints.Checkpoint | None:
-    """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
-    key = picker_key(kind)
-    name = st.session_state.get(key)
+def selected_name(kind: str) -> str | None:
+    """The name picked in the sidebar for ``kind`` (the first choice before the sidebar ran)."""
+    name = st.session_state.get(picker_key(kind))
     if name is None:
         choices = checkpoint_choices(kind)
         name = choices[0] if choices else None
+    return name
+
+
+def trained_on_pairs(name: str | None) -> bool:
+    """Whether the checkpoint ``name`` was trained on a file of pairs (read from its sidecar)."""
+    if name is None:
+        return False
+    try:
+        return checkpoints.read_sidecar(name).get("pairs") is not None
+    except checkpoints.CheckpointError:
+        return False
+
+
+def selected(kind: str) -> checkpoints.Checkpoint | None:
+    """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
+    name = selected_name(kind)
     if name is None:
         st.error(f"No {kind} checkpoint is available: train one on the Train page.")
         return None

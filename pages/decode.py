@@ -2,7 +2,15 @@
 
 import streamlit as st
 
-from pages.common import checked_input, escape_markdown, require_router, selected
+from pages.common import (
+    checked_input,
+    escape_markdown,
+    require_router,
+    selected,
+    selected_name,
+    trained_on_pairs,
+)
+from pages.decode_pairs import decode_pairs
 from pages.widgets import step_control
 from seqrev.charts.compare import (
     aligned_html,
@@ -187,6 +195,10 @@ with st.expander("What am I looking at?"):
         "- The address bar keeps your string and beam width: copy it to share this view."
     )
 
+pairs_kinds = [kind for kind in KIND_NAMES if trained_on_pairs(selected_name(kind))]
+if pairs_kinds:
+    decode_pairs(pairs_kinds)
+    st.stop()
 _init_from_link()
 example_columns = st.columns(len(EXAMPLES))
 for column, (example, why) in zip(example_columns, EXAMPLES.items(), strict=True):

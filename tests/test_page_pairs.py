@@ -1,0 +1,125 @@
+"""A model trained on your own pairs, in the app: the Decode page reads and writes the file's
+symbols and scores the held-out rows; the Attention page sends it there; the export is safe."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import seqrev.checkpoints.store as checkpoints
+from pages.common import ATTENTION_KEY
+from seqrev.cli.main import main
+from seqrev.decoding.evaluation import EvalReport
+from seqrev.inspection.held_out import COLUMNS, HeldOut, held_out_csv, score_held_out
+from tests.apptest_support import APP
+
+ALPHABET = "abcdef"
+
+
+def word_rows(n: int) -> list[tuple[str, str]]:
+    """``n`` distinct words over ALPHABET, each paired with itself reversed."""
+    words = []
+    for index in range(n):
+        word, value = "", index + 1
+        while value:
+            value, digit = divmod(value - 1, len(ALPHABET))
+            word += ALPHABET[digit]
+        words.append(word)
+    return [(word, word[::-1]) for word in words]
+
+
+@pytest.fixture(scope="module")
+def pairs_folder(tmp_path_factory):
+    """A checkpoint folder with the shipped pair and ``words``, trained from the CLI on pairs."""
+    folder = tmp_path_factory.mktemp("pairs-page")
+    data = folder / "words.csv"
+    with open(data, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("input", "output"), *word_rows(300)])
+    saved = folder / "checkpoints"
+    saved.mkdir()
+    for path in checkpoints.SHIPPED_DIR.glob("*"):
+        if path.stem in (checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION):
+            shutil.copy(path, saved / path.name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkpoints, "CHECKPOINT_DIR", saved)
+        patch.setenv("SEQREV_RUNS_DIR", str(folder / "runs"))
+        assert main(["train", "--model", "attention", "--pairs", str(data), "--steps", "150",
+                     "--batch-size", "32", "--eval-every", "0", "--out", "words",
+                     "--quiet"]) == 0
+    return saved
+
+
+@pytest.fixture
+def with_pairs(pairs_folder, monkeypatch):
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_DIR", pairs_folder)
+    monkeypatch.setenv("SEQREV_CHECKPOINT_DIR", str(pairs_folder))
+    return checkpoints.load_checkpoint("words", directory=pairs_folder)
+
+
+def shown(text: str) -> str:
+    """Markdown as the reader sees it: backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def open_with_words(page: str, text: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[ATTENTION_KEY] = "words"
+    at.run()
+    at.switch_page(page)
+    at.run()
+    if text is not None:
+        at.text_input(key="decode_pairs_text").set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_decode_page_works_in_the_files_symbols_and_scores_the_held_out_rows(with_pairs):
+    task = checkpoints.pairs_task(with_pairs)
+    at = open_with_words("pages/decode.py")
+    assert not at.error
+    assert any("trained on your own pairs (words.csv)" in shown(i.value) for i in at.info)
+    assert at.text_input(key="decode_pairs_text").value == task.held_out[0][0]
+    expected = score_held_out(with_pairs.model, task)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Held-out rows exact"] == f"{expected.report.exact_match:.1%}"
+    table = at.dataframe[0].value
+    assert list(table.columns) == list(COLUMNS) and len(table) == len(task.held_out) == 30
+    assert list(table["input"]) == [source for source, _ in task.held_out]
+    assert not set(table["input"]) & {source for source, _ in task.train_rows}  # never trained
+    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert heatmap["data"][0]["x"][0] == f"0: {task.held_out[0][0][0]}"  # the file's symbols
+    assert not heatmap["layout"].get("shapes")  # no outline: the file does not say one
+    assert any("No outline" in c.value for c in at.caption)
+
+
+def test_an_input_outside_the_files_alphabet_is_named_not_decoded(with_pairs):
+    at = open_with_words("pages/decode.py", "abZz")
+    assert [e.value for e in at.error] and "'Z', 'z'" in shown(at.error[0].value)
+    assert "alphabet is abcdef" in shown(at.error[0].value)
+    at.text_input(key="decode_pairs_text").set_value("fedcbaab").run()
+    assert not at.error
+    assert any("nothing to score it against" in c.value for c in at.caption)  # not in file
+
+
+def test_the_attention_page_sends_a_pairs_model_to_the_decode_page(with_pairs):
+    at = open_with_words("pages/attention.py")
+    assert not at.error and any("trained on your own pairs" in shown(i.value) for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_the_held_out_export_neutralises_formula_cells():
+    rows = pd.DataFrame([("=1+1", "+A", "@x", False), ("ab", "-b", "ba", True)],
+                        columns=list(COLUMNS))
+    report = EvalReport(n=2, exact_match=0.5, char_accuracy=0.5, fine_accuracy=0.5,
+                        per_position=[], by_length={}, failures=[])
+    text = held_out_csv(HeldOut(report, rows))
+    read = list(csv.reader(io.StringIO(text)))
+    assert read[0] == list(COLUMNS)
+    assert read[1] == ["'=1+1", "'+A", "'@x", "False"] and read[2] == ["ab", "'-b", "ba", "True"]
