@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import streamlit as st
 
@@ -41,7 +42,9 @@ from seqrev.runs.history import (
 from seqrev.runs.progress import lengths_text, metrics_table, race_progress
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.runs.worker import save_run_checkpoint
+from seqrev.tasks.pairs import PairsError
 from seqrev.training.cost import SLOW_FACTOR, relative_step_cost
+from seqrev.training.pairs_config import keep_upload, on_pairs
 from seqrev.training.trainer import DEFAULT_STEPS, preset
 
 require_router("pages/train.py")
@@ -59,8 +62,14 @@ CHART_SECONDS = 2.0  # charts: building three figures costs far more than readin
 GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
 TRAINED_ON = ("Trained on strings of {lengths}; the held-out exact match is measured on fresh "
               "strings of the same lengths.")
+TRAINED_ON_PAIRS = ("Trained on the rows of {file}; the held-out exact match is measured on its "
+                    "held-out rows, never trained on.")
 SAVED_NOTE = ("Saved the {kind} model as {name} (exact match on {n} fresh strings of {lengths}, "
               "its training lengths: {exact:.1%}). It is now selected in the sidebar.")
+SAVED_PAIRS_NOTE = ("Saved the {kind} model as {name} (exact match on the file's {n} held-out "
+                    "rows, never trained on: {exact:.1%}). It is now selected in the sidebar; "
+                    "the Decode page reads and writes the file's symbols.")
+PAIRS_KEY = "train_pairs_file"
 PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
 
 
@@ -176,6 +185,34 @@ def settings_form() -> tuple[list, object] | None:
             f"- {escape_markdown(p, 200)}" for p in problems))
         return None
     return [replace(model_config, kind=kind) for kind in kinds], train_config
+
+
+def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | None, bool]:
+    """An optional file of pairs to train on instead of a letter task: checked at once (its
+    problem named, with the line, and Start off), then kept for the worker. Returns the configs
+    (None while the file is refused) and whether they train on a file."""
+    upload = st.file_uploader(
+        "Or train on your own pairs: a CSV or TSV file of input,output rows (at most 5 MB)",
+        type=["csv", "tsv", "tab", "txt"], key=PAIRS_KEY,
+        help="The file's own symbols (up to 26) become the model's alphabet; a tenth of its "
+             "inputs (at most 500 rows) are held out and only ever scored.")
+    if upload is None:
+        return chosen, False
+    try:
+        path, task = keep_upload(upload.getvalue(), upload.name, store.root / "pairs")
+    except PairsError as error:
+        st.error(f"This file can't be trained on: {escape_markdown(error, 300)}")
+        return None, True
+    except OSError as error:
+        st.error(f"Could not keep the file for the run: {escape_markdown(error, 200)}")
+        return None, True
+    st.success(f"{escape_markdown(upload.name, 60)}: {len(task.train_rows):,} rows to train "
+               f"on, {len(task.held_out):,} held out; alphabet "
+               f"{escape_markdown(task.alphabet)}; inputs of {task.min_len} to {task.max_len} "
+               "symbols. The file decides the task, the lengths and the held-out set.",
+               icon=":material/table_rows:")
+    model_configs, train_config = chosen
+    return (model_configs, on_pairs(train_config, path, task)), True
 
 
 def slow_settings_ok(model_configs, train_config) -> bool:
@@ -306,7 +343,13 @@ def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
                                                f"{str(error).splitlines()[0][:300]}")
         return
     st.session_state[picker_key(run.kind)] = name
-    measured = record["evaluation"]["training_range"]
+    evaluation = record["evaluation"]
+    if "held_out" in evaluation:  # a file of pairs: its held-out rows
+        measured = evaluation["held_out"]
+        st.session_state[NOTE_KEY] = ("success", SAVED_PAIRS_NOTE.format(
+            kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"]))
+        return
+    measured = evaluation["training_range"]
     st.session_state[NOTE_KEY] = ("success", SAVED_NOTE.format(
         kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"],
         lengths=lengths_text(run.train_config.min_len, run.train_config.max_len)))
@@ -357,7 +400,10 @@ def run_view(store: RunStore, run_id: str) -> None:
         return
     remember_token(store, runs[0], st.query_params.get("token"))
     config = runs[0].train_config
-    st.caption(TRAINED_ON.format(lengths=lengths_text(config.min_len, config.max_len)))
+    if config.pairs_file:
+        st.caption(TRAINED_ON_PAIRS.format(file=escape_markdown(Path(config.pairs_file).name)))
+    else:
+        st.caption(TRAINED_ON.format(lengths=lengths_text(config.min_len, config.max_len)))
     control = can_control(store, runs[0])
     active = any(run.status in ACTIVE for run in runs)
     buttons = st.container(horizontal=True)
@@ -428,8 +474,13 @@ with st.expander("Settings", expanded=run_id is None):
                         "{attention} steps for attention alone, {plain} for plain or a "
                         "race.".format(**DEFAULT_STEPS))
     chosen = settings_form()
+    on_file = False
+    if chosen is not None and store is not None:
+        chosen, on_file = pairs_upload(store, chosen)
     ready = chosen is not None and slow_settings_ok(*chosen)
-    if chosen is not None:
+    if on_file:
+        st.caption("A run on an uploaded file has no share link: the file stays on this server.")
+    elif chosen is not None:
         kinds = [c.kind for c in chosen[0]]
         model = "both" if len(kinds) > 1 else kinds[0]
         default_model, default_training = defaults_for(model)

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +19,9 @@ from pages.common import ATTENTION_KEY
 from seqrev.cli.main import main
 from seqrev.decoding.evaluation import EvalReport
 from seqrev.inspection.held_out import COLUMNS, HeldOut, held_out_csv, score_held_out
-from tests.apptest_support import APP
+from seqrev.runs.store import RunStore
+from tests.apptest_support import APP, open_page
+from tests.test_page_train import poll, tiny
 
 ALPHABET = "abcdef"
 
@@ -123,3 +126,47 @@ def test_the_held_out_export_neutralises_formula_cells():
     read = list(csv.reader(io.StringIO(text)))
     assert read[0] == list(COLUMNS)
     assert read[1] == ["'=1+1", "'+A", "'@x", "False"] and read[2] == ["ab", "'-b", "ba", "True"]
+
+
+def words_csv(n: int) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([("input", "output"), *word_rows(n)])
+    return buffer.getvalue().encode()
+
+
+def test_the_train_page_refuses_a_bad_file_by_line_and_keeps_nothing(runs_dir):
+    at = open_page("pages/train.py")
+    bad = words_csv(40) + b"abc\n"  # a row without its output, on line 42
+    at.file_uploader(key="train_pairs_file").set_value(("mine.csv", bad, "text/csv")).run()
+    assert any("line 42" in shown(e.value) for e in at.error), [e.value for e in at.error]
+    assert at.button(key="train_start").disabled
+    assert not (runs_dir / "pairs").exists() or not any((runs_dir / "pairs").rglob("*.csv"))
+
+
+def test_training_on_an_uploaded_file_end_to_end(runs_dir, checkpoint_dir):
+    at = open_page("pages/train.py")
+    tiny(at, 40, models="attention")
+    at.file_uploader(key="train_pairs_file").set_value(
+        ("my words.csv", words_csv(200), "text/csv")).run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("180 rows to train on, 20 held out; alphabet abcdef" in shown(s.value)
+               for s in at.success)
+    at.button(key="train_start").click().run()
+    run_id = at.query_params["run"]
+    store = RunStore(runs_dir)
+    config = store.get(run_id).train_config
+    assert config.task == "pairs" and config.pairs_file.endswith("my-words.csv")
+    assert Path(config.pairs_file).read_bytes() == words_csv(200)  # the bytes uploaded
+    poll(at, lambda: store.get(run_id).status == "finished")
+    at.run()
+    at.text_input(key=f"train_name_{run_id}").input("my-words").run()
+    at.button(key=f"train_save_{run_id}").click().run()
+    assert not at.exception and not at.error
+    assert any("the file's 20 held-out rows, never trained on" in shown(s.value)
+               for s in at.success)
+    saved = checkpoints.load_checkpoint("my-words")
+    task = checkpoints.pairs_task(saved)
+    assert task.source_info["name"] == "my-words.csv" and len(task.held_out) == 20
+    held_out = score_held_out(saved.model, task)
+    assert saved.meta["evaluation"]["held_out"]["exact_match"] == pytest.approx(
+        held_out.report.exact_match)
