@@ -26,7 +26,7 @@ from seqrev.training.trainer import TrainConfig
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 RUN_FLAGS = {"--preset", "--threads", "--out", "--overwrite", "--quiet", "--resume", "--run",
-             "-h", "--help"}
+             "--pairs", "-h", "--help"}  # --pairs: a file that decides several settings at once
 
 
 def _train_parser():
