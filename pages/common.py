@@ -135,6 +135,16 @@ def selected(kind: str) -> checkpoints.Checkpoint | None:
         return None
 
 
+def shipped(kind: str) -> checkpoints.Checkpoint | None:
+    """The shipped checkpoint of ``kind``; shows an st.error if it won't load."""
+    name = model_kind(kind).shipped
+    try:
+        return load_checkpoint(name, _version(name))
+    except checkpoints.CheckpointError as error:
+        st.error(f"Could not load the shipped {kind} checkpoint: {escape_markdown(error)}")
+        return None
+
+
 def checked_input(text: str) -> str | None:
     """The upper-cased input, or None after an st.error / st.info saying what is wrong."""
     if not text:

@@ -2,6 +2,9 @@
 
 The URL keeps the chapter (``/lesson?chapter=3``), and chapter 5 its race
 (``&run=ID&token=T``). Only the current chapter is computed; everything it computes is cached.
+
+Longer than one screen because it draws seven chapters, each its own few controls and figures;
+their words and numbers live in ``seqrev.teaching.lesson``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ import seqrev.inspection.capacity as capacity
 import seqrev.inspection.scaling as scaling
 import seqrev.teaching.lesson as lesson
 import seqrev.teaching.task_gallery as task_gallery
-from pages.common import checked_input, escape_markdown, require_router, selected
+from pages.common import (
+    checked_input,
+    escape_markdown,
+    require_router,
+    selected,
+    shipped,
+    trained_on_pairs,
+)
 from pages.run_common import open_store, remember_token, tokens
 from seqrev.charts.attention import exact_match_figure, override_probability_figure, trace_heatmap
 from seqrev.charts.decoding import marked_output_html
@@ -20,9 +30,11 @@ from seqrev.charts.lesson import prefix_figure, scaling_figure
 from seqrev.charts.sweep import capacity_curve_chart
 from seqrev.charts.task_gallery import task_gallery_figure
 from seqrev.charts.training import accuracy_figure, loss_figure
+from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import greedy_trace
 from seqrev.inspection.analysis import step_summary
 from seqrev.runs.history import CHART_POINTS, history_view
+from seqrev.tasks.registry import DEFAULT_TASK
 from seqrev.tasks.vocab import MAX_INPUT_LEN
 
 require_router("pages/lesson.py")
@@ -103,10 +115,24 @@ class MissingModelError(Exception):
 
 
 def both_models():
+    """The sidebar's pair, or the shipped pair where the sidebar holds a model of another task:
+    the Lesson tells the lab's story, reversal."""
     plain, attention = selected("plain"), selected("attention")
     if plain is None or attention is None:
         raise MissingModelError
+    other = [cp.name for cp in (plain, attention) if not reverses(cp)]
+    if other:
+        st.caption(f"The Lesson tells the lab's story, reversal, so it uses the shipped models "
+                   f"here instead of {escape_markdown(', '.join(other))}, trained on another "
+                   "task.")
+        plain, attention = shipped("plain"), shipped("attention")
+        if plain is None or attention is None:
+            raise MissingModelError
     return plain, attention
+
+
+def reverses(checkpoint) -> bool:
+    return not trained_on_pairs(checkpoint.name) and task_of(checkpoint).spec == DEFAULT_TASK
 
 
 def marked_outputs(rows) -> None:

@@ -170,3 +170,12 @@ def test_training_on_an_uploaded_file_end_to_end(runs_dir, checkpoint_dir):
     held_out = score_held_out(saved.model, task)
     assert saved.meta["evaluation"]["held_out"]["exact_match"] == pytest.approx(
         held_out.report.exact_match)
+
+
+@pytest.mark.parametrize("page", ["pages/lesson.py", "pages/home.py"])
+def test_the_lesson_and_home_still_work_with_a_pairs_model_selected(with_pairs, page):
+    at = open_with_words(page)
+    assert not at.error, [e.value for e in at.error]
+    if page == "pages/lesson.py":  # it tells the reversal story on the shipped pair
+        assert any("uses the shipped models here instead of words" in shown(c.value)
+                   for c in at.caption)

@@ -176,3 +176,12 @@ def test_sweep_page_sweeps_over_tasks(runs_dir, monkeypatch):
     assert launched == [record.id]
     assert record.spec.grid["task"] == TASKS
     assert [trial["task"] for trial in record.spec.trials()] == list(TASKS)
+
+
+def test_the_lesson_keeps_to_reversal_when_the_sidebar_holds_another_task(task_checkpoints):
+    at = open_with("pages/lesson.py", *names("sort"))
+    assert not at.error
+    assert any("instead of plain-sort, attention-sort" in c.value.replace("\\", "")
+               for c in at.caption)
+    reverse = open_with("pages/lesson.py", *names("reverse"))
+    assert not any("uses the shipped models" in c.value for c in reverse.caption)
