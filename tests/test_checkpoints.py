@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import save as save_to_bytes
 
 import seqrev.checkpoints.store as checkpoints
+import seqrev.disk
 from seqrev.checkpoints.store import (
     CheckpointError,
     load_checkpoint,
@@ -222,7 +223,7 @@ def test_a_folder_that_cannot_be_written_is_a_named_error(tmp_path, monkeypatch)
     def denied(**kwargs):
         raise PermissionError(13, "Permission denied", str(kwargs["dir"]))
 
-    monkeypatch.setattr(checkpoints.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(seqrev.disk.tempfile, "mkstemp", denied)  # the one atomic write
     model = build_model(ModelConfig(kind="plain", embedding_dim=4, hidden_dim=4))
     with pytest.raises(CheckpointError, match="could not write: Permission denied") as error:
         save_checkpoint("x", model, directory=tmp_path)

@@ -26,3 +26,18 @@ def test_each_kind_builds_its_model_through_its_builder(name):
 def test_an_unknown_kind_is_named():
     with pytest.raises(ValueError, match="unknown model kind 'transformer'; choose from plain"):
         model_kind("transformer")
+
+
+def test_every_shipped_checkpoint_is_declared_and_read_only_from_the_app():
+    import seqrev.checkpoints.store as checkpoints
+    from seqrev.checkpoints.task import task_of
+    from seqrev.training.trainer import DEFAULT_STEPS
+
+    assert {name: kind.default_steps for name, kind in KINDS.items()} == DEFAULT_STEPS
+    shipped_pair = (checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION)
+    assert shipped_pair == (KINDS["plain"].shipped, KINDS["attention"].shipped)
+    for name in checkpoints.SHIPPED_NAMES:
+        assert checkpoints.exists(name) and checkpoints.is_shipped(name)
+    for task, name in checkpoints.SHIPPED_BY_TASK.items():
+        assert task_of(checkpoints.load_checkpoint(name)).spec == task
+    assert not checkpoints.is_shipped("my-model")

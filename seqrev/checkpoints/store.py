@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -49,7 +48,8 @@ from seqrev.checkpoints.schema import (
     parse_json,
 )
 from seqrev.decoding.evaluation import evaluate, evaluate_by_length, evaluate_fresh
-from seqrev.disk import as_disk_error
+from seqrev.disk import as_disk_error, write_atomically
+from seqrev.models.kinds import KINDS
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model
 from seqrev.tasks.pairs import PAIRS_TASK, PairsError, PairsTask
 from seqrev.training.trainer import SAVED_BEFORE, TrainConfig, Trainer
@@ -57,7 +57,11 @@ from seqrev.training.trainer import SAVED_BEFORE, TrainConfig, Trainer
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 # SEQREV_CHECKPOINT_DIR moves where checkpoints are read and written (the tests use a temp dir)
 CHECKPOINT_DIR = Path(os.environ.get("SEQREV_CHECKPOINT_DIR", SHIPPED_DIR))
-SHIPPED_PLAIN, SHIPPED_ATTENTION = "plain", "attention"
+SHIPPED_PLAIN, SHIPPED_ATTENTION = KINDS["plain"].shipped, KINDS["attention"].shipped
+# one small attention model per built-in task, for the task gallery and the task-aware pages
+SHIPPED_BY_TASK = {"reverse": SHIPPED_ATTENTION, "copy": "attention-copy",
+                   "sort": "attention-sort", "rotate:3": "attention-rotate3"}
+SHIPPED_NAMES = frozenset({*(kind.shipped for kind in KINDS.values()), *SHIPPED_BY_TASK.values()})
 FORMAT_VERSION = 2  # 2: metadata in the safetensors header; 1: separate JSON sidecar
 LEGACY_FORMAT_VERSION = 1
 METADATA_KEY = "seqrev_metadata"  # the header metadata entry that holds the JSON
@@ -128,7 +132,7 @@ def exists(name: str, directory: Path | None = None) -> bool:
 def is_shipped(name: str, directory: Path | None = None) -> bool:
     """Whether ``name`` is a shipped model in the shipped folder (read-only from the app)."""
     root = Path(directory or CHECKPOINT_DIR).resolve()
-    return name in (SHIPPED_PLAIN, SHIPPED_ATTENTION) and root == SHIPPED_DIR.resolve()
+    return name in SHIPPED_NAMES and root == SHIPPED_DIR.resolve()
 
 
 # ---- saving -----------------------------------------------------------------------------
@@ -160,28 +164,9 @@ def _sweep_temp_files(root: Path) -> None:
                 path.unlink()
 
 
-def _fsync_folder(root: Path) -> None:
-    handle = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync it, then rename it over ``path``."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            temp_file.write(data)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp makes it owner-only
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    """The checkpoint's one write (the fault suite replaces it): disk.write_atomically."""
+    write_atomically(path, data)
 
 
 def _data_section(blob: bytes) -> bytes:

@@ -20,8 +20,7 @@ from seqrev.models.seq2seq import Seq2Seq
 from seqrev.tasks.registry import DEFAULT_TASK, describe, make_task
 
 # (task spec, shipped checkpoint): the attention model trained on that task
-GALLERY = (("copy", "attention-copy"), ("reverse", checkpoints.SHIPPED_ATTENTION),
-           ("sort", "attention-sort"))
+GALLERY = tuple((task, checkpoints.SHIPPED_BY_TASK[task]) for task in ("copy", "reverse", "sort"))
 # 10 letters, none repeated, so each of sort's steps outlines one cell
 GALLERY_TEXT = "BLACKSMITH"
 

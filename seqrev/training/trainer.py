@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from seqrev.decoding.evaluation import evaluate
 from seqrev.devices import DEVICE_CHOICES, resolve_device
+from seqrev.models.kinds import KINDS
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model, scale_embedding
 from seqrev.settings import range_problems, setting
 from seqrev.tasks.base import LetterTask
@@ -195,7 +196,7 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
 }
 # The default steps of one model trained alone: attention is at 99% well before the plain
 # model is at 95% (docs/speed.md). A race trains both for TrainConfig's default, the larger.
-DEFAULT_STEPS = {"attention": 1200, "plain": 1500}
+DEFAULT_STEPS = {kind.name: kind.default_steps for kind in KINDS.values()}
 
 
 def preset(name: str, kind: str | None = None) -> tuple[ModelConfig, TrainConfig]:
