@@ -11,6 +11,7 @@ import seqrev.tasks.reverse
 import seqrev.tasks.rotate
 import seqrev.tasks.sort  # noqa: F401 (each registers its task)
 from seqrev.tasks.base import TASKS, LetterTask
+from seqrev.tasks.pairs import PAIRS_TASK
 
 DEFAULT_TASK = "reverse"
 
@@ -36,6 +37,9 @@ def make_task(spec: str, min_len: int = 1, max_len: int = 10,
     """The task ``spec`` names, over the given lengths; TaskError in one line otherwise."""
     name, _, option = str(spec).partition(":")
     task_class = TASKS.get(name)
+    if name == PAIRS_TASK:
+        raise TaskError("the task 'pairs' is read from a file, not spelled as a setting: "
+                        "python -m seqrev train --pairs FILE")
     if task_class is None:
         raise TaskError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     if task_class.option_range is None:
