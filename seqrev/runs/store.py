@@ -94,7 +94,23 @@ CREATE TABLE IF NOT EXISTS evals (
     wall_seconds REAL NOT NULL,
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
-"""
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    address TEXT,
+    n_trials INTEGER NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    updated REAL NOT NULL,
+    finished REAL,
+    heartbeat REAL,
+    driver_pid INTEGER,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    wall_seconds REAL NOT NULL DEFAULT 0,
+    note TEXT
+);
+"""  # the one schema of the store: runs, their history, and sweeps (seqrev.sweeps.store)
 STEP_COLUMNS = ["step", "loss", "smoothed_loss", "learning_rate", "step_seconds", "wall_seconds"]
 EVAL_COLUMNS = ["step", "exact_match", "char_accuracy", "fine_accuracy", "wall_seconds"]
 

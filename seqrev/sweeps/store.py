@@ -30,24 +30,6 @@ SWEEP_STATUSES = ("created", "starting", "running", "stopping", "stopped", "fini
                   "interrupted")
 DRIVEN = ("starting", "running", "stopping")  # a driver holds the sweep (if it is alive)
 DRIVER_BEAT_SECONDS = 2.0  # a driver's heartbeat, from its claim (Ray's start included) on
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,
-    status TEXT NOT NULL,
-    address TEXT,
-    n_trials INTEGER NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    updated REAL NOT NULL,
-    finished REAL,
-    heartbeat REAL,
-    driver_pid INTEGER,
-    stop_requested INTEGER NOT NULL DEFAULT 0,
-    wall_seconds REAL NOT NULL DEFAULT 0,
-    note TEXT
-)
-"""
 
 
 class SweepNotFound(SweepError):  # noqa: N818 (named like runs.RunNotFound)
@@ -85,9 +67,8 @@ def resolve_store(store=None):
 
 @contextmanager
 def _connect(store) -> Iterator[sqlite3.Connection]:
-    """A store transaction with the sweeps table in place."""
+    """A store transaction; the sweeps table is the run store's (its schema has one owner)."""
     with store.transaction() as connection:
-        connection.execute(_SCHEMA)
         yield connection
 
 
