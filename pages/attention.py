@@ -121,8 +121,9 @@ if attention is None or plain is None:
     st.stop()
 task = task_of(attention)
 st.markdown(
-    f"The attention model here was trained on **{task.spec}** ({escape_markdown(task.description)}"
-    f"), so {task.outline_rule}: the heatmap's green outline. The **plain** "
+    f"The attention model here was trained on **{task.spec}** — "
+    f"{escape_markdown(task.description)}. So {task.outline_rule}: the heatmap's green outline. "
+    "The **plain** "
     "model cannot look back: everything it knows about the input passes through one "
     "100-number vector, and long strings no longer fit. The **attention** model scores every "
     "encoder state against its own previous state at each step (bilinear: `(W h_i)·q`) and "

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from seqrev.checkpoints.store import SHIPPED_NAMES
+
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -30,8 +32,9 @@ def free_port() -> int:
 
 
 def copy_shipped_checkpoints(folder: Path) -> Path:
+    """Every shipped checkpoint: the pair and the task models."""
     for path in (ROOT / "checkpoints").glob("*"):
-        if path.stem in ("plain", "attention"):
+        if path.is_file() and path.stem in SHIPPED_NAMES:
             shutil.copy(path, folder / path.name)
     return folder
 

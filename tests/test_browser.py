@@ -72,6 +72,10 @@ def test_home_page(page, server):
     page.wait_for_timeout(800)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
+    _scroll_to(page, "One model, three tasks")
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # the task gallery
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(SHOTS / "tasks.png"))
 
 
 def _type(tab, label: str, text: str) -> None:
