@@ -2,19 +2,12 @@
 
 import streamlit as st
 
-import seqrev.teaching.task_gallery as task_gallery
-from pages.common import escape_markdown, require_router, selected
-from pages.widgets import checkpoint_report_download, column_config
+from pages.common import require_router, selected
+from pages.widgets import checkpoint_report_download, column_config, gallery_section
 from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_length
 from seqrev.charts.attention import exact_match_figure
-from seqrev.charts.task_gallery import task_gallery_figure
 
 require_router("pages/home.py")
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def gallery(checkpoint_ids: tuple[str, ...]) -> task_gallery.Gallery:
-    return task_gallery.gather()
 
 
 st.title("seqrev: watch a seq2seq model learn to reverse strings")
@@ -45,13 +38,7 @@ if rows:
                                             "checkpoint's own evaluation; shaded: beyond the "
                                             "attention model's training lengths)"})
         st.plotly_chart(figure, width="stretch")
-st.subheader(task_gallery.HEADING)
-view = gallery(task_gallery.identities())
-for problem in view.problems:
-    st.info(escape_markdown(problem, 300))
-if view.panels:
-    st.markdown(task_gallery.SENTENCE.format(text=task_gallery.GALLERY_TEXT))
-    st.plotly_chart(task_gallery_figure(view.panels), width="stretch", key="home_gallery")
+gallery_section("home_gallery")
 for script, label, icon in (
     ("pages/train.py", "Train: race both models live", ":material/model_training:"),
     ("pages/decode.py", "Decode: step through your own string", ":material/text_rotation_none:"),

@@ -14,7 +14,6 @@ import streamlit as st
 import seqrev.inspection.capacity as capacity
 import seqrev.inspection.scaling as scaling
 import seqrev.teaching.lesson as lesson
-import seqrev.teaching.task_gallery as task_gallery
 from pages.common import (
     checked_input,
     escape_markdown,
@@ -24,11 +23,11 @@ from pages.common import (
     trained_on_pairs,
 )
 from pages.run_common import open_store, remember_token, tokens
+from pages.widgets import gallery_section
 from seqrev.charts.attention import exact_match_figure, override_probability_figure, trace_heatmap
 from seqrev.charts.decoding import marked_output_html
 from seqrev.charts.lesson import prefix_figure, scaling_figure
 from seqrev.charts.sweep import capacity_curve_chart
-from seqrev.charts.task_gallery import task_gallery_figure
 from seqrev.charts.training import accuracy_figure, loss_figure
 from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import greedy_trace
@@ -65,11 +64,6 @@ def attention_trace(checkpoint_id: str, text: str, _model):
 @st.cache_data(show_spinner=False, max_entries=16)
 def surprise(checkpoint_id: str, text: str, step: int, position: int, _model):
     return lesson.surprise(_model, text, step, position)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def gallery(checkpoint_ids: tuple[str, ...]) -> task_gallery.Gallery:
-    return task_gallery.gather()
 
 
 @st.cache_data(show_spinner=False)
@@ -202,19 +196,8 @@ def chapter_looks_back():
     st.plotly_chart(trace_heatmap(trace, highlight_step=step,
                                   title=lesson.HEATMAP_TITLE.format(text=text)),
                     width="stretch", key="lesson_heatmap")
-    gallery_section()
+    gallery_section("lesson_gallery")
     return {"text": text}, ("pages/attention.py", {"text": text, "section": "heatmap"})
-
-
-def gallery_section() -> None:
-    """The same mechanism on three tasks; a panel that can't be drawn is an st.info."""
-    st.subheader(task_gallery.HEADING)
-    view = gallery(task_gallery.identities())
-    for problem in view.problems:
-        st.info(escape_markdown(problem, 300))
-    if view.panels:
-        st.markdown(task_gallery.SENTENCE.format(text=task_gallery.GALLERY_TEXT))
-        st.plotly_chart(task_gallery_figure(view.panels), width="stretch", key="lesson_gallery")
 
 
 def chapter_surprise():

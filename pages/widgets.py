@@ -1,4 +1,5 @@
-"""Reusable page widgets: the decode-step slider with a Play button, and sized table columns.
+"""Reusable page widgets: the decode-step slider with a Play button, sized table columns, and
+the task gallery that the Lesson and Home both show.
 
 State for ``step_control(key, ...)`` lives in ``st.session_state``:
 ``key`` is the current step (an int, not a widget key, so it can be set at any time),
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import seqrev.teaching.task_gallery as task_gallery
+from pages.common import escape_markdown
+from seqrev.charts.task_gallery import task_gallery_figure
 from seqrev.tables import ColumnSpec
 
 PLAY_INTERVAL_S = 0.8
@@ -159,3 +163,19 @@ def _ticker(key: str, last: int) -> None:
 
     st.session_state[inline_key] = True
     tick()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _gallery(checkpoint_ids: tuple[str, ...]) -> task_gallery.Gallery:
+    return task_gallery.gather()
+
+
+def gallery_section(key: str) -> None:
+    """The same mechanism on three tasks; a panel that can't be drawn is an st.info."""
+    st.subheader(task_gallery.HEADING)
+    view = _gallery(task_gallery.identities())
+    for problem in view.problems:
+        st.info(escape_markdown(problem, 300))
+    if view.panels:
+        st.markdown(task_gallery.SENTENCE.format(text=task_gallery.GALLERY_TEXT))
+        st.plotly_chart(task_gallery_figure(view.panels), width="stretch", key=key)
