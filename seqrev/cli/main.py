@@ -13,7 +13,6 @@ import argparse
 import io
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import seqrev.checkpoints.store as checkpoints
@@ -46,6 +45,7 @@ from seqrev.tasks.data import lab_line
 from seqrev.tasks.pairs import PAIRS_TASK, PairsError, load_task, write_csv
 from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
+from seqrev.training.pairs_config import on_pairs
 from seqrev.training.trainer import SET_BY_PAIRS
 
 EXIT_USAGE = 2
@@ -400,11 +400,7 @@ def _pairs_configs(args):
         raise UsageError(f"--pairs: {error}") from None
     model_config, train_config = runs_cli.train_configs(args)
     try:
-        return model_config, replace(
-            train_config, task=PAIRS_TASK, pairs_file=str(path),
-            pairs_sha256=task.source_info["sha256"], min_len=task.min_len,
-            max_len=task.max_len, length_curriculum=0.0, length_weighting=0.0,
-            eval_size=len(task.held_out))
+        return model_config, on_pairs(train_config, path, task)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
@@ -412,14 +408,7 @@ def _pairs_configs(args):
 def cmd_train_pairs(args) -> int:
     """``train`` on pairs: the file is checked before any run or file is made, and the summary
     is the held-out rows' (the letter tasks' length-10 lines do not apply)."""
-    name = None
-    if args.out:
-        try:
-            name = checkpoints.sanitize_name(args.out)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        if checkpoints.exists(name) and not args.overwrite:
-            raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+    name = runs_cli.out_name(args)
     configs = None if args.resume else _pairs_configs(args)
     set_threads(args.threads)
     store = RunStore()

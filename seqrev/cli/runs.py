@@ -120,20 +120,27 @@ def _execute(store: RunStore, runs: list[RunRecord], quiet: bool) -> tuple[str, 
     return outcome, worker
 
 
+def out_name(args) -> str | None:
+    """``--out`` as a checkpoint name, or None; UsageError if it is bad or exists without
+    ``--overwrite``."""
+    if not args.out:
+        return None
+    try:
+        name = checkpoints.sanitize_name(args.out)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if checkpoints.exists(name) and not args.overwrite:
+        raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+    return name
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train in the foreground (new, ``--resume`` or the app's ``--run`` worker)."""
     set_threads(args.threads)
     store = _open_store()
     if args.run:
         return _run_worker(store, args)
-    name = None
-    if args.out:
-        try:
-            name = checkpoints.sanitize_name(args.out)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        if checkpoints.exists(name) and not args.overwrite:
-            raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+    name = out_name(args)
     if args.resume:
         runs = _resumable(store, args.resume, saving=name is not None)
     else:
