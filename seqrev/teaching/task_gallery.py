@@ -26,7 +26,8 @@ GALLERY_TEXT = "BLACKSMITH"
 
 HEADING = "One model, three tasks"
 SENTENCE = ("The same attention model, trained on three tasks, decoding **{text}**: copying "
-            "reads the diagonal, reversing the anti-diagonal, and sorting reads wherever the "
+            "reads the diagonal, reversing the anti-diagonal (this model reads one column right of "
+            "it; the Lesson's fourth chapter says why), and sorting reads wherever the "
             "next letter in alphabetical order is. Outlined: the letters each task says a step "
             "should read.")
 NOT_SHOWN = "The {task} panel is not shown: {problem}"
