@@ -38,11 +38,9 @@ from seqrev.decoding.search import (
 )
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.errors import UsageError
-from seqrev.runs.history import format_duration
-from seqrev.runs.store import RunNotFound, RunStore, RunStoreError
-from seqrev.runs.worker import save_run_checkpoint, set_threads
+from seqrev.runs.store import RunStoreError
 from seqrev.tasks.data import lab_line
-from seqrev.tasks.pairs import PAIRS_TASK, PairsError, load_task, write_csv
+from seqrev.tasks.pairs import PairsError, load_task, write_csv
 from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
 from seqrev.training.pairs_config import on_pairs
@@ -372,22 +370,11 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _on_pairs(args) -> bool:
-    """Whether ``train`` trains on pairs: ``--pairs``, or resuming a run that did."""
-    if args.pairs is not None:
-        if args.resume or args.run:
-            raise UsageError("--pairs starts a new run; a resumed run keeps its own file")
-        return True
-    if not args.resume:
-        return False
-    try:
-        return RunStore().get(args.resume).train_config.task == PAIRS_TASK
-    except RunNotFound:
-        return False  # cmd_train says so
-
-
 def _pairs_configs(args):
-    """The configs for ``train --pairs FILE``: the flags, over the file's task and lengths."""
+    """The configs for ``train --pairs FILE``: the flags, over the file's task and lengths;
+    the file is checked before any run or file is made."""
+    if args.resume or args.run:
+        raise UsageError("--pairs starts a new run; a resumed run keeps its own file")
     given = settings.from_arguments(args)
     clash = [settings.by_name()[n].flag for n in SET_BY_PAIRS if n in given]
     if clash:
@@ -405,51 +392,12 @@ def _pairs_configs(args):
         raise UsageError(str(error)) from None
 
 
-def cmd_train_pairs(args) -> int:
-    """``train`` on pairs: the file is checked before any run or file is made, and the summary
-    is the held-out rows' (the letter tasks' length-10 lines do not apply)."""
-    name = runs_cli.out_name(args)
-    configs = None if args.resume else _pairs_configs(args)
-    set_threads(args.threads)
-    store = RunStore()
-    if configs is None:
-        runs = runs_cli._resumable(store, args.resume, saving=name is not None)
-    else:
-        runs = [store.create_run(*configs, source="cli", status="running")]
-    print(f"run {runs[0].id}", flush=True)
-    outcome, worker = runs_cli._execute(store, runs, args.quiet)
-    run = store.get(runs[0].id)
-    cause = run.error if outcome != "failed" or run.status == "failed" else worker.failure
-    print(f"{outcome}: {run.steps_done} of {run.steps_total} steps in "
-          f"{format_duration(run.wall_seconds)}"
-          + (f"; held-out exact match {run.exact_match:.1%}" if run.exact_match is not None
-             else "") + (f" ({cause})" if cause else ""))
-    if outcome == "failed":
-        return runs_cli.EXIT_RUN_FAILED
-    if name and outcome == "finished":
-        try:
-            record = save_run_checkpoint(store, run, name, overwrite=args.overwrite,
-                                         trainer=worker.trainers[run.id])
-        except checkpoints.CheckpointError as error:
-            if error.disk_error is None:
-                raise
-            return runs_cli._checkpoint_failed(store, run, name, str(error.disk_error))
-        held_out, pairs = record["evaluation"]["held_out"], record["pairs"]
-        print(f"saved checkpoint {name} ({run.kind}, alphabet {pairs['alphabet']!r})")
-        print(f"held-out rows of {_one_line(pairs['name'])}: {held_out['n']} (never trained "
-              f"on), exact {held_out['exact_match']:.1%}, char {held_out['char_accuracy']:.1%}")
-    elif name:
-        print(f"not saved as {name}: the run did not finish (resume it with "
-              f"train --resume {run.id} --out {name})")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = _build_parser().parse_args(argv)
         if args.command == "train":
-            return cmd_train_pairs(args) if _on_pairs(args) else cmd_train(args)
+            return cmd_train(args, _pairs_configs(args) if args.pairs is not None else None)
         if args.command == "runs":
             return cmd_runs(args)
         if args.command == "sweep":

@@ -134,8 +134,9 @@ def out_name(args) -> str | None:
     return name
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train in the foreground (new, ``--resume`` or the app's ``--run`` worker)."""
+def cmd_train(args: argparse.Namespace, configs: tuple | None = None) -> int:
+    """Train in the foreground (new, ``--resume`` or the app's ``--run`` worker); ``configs``
+    (a new run's model and train configs, e.g. on a file of pairs) instead of the flags'."""
     set_threads(args.threads)
     store = _open_store()
     if args.run:
@@ -144,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         runs = _resumable(store, args.resume, saving=name is not None)
     else:
-        model_config, train_config = train_configs(args)
+        model_config, train_config = configs or train_configs(args)
         runs = [store.create_run(model_config, train_config, source="cli", status="running")]
     print(f"run {runs[0].id}", flush=True)
     outcome, worker = _execute(store, runs, args.quiet)
@@ -164,17 +165,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             if error.disk_error is None:
                 raise
             return _checkpoint_failed(store, run, name, str(error.disk_error))
-        evaluation = record["evaluation"]
-        config = run.train_config
-        print(f"saved checkpoint {name} ({run.kind})")
-        print(f"length 10: exact {evaluation['length_10']['exact_match']:.1%}, "
-              f"char {evaluation['length_10']['char_accuracy']:.1%}; "
-              f"lengths {config.min_len}-{config.max_len}: "
-              f"exact {evaluation['training_range']['exact_match']:.1%}")
+        _print_saved(name, run, record)
     elif name:
         print(f"not saved as {name}: the run did not finish (resume it with "
               f"train --resume {run.id} --out {name})")
     return 0
+
+
+def _print_saved(name: str, run: RunRecord, record: dict) -> None:
+    """What the saved checkpoint scored: the held-out rows of a pairs file, else length 10 and
+    the training range."""
+    evaluation = record["evaluation"]
+    if "held_out" in evaluation:
+        held_out, pairs = evaluation["held_out"], record["pairs"]
+        print(f"saved checkpoint {name} ({run.kind}, alphabet {pairs['alphabet']!r})")
+        print(f"held-out rows of {' '.join(str(pairs['name']).split())}: {held_out['n']} "
+              f"(never trained on), exact {held_out['exact_match']:.1%}, "
+              f"char {held_out['char_accuracy']:.1%}")
+        return
+    config = run.train_config
+    print(f"saved checkpoint {name} ({run.kind})")
+    print(f"length 10: exact {evaluation['length_10']['exact_match']:.1%}, "
+          f"char {evaluation['length_10']['char_accuracy']:.1%}; "
+          f"lengths {config.min_len}-{config.max_len}: "
+          f"exact {evaluation['training_range']['exact_match']:.1%}")
 
 
 def _checkpoint_failed(store: RunStore, run: RunRecord, name: str, cause: str) -> int:
