@@ -7,6 +7,8 @@ them both ways, so every text shown here is in the file's own symbols.
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
@@ -51,17 +53,19 @@ def _one_model(kind: str, checkpoint: checkpoints.Checkpoint, task: PairsTask, r
     trace = greedy_trace(checkpoint.model, letters, MAX_INPUT_LEN + 1)
     produced, expected = task.to_symbols(trace.output), task.known_output(raw)
     if expected is None:
-        st.markdown(f"Output **`{escape_markdown(produced) or '(empty)'}`**")
+        st.markdown("Output:")
+        st.code(produced or "(empty)", language=None)
         st.caption("The file has no row with this input, so there is nothing to score it "
                    "against.")
     else:
         st.html(marked_output_html(produced, expected))
         st.caption(f"{'Right' if produced == expected else 'Wrong'}: the file says "
-                   f"`{escape_markdown(expected)}`.")
+                   f"{escape_markdown(expected)}.")
     matrix = trace.attention_matrix()
     if matrix is not None:
         st.plotly_chart(attention_heatmap(matrix, raw, _symbols_labels(task, trace),
-                                          title=f"Where each output symbol looks ({raw})"),
+                                          title="Where each output symbol looks "
+                                                f"({html.escape(raw)})"),
                         width="stretch", key=f"decode_pairs_heatmap_{kind}")
         st.caption(NO_OUTLINE)
     result = _held_out(f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256')}",
