@@ -187,6 +187,12 @@ def settings_form() -> tuple[list, object] | None:
     return [replace(model_config, kind=kind) for kind in kinds], train_config
 
 
+@st.cache_data(show_spinner="Checking the file…", max_entries=4)
+def _kept_upload(data: bytes, name: str, folder: str):
+    """keep_upload once per file content: a rerun does not parse 5 MB again."""
+    return keep_upload(data, name, Path(folder))
+
+
 def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | None, bool]:
     """An optional file of pairs to train on instead of a letter task: checked at once (its
     problem named, with the line, and Start off), then kept for the worker. Returns the configs
@@ -199,7 +205,10 @@ def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | 
     if upload is None:
         return chosen, False
     try:
-        path, task = keep_upload(upload.getvalue(), upload.name, store.root / "pairs")
+        path, task = _kept_upload(upload.getvalue(), upload.name, str(store.root / "pairs"))
+        if not path.is_file():  # removed since it was kept: keep it again
+            _kept_upload.clear()
+            path, task = _kept_upload(upload.getvalue(), upload.name, str(store.root / "pairs"))
     except PairsError as error:
         st.error(f"This file can't be trained on: {escape_markdown(error, 300)}")
         return None, True
