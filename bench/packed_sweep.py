@@ -122,7 +122,7 @@ def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> di
             timed[name] = _timed(work)
             for slot in range(4):
                 totals[name][slot] += timed[name][slot + 1]
-        last_losses = {name: {r["run_id"]: r["steps"][-1][1] for r in results}
+        last_losses = {name: {r["run_id"]: r["steps"][-1].loss for r in results}
                        for name, (results, *_) in timed.items()}
         rows.append({
             "kind": kind, "hidden_dim": hidden, "trials": len(members),

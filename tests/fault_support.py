@@ -131,7 +131,8 @@ def record_progress(self, run_id, steps, evals, *, steps_done, wall_seconds, cal
         connection = self.connect()
         connection.execute("BEGIN IMMEDIATE")
         connection.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [(run_id, r[0], r[1], r[2], r[3], r[4], r[5]) for r in steps])
+                               [(run_id, e.step, e.loss, e.loss, e.learning_rate,
+                                 e.step_seconds, e.elapsed) for e in steps])
         die()
     return original(self, run_id, steps, evals, steps_done=steps_done,
                     wall_seconds=wall_seconds)

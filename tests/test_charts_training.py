@@ -15,7 +15,8 @@ from seqrev.charts.training import (
     model_color,
     speed_figure,
 )
-from seqrev.runs.history import CHART_POINTS, HistoryView, downsample, ema
+from seqrev.runs.history import CHART_POINTS, HistoryView, downsample
+from seqrev.runs.smoothing import ema
 
 
 def history(offset: float = 0.0, n: int = 5, evals: int = 2) -> HistoryView:

@@ -22,6 +22,7 @@ from seqrev.runs.state import STATE_FILE, saved_step
 from seqrev.runs.store import HOST, QueueLimitError, QueueLimits, RunStore
 from seqrev.runs.worker import Worker
 from seqrev.training.trainer import TrainConfig
+from tests.events_support import step_event
 from tests.fault_support import (
     FILLER_STEP,
     TINY_FLAGS,
@@ -77,7 +78,7 @@ def test_full_disk_while_saving_the_state_fails_the_run_with_its_cause(store, mo
 def test_full_store_while_recording_metrics_fails_the_run_and_keeps_its_rows(store, monkeypatch):
     full = FullStore(monkeypatch)
     other = store.create_run(TINY_MODEL, TINY_TRAIN, status="finished")
-    store.record_progress(other.id, [(step, 1.0, 0.1, 0.01, 0.1) for step in range(1, 50)], [],
+    store.record_progress(other.id, [step_event(step, 1.0, 0.1) for step in range(1, 50)], [],
                           steps_done=49, wall_seconds=1.0)
     run = store.create_run(TINY_MODEL, TINY_TRAIN, status="running")
     worker = Worker(store, [run])

@@ -217,7 +217,7 @@ def test_trials_reaching_the_target_leave_the_pack_scored_and_the_other_goes_on(
     for result in results[:2]:  # one letter: learned within 100 steps
         assert result["reached_target_at"] is not None
         assert result["steps_done"] == result["reached_target_at"] < 100
-        assert result["evals"][-1][1] >= 0.3
+        assert result["evals"][-1].exact_match >= 0.3
         assert result["status"] == "finished" and len(result["lengths"]) == 2
     assert results[2]["reached_target_at"] is None and results[2]["steps_done"] == 100
 

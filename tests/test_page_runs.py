@@ -11,6 +11,7 @@ from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.store import RunStore, new_token
 from seqrev.training.trainer import TrainConfig
 from tests.apptest_support import APP, open_page
+from tests.events_support import eval_event, step_event
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def finished_run(store: RunStore, learning_rate: float, token: str | None = None
     run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
                            TrainConfig(steps=30, learning_rate=learning_rate), token=token,
                            status="running")
-    steps = [(s, 3.0 / s, 3.0 / s, learning_rate, 0.01, 0.1 * s) for s in range(1, 31)]
-    evals = [(s, s / 30 * learning_rate * 100, 0.5, 0.5, 0.1 * s) for s in (10, 20, 30)]
+    steps = [step_event(s, 3.0 / s, 0.1 * s, learning_rate) for s in range(1, 31)]
+    evals = [eval_event(s, s / 30 * learning_rate * 100, 0.1 * s) for s in (10, 20, 30)]
     store.record_progress(run.id, steps, evals, steps_done=30, wall_seconds=3.0)
     store.set_status(run.id, "finished")
     return store.get(run.id)

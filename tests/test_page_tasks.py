@@ -22,6 +22,7 @@ from seqrev.sweeps.store import list_sweeps
 from seqrev.tasks.registry import make_task
 from seqrev.training.trainer import TrainConfig
 from tests.apptest_support import APP, open_page
+from tests.events_support import eval_event, step_event
 
 TASKS = ("reverse", "copy", "sort", "rotate:3")
 TEXT = "QWERTYBQ"  # a repeated letter: sort's outline has two cells at its steps
@@ -143,8 +144,8 @@ def test_runs_page_tells_runs_of_each_task_apart(runs_dir):
     for spec in TASKS:
         run = store.create_run(ModelConfig(kind="attention", embedding_dim=8, hidden_dim=16),
                                TrainConfig(steps=30, task=spec), status="running")
-        store.record_progress(run.id, [(s, 1.0, 1.0, 1e-3, 0.0, 0.1 * s) for s in (10, 20, 30)],
-                              [(30, 0.5, 0.5, 0.5, 3.0)], steps_done=30, wall_seconds=3.0)
+        store.record_progress(run.id, [step_event(s, 1.0, 0.1 * s) for s in (10, 20, 30)],
+                              [eval_event(30, 0.5, 3.0)], steps_done=30, wall_seconds=3.0)
         store.set_status(run.id, "finished")
     at = open_page("pages/runs.py")
     assert not at.error

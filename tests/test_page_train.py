@@ -15,6 +15,7 @@ from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.store import RunStore, new_token
 from seqrev.training.trainer import DEFAULT_STEPS, TrainConfig, preset
 from tests.apptest_support import open_page
+from tests.events_support import step_event
 
 LINK_BASE = "http://localhost:8501/train"  # AppTest has no browser address: this server's
 TINY = {"train_embedding_dim": 8, "train_hidden_dim": 16, "train_batch_size": 8}
@@ -210,7 +211,7 @@ def test_a_run_whose_worker_is_starting_says_so_and_shows_titled_boxes_at_once(r
     assert not at.get("plotly_chart")  # nothing loading over an empty area
     titles = {"**Training loss**", "**Held-out accuracy**", "**Speed**"}
     assert titles <= {m.value for m in at.markdown}
-    steps = [(s, 3.0 / s, 3.0 / s, 1e-3, 0.01, 0.1 * s) for s in range(1, 4)]
+    steps = [step_event(s, 3.0 / s, 0.1 * s) for s in range(1, 4)]
     store.record_progress(run.id, steps, [], steps_done=3, wall_seconds=0.3)
     at.run()
     assert set(chart_points(at)) == {"Training loss", "Held-out accuracy", "Speed"}

@@ -12,6 +12,7 @@ import pytest
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.store import RunNotFound, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.training.trainer import TrainConfig
+from tests.events_support import eval_event, step_event
 
 TINY_MODEL = ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16)
 TINY_TRAIN = TrainConfig(steps=30, batch_size=8, min_len=1, max_len=5, eval_every=10,
@@ -30,9 +31,9 @@ def test_a_run_round_trips_with_its_configs_and_history(store):
     assert again.model_config == TINY_MODEL and again.train_config == TINY_TRAIN
     assert again.extra == {"note": "x"} and again.steps_total == 30
     store.set_status(run.id, "running")
-    store.record_progress(run.id, [(1, 3.0, 3.0, 1e-3, 0.01, 0.5), (2, 2.5, 2.9, 1e-3, 0.01, 1.0)],
-                          [(2, 0.25, 0.5, 0.4, 1.1)], steps_done=2, wall_seconds=1.1)
-    store.record_progress(run.id, [(3, 2.0, 2.8, 1e-3, 0.01, 1.5)], [(3, 0.1, 0.2, 0.2, 1.6)],
+    store.record_progress(run.id, [step_event(1, 3.0, 0.5), step_event(2, 2.5, 1.0)],
+                          [eval_event(2, 0.25, 1.1)], steps_done=2, wall_seconds=1.1)
+    store.record_progress(run.id, [step_event(3, 2.0, 1.5)], [eval_event(3, 0.1, 1.6)],
                           steps_done=3, wall_seconds=1.6)
     run = store.get(run.id)
     assert (run.steps_done, run.wall_seconds) == (3, 1.6)
@@ -54,7 +55,7 @@ def test_a_run_round_trips_with_its_configs_and_history(store):
 
 def test_history_is_thinned_for_charts_but_keeps_the_last_step(store):
     run = store.create_run(TINY_MODEL, TINY_TRAIN, status="running")
-    rows = [(s, 1.0, 1.0, 1e-3, 0.01, s * 0.01) for s in range(1, 1001)]
+    rows = [step_event(s, 1.0, s * 0.01) for s in range(1, 1001)]
     store.record_progress(run.id, rows, [], steps_done=1000, wall_seconds=10.0)
     thinned = store.history(run.id, max_points=100).steps
     assert len(thinned) <= 101 and thinned["step"].iloc[-1] == 1000
@@ -137,8 +138,8 @@ def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
     from seqrev.runs.history import milestones_line
 
     run = store.create_run(TINY_MODEL, TINY_TRAIN, source="cli")
-    evals = [(10, 0.5, 0.8, 0.7, 1.0), (20, 0.96, 0.99, 0.98, 2.5), (30, 0.94, 0.99, 0.97, 4.0),
-             (40, 0.995, 1.0, 1.0, 5.0)]
+    evals = [eval_event(10, 0.5, 1.0), eval_event(20, 0.96, 2.5), eval_event(30, 0.94, 4.0),
+             eval_event(40, 0.995, 5.0)]
     store.record_progress(run.id, [], evals[:2], steps_done=20, wall_seconds=2.5)
     reached = {t: store.first_reaching(t, [run.id]).get(run.id) for t in (0.95, 0.99)}
     assert reached == {0.95: (20, 2.5), 0.99: None}
@@ -147,7 +148,7 @@ def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
     reached = {t: store.first_reaching(t, [run.id]).get(run.id) for t in (0.95, 0.99)}
     assert reached == {0.95: (20, 2.5), 0.99: (40, 5.0)}
     other = store.create_run(TINY_MODEL, TINY_TRAIN, source="cli")
-    store.record_progress(other.id, [], [(10, 0.97, 1.0, 1.0, 0.7)], steps_done=10,
+    store.record_progress(other.id, [], [eval_event(10, 0.97, 0.7)], steps_done=10,
                           wall_seconds=0.7)
     assert store.first_reaching(0.95) == {run.id: (20, 2.5), other.id: (10, 0.7)}
     assert store.first_reaching(0.95, [other.id]) == {other.id: (10, 0.7)}
@@ -155,3 +156,18 @@ def test_first_reaching_names_the_first_evaluation_at_a_milestone(store):
     assert milestones_line(reached) == ("First reached 95% at step 20 (0:02) · "
                                         "99% at step 40 (0:05).")
     assert milestones_line({0.95: None, 0.99: None}) == "Exact match has not reached 95% yet."
+
+
+def test_the_store_smooths_the_loss_by_one_rule_across_flushes_and_rerecorded_steps(store):
+    from seqrev.runs.smoothing import ema
+
+    run = store.create_run(TINY_MODEL, TINY_TRAIN, status="running")
+    losses = [3.0, 2.0, 2.5, 1.0, 0.5, 0.7]
+    events = [step_event(s, loss, 0.1 * s) for s, loss in enumerate(losses, start=1)]
+    store.record_progress(run.id, events[:2], [], steps_done=2, wall_seconds=0.2)
+    store.record_progress(run.id, events[2:5], [], steps_done=5, wall_seconds=0.5)
+    store.record_progress(run.id, events[4:], [], steps_done=6, wall_seconds=0.6)  # step 5 again
+    smoothed = store.history(run.id).steps["smoothed_loss"].tolist()
+    assert smoothed == pytest.approx(ema(losses), rel=1e-12)
+    assert smoothed[1] != losses[1]  # smoothed, not the raw loss
+    assert store.latest_smoothed_loss(run.id) == pytest.approx(ema(losses)[-1], rel=1e-12)

@@ -10,9 +10,9 @@ A running run whose recorded worker pid is dead on this machine is interrupted b
 reader that reaps (``train --resume``, ``runs``, the pages), at once; one whose worker is on
 another machine, or not yet attached, after STALE_SECONDS without a heartbeat.
 
-Longer than one screen because the store's schema, queue caps and liveness rules are kept in
-one transaction-owning class; issue 18's one-lifecycle work is to share it with the sweeps'
-store.
+Longer than one screen because the store's schema (the sweeps' table included), queue caps and
+liveness rules are kept in one transaction-owning class: the one owner of a run's lifecycle,
+whether a worker, a sweep trial or the CLI made it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqrev.models.seq2seq import ModelConfig
-from seqrev.training.trainer import SAVED_BEFORE, TrainConfig
+from seqrev.runs.smoothing import LossSmoother
+from seqrev.training.trainer import SAVED_BEFORE, EvalEvent, StepEvent, TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -469,20 +470,27 @@ class RunStore:
             return [row["id"] for row in rows]
 
     def record_progress(
-        self, run_id: str, steps: Iterable[tuple], evals: Iterable[tuple], *,
+        self, run_id: str, steps: Sequence[StepEvent], evals: Sequence[EvalEvent], *,
         steps_done: int, wall_seconds: float,
     ) -> None:
-        """Append metrics and move the run's counters, in one transaction (also a heartbeat).
+        """Append a run's training events and move its counters, in one transaction (also a
+        heartbeat).
 
-        ``steps`` rows are (step, loss, smoothed_loss, learning_rate, step_seconds,
-        wall_seconds); a 5-tuple without ``smoothed_loss`` uses the loss itself. ``evals``
-        rows are (step, exact_match, char_accuracy, fine_accuracy, wall_seconds).
+        Each event is stored as it is, its ``elapsed`` being the run's wall time at that event.
+        The smoothed loss is the store's: it goes on from the run's last stored step, so a
+        worker, a sweep trial and a resumed run all draw one curve by one rule.
         """
-        step_rows = [(run_id, r[0], r[1], r[1], *r[2:]) if len(r) == 5 else (run_id, *r)
-                     for r in steps]
-        eval_rows = [(run_id, *r) for r in evals]
+        eval_rows = [(run_id, e.step, e.exact_match, e.char_accuracy, e.fine_accuracy, e.elapsed)
+                     for e in evals]
         now = time.time()
         with self.transaction() as connection:
+            last = connection.execute("SELECT step, smoothed_loss FROM steps WHERE run_id = ? "
+                                      "AND step < ? ORDER BY step DESC LIMIT 1",
+                                      (run_id, steps[0].step if steps else 0)).fetchone()
+            smoother = (LossSmoother.resumed(last["smoothed_loss"], last["step"]) if last
+                        else LossSmoother())
+            step_rows = [(run_id, e.step, e.loss, smoother.update(e.loss), e.learning_rate,
+                          e.step_seconds, e.elapsed) for e in steps]
             connection.executemany(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?)", step_rows)
             connection.executemany(

@@ -22,11 +22,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 
 from seqrev.disk import DiskWriteError, as_disk_error, reserve_cause_file, write_cause
-from seqrev.runs.history import LossSmoother
 from seqrev.runs.state import load_state, remove_temp_files, save_state, saved_step
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError
 from seqrev.training.trainer import EvalEvent, StepEvent, Trainer
@@ -40,15 +40,12 @@ STOP_GRACE_SECONDS = 1.0  # a stop that the current step would delay longer is f
 
 
 class _Recorder:
-    """Buffers one run's metrics between flushes."""
+    """Buffers one run's training events between flushes."""
 
     def __init__(self, run: RunRecord, trainer: Trainer, wall_before: float) -> None:
         self.run, self.trainer = run, trainer
-        self.steps: list[tuple] = []
-        self.evals: list[tuple] = []
-        self.smoother = LossSmoother()
-        for loss in trainer.losses:
-            self.smoother.update(loss)
+        self.steps: list[StepEvent] = []
+        self.evals: list[EvalEvent] = []
         self.wall_before = wall_before
 
     def flush(self, store: RunStore, wall_seconds: float) -> None:
@@ -97,13 +94,10 @@ class Worker:
         return self.wall_before + time.perf_counter() - self._segment_start
 
     def _on_step(self, run_id: str, event: StepEvent) -> None:
-        recorder = self.recorders[run_id]
-        recorder.steps.append((event.step, event.loss, recorder.smoother.update(event.loss),
-                               event.learning_rate, event.step_seconds, self.wall_seconds()))
+        self.recorders[run_id].steps.append(replace(event, elapsed=self.wall_seconds()))
 
     def _on_eval(self, run_id: str, event: EvalEvent) -> None:
-        self.recorders[run_id].evals.append((event.step, event.exact_match, event.char_accuracy,
-                                             event.fine_accuracy, self.wall_seconds()))
+        self.recorders[run_id].evals.append(replace(event, elapsed=self.wall_seconds()))
 
     def flush(self) -> None:
         wall = self.wall_seconds()

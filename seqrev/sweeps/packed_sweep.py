@@ -162,8 +162,7 @@ def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
     last_beat = [time.monotonic()] * len(payloads)
 
     def on_step(index: int, event) -> None:
-        records[index]["steps"].append((event.step, event.loss, event.learning_rate,
-                                        event.step_seconds, event.elapsed))
+        records[index]["steps"].append(event)
         now = time.monotonic()
         if ask is not None and now - last_beat[index] >= HEARTBEAT_SECONDS:
             last_beat[index] = now
@@ -172,8 +171,7 @@ def _train_one_pack(payloads: Sequence[dict], ask) -> list[dict]:
 
     def on_eval(index: int, event) -> None:
         record = records[index]
-        record["evals"].append((event.step, event.exact_match, event.char_accuracy,
-                                event.fine_accuracy, event.elapsed))
+        record["evals"].append(event)
         target = payloads[index].get("target")
         if target is not None and event.exact_match >= target and record["reached_target_at"] \
                 is None:

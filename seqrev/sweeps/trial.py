@@ -20,7 +20,7 @@ from typing import Any
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.sweeps.spec import SweepSpec, build_configs
 from seqrev.sweeps.store import SweepRecord, get_sweep, resolve_store, trial_runs, update_sweep
-from seqrev.training.trainer import TrainConfig
+from seqrev.training.trainer import EvalEvent, StepEvent, TrainConfig
 
 
 def start_trial(store, record: SweepRecord, index: int, settings: dict, old=None):
@@ -62,14 +62,13 @@ def train_trial(payload: dict, coordinator=None) -> dict:
     train_config = TrainConfig(**payload["train_config"])
     trainer = Trainer(model_config, train_config)
     stop = threading.Event()
-    steps: list[tuple] = []
-    evals: list[tuple] = []
+    steps: list[StepEvent] = []
+    evals: list[EvalEvent] = []
     state = {"reached": None, "asked_stop": False, "last_beat": time.monotonic()}
     target = payload.get("target")
 
     def on_step(event) -> None:
-        steps.append((event.step, event.loss, event.learning_rate, event.step_seconds,
-                      event.elapsed))
+        steps.append(event)
         now = time.monotonic()
         if coordinator is not None and now - state["last_beat"] >= 1.0:
             state["last_beat"] = now
@@ -78,8 +77,7 @@ def train_trial(payload: dict, coordinator=None) -> dict:
                 stop.set()
 
     def on_eval(event) -> None:
-        evals.append((event.step, event.exact_match, event.char_accuracy, event.fine_accuracy,
-                      event.elapsed))
+        evals.append(event)
         if target is not None and event.exact_match >= target and state["reached"] is None:
             state["reached"] = event.step
             stop.set()
