@@ -175,8 +175,10 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
             if not stopping and (
                     (stop is not None and stop.is_set()) or stop_requested(store, record.id)):
                 stopping = True
-                ray.get(coordinator.request_stop.remote())
                 update_sweep(store, record.id, status="stopping")
+                for run, _ in in_flight.values():  # by the one path every run's stop takes
+                    store.request_stop(run.id)
+                _heartbeats(store, coordinator, in_flight)
                 emit("stopping", {"running": len(in_flight)})
             while packs and not stopping and len({task_of[r] for r in in_flight}) < slots:
                 pack = packs.pop(0)
@@ -238,10 +240,10 @@ def _heartbeats(store, coordinator, in_flight) -> None:
     running = [run.id for run, _ in in_flight.values()]
     if not running:
         return
-    wanted = store.heartbeat(running)  # stop asked on a single trial (e.g. the Runs page)
+    wanted = store.heartbeat(running)  # a trial's stop, from the Runs page or the sweep's own
     try:
         if wanted:
-            coordinator.stop_runs.remote(wanted)
+            ray.get(coordinator.stop_runs.remote(wanted), timeout=5)
         beats = ray.get(coordinator.progress.remote(), timeout=5)
     except Exception:
         return
