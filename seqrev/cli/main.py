@@ -2,34 +2,27 @@
 
 Bad input of any kind ends in one line on stderr and exit code 2, never a traceback.
 
-Longer than one screen because a model trained on your own pairs (``train --pairs FILE``, and
-``eval``/``decode`` on its checkpoint, in the file's symbols) has its paths here beside the
-letter tasks' until it gets a CLI module of its own.
+A model trained on your own pairs has its paths in :mod:`seqrev.cli.pairs`; runs and ``train``
+in :mod:`seqrev.cli.runs`; sweeps in :mod:`seqrev.cli.sweep`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
-from pathlib import Path
 
 import seqrev.checkpoints.store as checkpoints
-import seqrev.cli.runs as runs_cli
+import seqrev.cli.pairs as pairs_cli
 import seqrev.cli.sweep as sweeps
-import seqrev.training.settings as settings
 from seqrev.cli.runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
 from seqrev.decoding.evaluation import (
     evaluate_fresh,
     greedy_batch,
-    greedy_by_length,
-    score_outputs,
 )
 from seqrev.decoding.search import (
     AttentionOverride,
     OverrideError,
-    beam_search,
     check_blend,
     check_overrides,
     decode_text,
@@ -37,14 +30,11 @@ from seqrev.decoding.search import (
     parse_override,
 )
 from seqrev.devices import DEVICE_CHOICES, resolve_device
-from seqrev.errors import UsageError
+from seqrev.errors import UsageError, one_line
 from seqrev.runs.store import RunStoreError
 from seqrev.tasks.data import lab_line
-from seqrev.tasks.pairs import PairsError, load_task, write_csv
 from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, decode, normalize, token_label
-from seqrev.training.pairs_config import on_pairs
-from seqrev.training.trainer import SET_BY_PAIRS
 
 EXIT_USAGE = 2
 
@@ -145,7 +135,7 @@ def cmd_eval(args) -> int:
     checkpoint = _load(args.checkpoint, args.device)
     pairs = checkpoints.pairs_task(checkpoint)
     if pairs is not None:
-        return _eval_pairs(args, checkpoint, pairs)
+        return pairs_cli.eval_pairs(args, checkpoint, pairs)
     if args.export:
         raise UsageError("--export writes a pairs checkpoint's held-out rows; "
                          f"{checkpoint.name!r} was not trained on pairs")
@@ -168,47 +158,6 @@ def cmd_eval(args) -> int:
     for failure in report.failures[:10]:
         print(lab_line(failure["input"], failure["produced"], failure["expected"]))
     return 0
-
-
-def _eval_pairs(args, checkpoint, task) -> int:
-    """Score exactly the held-out rows the checkpoint keeps; none of them was trained on."""
-    batch = task.eval_set()
-    outputs = greedy_by_length(checkpoint.model, batch)  # (rows, steps)
-    report = score_outputs(batch, outputs, max_failures=len(batch.lengths))
-    produced = [task.to_symbols(decode(row)) for row in outputs]
-    if args.export:
-        _export_rows(args.export, [(source, output, made, str(made == output).lower())
-                                   for (source, output), made in zip(task.held_out, produced,
-                                                                     strict=True)])
-    info = task.source_info
-    failures = [{key: task.to_symbols(value) for key, value in failure.items()}
-                for failure in report.failures]
-    if args.json:
-        print(json.dumps({"checkpoint": checkpoint.name, "scored": "held-out rows",
-                          "pairs": {"name": info.get("name"), "sha256": info.get("sha256"),
-                                    "held_out_rows": len(task.held_out)},
-                          **report.to_dict(), "failures": failures}))
-        return 0
-    print(f"{checkpoint.name}: the {report.n} held-out rows of {_one_line(info.get('name'))} "
-          f"(sha256 {str(info.get('sha256'))[:12]}, none trained on; --n, --min-len, "
-          f"--max-len and --seed do not apply)")
-    print(f"exact match {report.exact_match:.2%}  char accuracy {report.char_accuracy:.2%}  "
-          f"fine accuracy {report.fine_accuracy:.2%}")
-    for failure in failures[:10]:
-        print(f"input {failure['input']!r}: expected {failure['expected']!r}, "
-              f"produced {failure['produced']!r}")
-    if args.export:
-        print(f"wrote {args.export}")
-    return 0
-
-
-def _export_rows(path: str, rows) -> None:
-    buffer = io.StringIO()
-    write_csv(rows, buffer, header=("input", "expected", "produced", "correct"))
-    try:
-        Path(path).write_text(buffer.getvalue(), encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"could not write {path}: {error.strerror}") from None
 
 
 def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverride]:
@@ -249,7 +198,8 @@ def cmd_decode(args) -> int:
     checkpoint = _load(args.checkpoint, args.device)  # first: a pairs model reads its symbols
     pairs = checkpoints.pairs_task(checkpoint)
     if pairs is not None:
-        return _decode_pairs(args, checkpoint, pairs)
+        return pairs_cli.decode_pairs(args, checkpoint, pairs,
+                                      lambda texts: _decode_overrides(args, checkpoint, texts))
     try:
         texts = [normalize(t) for t in args.text]
     except InputError as error:
@@ -266,39 +216,6 @@ def cmd_decode(args) -> int:
     task = _task_of(checkpoint)
     for trace in traces:
         print(lab_line(trace.source, trace.output, task.target(trace.source)))
-    return 0
-
-
-def _decode_pairs(args, checkpoint, task) -> int:
-    """Decode text in the file's symbols; the expected output is the file's, where it has one."""
-    try:
-        letters = [task.to_letters(text) for text in args.text]
-    except PairsError as error:
-        raise UsageError(str(error)) from None
-    for text in letters:
-        if not 1 <= len(text) <= MAX_INPUT_LEN:
-            raise UsageError(f"an input has {len(text)} symbols; give 1 to {MAX_INPUT_LEN}")
-    overrides = _decode_overrides(args, checkpoint, letters)
-    results = []
-    for source, text in zip(args.text, letters, strict=True):
-        trace = (greedy_trace(checkpoint.model, text, MAX_INPUT_LEN + 1, overrides=overrides)
-                 if args.beam <= 1 or overrides else
-                 beam_search(checkpoint.model, text, args.beam, MAX_INPUT_LEN + 1))
-        expected = task.known_output(source)
-        results.append({"input": source, "should_get": expected,
-                        "model_generate": task.to_symbols(trace.output),
-                        "result": None if expected is None else
-                        task.to_symbols(trace.output) == expected, "method": trace.method})
-    if args.json:
-        print(json.dumps({"checkpoint": checkpoint.name, "beam": args.beam,
-                          "attend": [o.label() for o in overrides], "strings": results}))
-        return 0
-    for result in results:
-        if result["should_get"] is None:
-            print(f"Input: [{result['input']!r}], Should get: ? (the checkpoint keeps only "
-                  f"its held-out rows), Model generate: {result['model_generate']}")
-        else:
-            print(lab_line(result["input"], result["model_generate"], result["should_get"]))
     return 0
 
 
@@ -341,7 +258,7 @@ def cmd_list() -> int:
         try:
             sidecar = checkpoints.read_sidecar(name)  # already checked against the schema
         except checkpoints.CheckpointError as error:  # replaced since it was listed
-            print(f"{name}\tskipped: {_one_line(error.problem)}")
+            print(f"{name}\tskipped: {one_line(error.problem)}")
             continue
         evaluation = sidecar.get("evaluation") or {}
         held_out = evaluation.get("held_out")
@@ -352,12 +269,8 @@ def cmd_list() -> int:
         print(f"{name}\t{sidecar['model_config'].get('kind', '?')}\t{scored}")
     for file_name, problem in checkpoints.list_checkpoint_problems():
         shown = file_name if file_name.isprintable() else ascii(file_name)
-        print(f"{shown}\tskipped: {_one_line(problem)}")
+        print(f"{shown}\tskipped: {one_line(problem)}")
     return 0
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def cmd_bench(args) -> int:
@@ -370,34 +283,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _pairs_configs(args):
-    """The configs for ``train --pairs FILE``: the flags, over the file's task and lengths;
-    the file is checked before any run or file is made."""
-    if args.resume or args.run:
-        raise UsageError("--pairs starts a new run; a resumed run keeps its own file")
-    given = settings.from_arguments(args)
-    clash = [settings.by_name()[n].flag for n in SET_BY_PAIRS if n in given]
-    if clash:
-        raise UsageError(f"--pairs takes the task, the lengths and the held-out set from the "
-                         f"file; leave out {', '.join(clash)}")
-    path = Path(args.pairs).expanduser().resolve()
-    try:
-        task = load_task(str(path))
-    except PairsError as error:
-        raise UsageError(f"--pairs: {error}") from None
-    model_config, train_config = runs_cli.train_configs(args)
-    try:
-        return model_config, on_pairs(train_config, path, task)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = _build_parser().parse_args(argv)
         if args.command == "train":
-            return cmd_train(args, _pairs_configs(args) if args.pairs is not None else None)
+            pairs = pairs_cli.pairs_configs(args) if args.pairs is not None else None
+            return cmd_train(args, pairs)
         if args.command == "runs":
             return cmd_runs(args)
         if args.command == "sweep":
@@ -406,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                     "bench": cmd_bench, "report": cmd_report}
         return cmd_list() if args.command == "list" else handlers[args.command](args)
     except (UsageError, checkpoints.CheckpointError, RunStoreError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
