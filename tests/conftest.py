@@ -18,6 +18,30 @@ from seqrev.runs.store import RunStore
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _components_scanned_once():
+    """One component scan for the whole suite, as a server scans once when it starts.
+
+    AppTest scans every installed package's metadata on each new AppTest's first run (~0.5 s,
+    hundreds of times over the suite); the app has no components of its own to find.
+    """
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.testing.v1 import AppTest
+
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    original_init = AppTest.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if getattr(self, "_bidi_component_manager", False) is None:
+            self._bidi_component_manager = manager
+
+    AppTest.__init__ = init
+    yield
+    AppTest.__init__ = original_init
+
+
 @pytest.fixture(autouse=True)
 def _private_run_store(tmp_path_factory, monkeypatch):
     """Every test records runs in a folder of its own, never in the repository's runs/."""
