@@ -49,8 +49,8 @@ def figures(frame: pd.DataFrame, key: str) -> None:
     within = scope_col.toggle("Curve: count a length only inside its trial's training range",
                               value=True, key=f"{key}_within")
     table = capacity.aggregate(frame, max_len=train_max)
-    left, right = st.columns(2)
-    for column, kind in ((left, "plain"), (right, "attention")):
+    kinds = [kind for kind in KIND_NAMES if kind in set(frame["kind"])]
+    for column, kind in zip(st.columns(max(1, len(kinds))), kinds, strict=False):
         column.plotly_chart(capacity_heatmap(table, kind, train_max=train_max),
                             width="stretch", key=f"{key}_heat_{kind}")
     curve = capacity.capacity_curve(frame, within_training=within)

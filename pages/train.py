@@ -52,7 +52,6 @@ require_router("pages/train.py")
 CHOICES = {"both": f"{'Both' if len(KINDS) == 2 else 'All'}: a fair race"} | {
     kind.name: kind.title.removesuffix(" model") for kind in KINDS.values()}
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
-HEADER_COLORS = {"plain": "blue", "attention": "orange"}
 DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md: scaling)
 ACTIVE = ("queued", "running")
 STATUS_SECONDS = 0.5  # progress and numbers
@@ -302,7 +301,8 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
     progress_line(store, runs)
     for column, run in zip(st.columns(len(runs)), runs, strict=True):
         with column:
-            st.markdown(f":{HEADER_COLORS.get(run.kind, 'gray')}[**{run.kind.capitalize()}**] "
+            color = KINDS[run.kind].text_color if run.kind in KINDS else "gray"
+            st.markdown(f":{color}[**{run.kind.capitalize()}**] "
                         f"· run `{run.id}` · {run.status}")
             loss_col, exact_col, speed_col = st.columns(3)
             loss = losses[run.id]

@@ -21,6 +21,7 @@ class ModelKind:
     title: str  # "Plain model"
     summary: str  # one line: what the decoder gets
     color: str  # hex, the same on every chart
+    text_color: str  # the nearest of Streamlit's Markdown colours, for ":blue[Plain]"
     default_steps: int  # trained alone with the app's defaults
     shipped: str  # the shipped checkpoint's name
     builder: str  # "module:Class", called with the model's config
@@ -30,10 +31,11 @@ class ModelKind:
 # Default steps: attention is at 99% well before the plain model is at 95% (docs/speed.md).
 KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("plain", "Plain model", "the encoder's last state is all the decoder gets",
-              "#1f77b4", 1500, "plain", "seqrev.models.seq2seq:Seq2Seq", has_attention=False),
+              "#1f77b4", "blue", 1500, "plain", "seqrev.models.seq2seq:Seq2Seq",
+              has_attention=False),
     ModelKind("attention", "Attention model",
-              "the decoder looks back at every encoder state", "#ff7f0e", 1200, "attention",
-              "seqrev.models.seq2seq:Seq2Seq", has_attention=True),
+              "the decoder looks back at every encoder state", "#ff7f0e", "orange", 1200,
+              "attention", "seqrev.models.seq2seq:Seq2Seq", has_attention=True),
 )}
 KIND_NAMES = tuple(KINDS)
 
