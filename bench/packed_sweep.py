@@ -90,11 +90,20 @@ def _timed(work) -> tuple[list[dict], float, float, float, float]:
         capacity.evaluate_lengths, packed_eval.evaluate_lengths_packed = originals
 
 
-def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> dict:
-    """Both ways over every (kind, hidden) group of the grid; totals, ratios and per group."""
+def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int,
+            hidden_sizes: tuple[int, ...] | None = None,
+            on_group=lambda line: print(line, flush=True)) -> dict:
+    """Both ways over every (kind, hidden) group of the grid; totals, ratios and per group.
+
+    ``hidden_sizes`` keeps only those of the grid (a quicker run); ``on_group`` gets each
+    group's row as a JSON line as soon as it is measured (None: silent).
+    """
     torch.set_num_threads(1)
     shipped = capacity_grid(seeds)
-    spec = SweepSpec(grid=shipped.grid, base=shipped.base, steps=steps,
+    grid = dict(shipped.grid)
+    if hidden_sizes is not None:
+        grid["hidden_dim"] = tuple(h for h in grid["hidden_dim"] if h in hidden_sizes)
+    spec = SweepSpec(grid=grid, base=shipped.base, steps=steps,
                      target=shipped.target, eval_every=eval_every,
                      eval_per_length=eval_per_length)
     validate(spec)
@@ -139,7 +148,8 @@ def measure(steps: int, seeds: int, eval_every: int, eval_per_length: int) -> di
             "largest_final_loss_gap": max(abs(last_losses["alone"][k] - last_losses["packed"][k])
                                           for k in last_losses["alone"]),
         })
-        print(json.dumps(rows[-1]), flush=True)
+        if on_group is not None:
+            on_group(json.dumps(rows[-1]))
     n = len(trials)
     return {
         "trials": n, "steps_per_trial": steps, "eval_every": eval_every,

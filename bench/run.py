@@ -308,6 +308,25 @@ def scaling(quick: bool) -> dict:
     return {"rows": rows}
 
 
+def packed_sweep(quick: bool) -> dict:
+    """Trials per minute, packed against one trial per task, on the shipped capacity grid
+    (``bench/packed_sweep.py``): every hidden size, 3 seeds, 30 steps; quick: hidden 8 and
+    16, 2 seeds, 10 steps."""
+    from bench.packed_sweep import measure
+
+    if quick:
+        measured = measure(steps=10, seeds=2, eval_every=0, eval_per_length=2,
+                           hidden_sizes=(8, 16), on_group=None)
+    else:
+        measured = measure(steps=30, seeds=3, eval_every=15, eval_per_length=20, on_group=None)
+    keep = ("trials", "steps_per_trial", "seeds", "alone_trials_per_minute_wall",
+            "packed_trials_per_minute_wall", "ratio_wall", "ratio_cpu", "target_ratio")
+    return {**{key: measured[key] for key in keep},
+            "met": measured["ratio_wall"] >= measured["target_ratio"],
+            "ratio_wall_by_group": {f"{g['kind']} {g['hidden_dim']}": g["ratio_wall"]
+                                    for g in measured["groups"]}}
+
+
 def collect(quick: bool = False, device: torch.device | None = None) -> dict:
     _device["name"] = (device or torch.device("cpu")).type
     models = _shipped()
@@ -318,6 +337,7 @@ def collect(quick: bool = False, device: torch.device | None = None) -> dict:
     else:
         results["time_to_accuracy"] = train_command(repeats=1)
         results["default_race"] = default_race()
+    results["packed_sweep"] = packed_sweep(quick)
     results["decode_latency"] = decode_latency(models, quick)
     results["analysis_latency"] = analysis_latency(models, quick)
     results["scaling"] = scaling(quick)
@@ -373,6 +393,13 @@ def render(results: dict) -> str:
                          f"{row['target']:.0%}: {row['first_length_below_target'] or 'none'}")
     else:
         lines.append(f"time to accuracy: {tta}")
+    packed = results["packed_sweep"]
+    lines += ["", f"packed sweep, {packed['trials']} trials x {packed['steps_per_trial']} steps: "
+                  f"{packed['packed_trials_per_minute_wall']} trials/min packed against "
+                  f"{packed['alone_trials_per_minute_wall']} alone, {packed['ratio_wall']}x "
+                  f"(target {packed['target_ratio']}x, met: {'yes' if packed['met'] else 'no'}); "
+                  "by group: " + ", ".join(f"{group} {ratio}x" for group, ratio
+                                            in packed["ratio_wall_by_group"].items())]
     lines += ["", "| decode latency (ms) | greedy 10 | greedy 32 | greedy 64 | beam 5, 10 |",
               "|---|---|---|---|---|"]
     for kind, row in results["decode_latency"].items():

@@ -25,6 +25,12 @@ def test_bench_quick_json_has_every_section():
     assert {(r["model"], r["length"], r["hidden"]) for r in report["scaling"]["rows"]} >= {
         ("plain", 40, 100), ("attention", 10, 256)}
     assert report["machine"]["cores"] >= 1
+    packed = report["packed_sweep"]
+    assert packed["trials"] == 2 * 2 * 4 * 2  # kinds x hidden 8, 16 x training lengths x seeds
+    assert packed["target_ratio"] == 10.0
+    assert packed["met"] == (packed["ratio_wall"] >= packed["target_ratio"])
+    assert set(packed["ratio_wall_by_group"]) == {"attention 8", "attention 16", "plain 8",
+                                                  "plain 16"}
 
 
 def test_step_products_count_the_lab_step_by_hand():
