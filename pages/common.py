@@ -11,12 +11,17 @@ import string
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
+from seqrev.i18n import LANGUAGES, N_, _, current_language, ngettext, parse_language
+from seqrev.i18n.catalog import language_from_locale, set_language, url_code
 from seqrev.models.kinds import KINDS, model_kind
 from seqrev.tasks.registry import DEFAULT_TASK, TaskError, describe
 from seqrev.tasks.vocab import MAX_INPUT_LEN, InputError, normalize
 
 PLAIN_KEY, ATTENTION_KEY = "plain_checkpoint", "attention_checkpoint"  # f"{kind}_checkpoint"
 ROUTED_KEY, PENDING_PAGE_KEY = "_router_ran", "_pending_page"
+LANGUAGE_KEY, LANGUAGE_PICKER_KEY = "_language", "_language_picker"
+BAD_LANGUAGE = N_("There is no language “{value}” here: showing English. Use ?lang=zh for "
+                  "简体中文 or ?lang=en for English.")
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 # bare URLs, www. names and e-mail addresses are linked by GFM even when escaped: a zero-width
 # space after the scheme's colon, after "www" and after "@" breaks those patterns
@@ -39,6 +44,56 @@ def escape_markdown(text: object, max_len: int | None = None) -> str:
     return _AUTOLINK.sub(lambda m: (m.group(0) + "\u200b"), escaped)
 
 
+# the model kinds' words, for extraction: the kinds declare them in English
+KIND_WORDS = (N_("plain"), N_("attention"), N_("Plain model"), N_("Attention model"))
+NO_CHECKPOINT = {
+    "plain": N_("No plain checkpoint is available: train one on the Train page."),
+    "attention": N_("No attention checkpoint is available: train one on the Train page."),
+}
+
+
+def choose_language() -> str:
+    """Set this run's language: ``?lang=`` first, then the one picked earlier in this session,
+    then the browser's locale, English last; a ``?lang=`` naming no language is a warning.
+
+    The choice is written back to the URL, so it is kept across pages and in share links.
+    """
+    raw = st.query_params.get("lang")
+    language = parse_language(raw)
+    if raw is not None and language is None:
+        st.warning(_(BAD_LANGUAGE).format(value=escape_markdown(raw, 40)))
+        del st.query_params["lang"]
+    if language is not None:  # an explicit choice: kept for this session
+        st.session_state[LANGUAGE_KEY] = language
+    language = st.session_state.get(LANGUAGE_KEY)
+    if language is None:
+        return set_language(language_from_locale(st.context.locale))
+    st.query_params["lang"] = url_code(language)
+    return set_language(language)
+
+
+def _on_language() -> None:
+    language = st.session_state[LANGUAGE_PICKER_KEY]
+    if language is None:  # a click on the selected language: keep it
+        return
+    st.session_state[LANGUAGE_KEY] = language
+    st.query_params["lang"] = url_code(language)
+
+
+def language_switch() -> None:
+    """The sidebar's language switch; switching reruns the same page with the same input."""
+    st.session_state[LANGUAGE_PICKER_KEY] = current_language()
+    st.segmented_control("Language / 语言", list(LANGUAGES), key=LANGUAGE_PICKER_KEY,
+                         format_func=LANGUAGES.get, on_change=_on_language,
+                         selection_mode="single", label_visibility="collapsed")
+
+
+def with_language(query: dict) -> dict:
+    """``query`` plus this session's ``lang``, for page links that replace the query."""
+    language = st.session_state.get(LANGUAGE_KEY)
+    return query | {"lang": url_code(language)} if language else dict(query)
+
+
 def require_router(script: str) -> None:
     """Send a page run without ``app.py`` through the router, keeping its query string.
 
@@ -47,6 +102,7 @@ def require_router(script: str) -> None:
     ``st.navigation`` has run once; then there is no page config and no sidebar.
     """
     if st.session_state.get(ROUTED_KEY):
+        choose_language()  # again: a page can run without the router (AppTest's switch_page)
         return
     st.session_state[PENDING_PAGE_KEY] = (script, st.query_params.to_dict())
     st.switch_page("app.py")
@@ -98,9 +154,10 @@ def task_caption(name: str) -> str | None:
         return None
     spec = str(config.get("task") or DEFAULT_TASK)
     try:
-        return f"Task: **{escape_markdown(spec)}**, {escape_markdown(describe(spec))}"
+        return _("Task: **{spec}**, {description}").format(
+            spec=escape_markdown(spec), description=escape_markdown(_(describe(spec))))
     except (KeyError, TaskError):
-        return f"Task: {escape_markdown(spec, 40)} (unknown here)"
+        return _("Task: {spec} (unknown here)").format(spec=escape_markdown(spec, 40))
 
 
 def selected_name(kind: str) -> str | None:
@@ -126,12 +183,15 @@ def selected(kind: str) -> checkpoints.Checkpoint | None:
     """The checkpoint picked in the sidebar for ``kind``; shows an st.error if it won't load."""
     name = selected_name(kind)
     if name is None:
-        st.error(f"No {kind} checkpoint is available: train one on the Train page.")
+        st.error(_(NO_CHECKPOINT[kind]) if kind in NO_CHECKPOINT else
+                 _("No {kind} checkpoint is available: train one on the Train page.").format(
+                     kind=kind))
         return None
     try:
         return load_checkpoint(name, _version(name))
     except checkpoints.CheckpointError as error:
-        st.error(f"Could not load the {kind} checkpoint: {escape_markdown(error)}")
+        st.error(_("Could not load the {kind} checkpoint: {error}").format(
+            kind=_(kind), error=escape_markdown(error)))
         return None
 
 
@@ -141,37 +201,41 @@ def shipped(kind: str) -> checkpoints.Checkpoint | None:
     try:
         return load_checkpoint(name, _version(name))
     except checkpoints.CheckpointError as error:
-        st.error(f"Could not load the shipped {kind} checkpoint: {escape_markdown(error)}")
+        st.error(_("Could not load the shipped {kind} checkpoint: {error}").format(
+            kind=_(kind), error=escape_markdown(error)))
         return None
 
 
 def checked_input(text: str) -> str | None:
     """The upper-cased input, or None after an st.error / st.info saying what is wrong."""
     if not text:
-        st.info(f"Type a string of letters A-Z (up to {MAX_INPUT_LEN}).")
+        st.info(_("Type a string of letters A-Z (up to {n}).").format(n=MAX_INPUT_LEN))
         return None
     try:
         cleaned = normalize(text)
     except InputError as error:
-        st.error(f"Cannot decode “{escape_markdown(text, 40)}”: {escape_markdown(error)}.")
+        st.error(_("Cannot decode “{text}”: {error}.").format(text=escape_markdown(text, 40),
+                                                             error=escape_markdown(error)))
         return None
     if cleaned != text:
-        st.caption(f"Lowercase letters were upper-cased: {escape_markdown(cleaned)}")
+        st.caption(_("Lowercase letters were upper-cased: {text}").format(
+            text=escape_markdown(cleaned)))
     return cleaned
 
 
 def sidebar() -> None:
     """The model pickers every page shares."""
     with st.sidebar:
-        st.subheader("Models")
+        language_switch()
+        st.subheader(_("Models"))
         for kind in KINDS.values():
             key, choices = picker_key(kind.name), checkpoint_choices(kind.name)
             if not choices:
-                st.warning(f"No {kind.name} checkpoint yet.")
+                st.warning(_("No {kind} checkpoint yet.").format(kind=_(kind.name)))
                 continue
             if st.session_state.get(key) not in choices:
                 st.session_state[key] = choices[0]
-            st.selectbox(kind.title, choices, key=key)
+            st.selectbox(_(kind.title), choices, key=key)
             caption = task_caption(st.session_state[key])
             if caption:
                 st.caption(caption)
@@ -183,7 +247,8 @@ def skipped_files_note() -> None:
     problems = checkpoints.list_checkpoint_problems()
     if not problems:
         return
-    count = f"{len(problems)} checkpoint file{'s' if len(problems) > 1 else ''}"
-    with st.expander(f"{count} skipped", expanded=False, icon=":material/warning:"):
+    label = ngettext("{n} checkpoint file skipped", "{n} checkpoint files skipped",
+                     len(problems)).format(n=len(problems))
+    with st.expander(label, expanded=False, icon=":material/warning:"):
         for file_name, problem in problems:
             st.caption(f"**{escape_markdown(file_name, 80)}**: {escape_markdown(problem, 400)}")

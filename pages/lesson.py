@@ -21,6 +21,7 @@ from pages.common import (
     selected,
     shipped,
     trained_on_pairs,
+    with_language,
 )
 from pages.run_common import open_store, remember_token, tokens
 from pages.widgets import gallery_section
@@ -31,6 +32,8 @@ from seqrev.charts.sweep import capacity_curve_chart
 from seqrev.charts.training import accuracy_figure, loss_figure
 from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import greedy_trace
+from seqrev.i18n import _, current_language, percent, sentence_separator
+from seqrev.i18n.figures import translate_figure
 from seqrev.inspection.analysis import step_summary
 from seqrev.runs.history import CHART_POINTS, history_view
 from seqrev.tasks.registry import DEFAULT_TASK
@@ -116,9 +119,9 @@ def both_models():
         raise MissingModelError
     other = [cp.name for cp in (plain, attention) if not reverses(cp)]
     if other:
-        st.caption(f"The Lesson tells the lab's story, reversal, so it uses the shipped models "
-                   f"here instead of {escape_markdown(', '.join(other))}, trained on another "
-                   "task.")
+        st.caption(_("The Lesson tells the lab's story, reversal, so it uses the shipped models "
+                     "here instead of {names}, trained on another task.").format(
+                         names=escape_markdown(", ".join(other))))
         plain, attention = shipped("plain"), shipped("attention")
         if plain is None or attention is None:
             raise MissingModelError
@@ -134,7 +137,7 @@ def marked_outputs(rows) -> None:
     for column, (label, output, expected) in zip(st.columns(len(rows)), rows, strict=True):
         with column:
             template = lesson.OUTPUT_RIGHT if output == expected else lesson.OUTPUT_WRONG
-            st.markdown(template.format(label=label))
+            st.markdown(_(template).format(label=_(label)))
             st.html(marked_output_html(output, expected))
 
 
@@ -142,16 +145,16 @@ def marked_outputs(rows) -> None:
 # ---- its go-deeper link (page script, query parameters)
 def chapter_task():
     plain, attention = both_models()
-    raw = st.text_input(lesson.TEXT_LABEL.format(n=MAX_INPUT_LEN),
+    raw = st.text_input(_(lesson.TEXT_LABEL).format(n=MAX_INPUT_LEN),
                         value=lesson.PRINTOUT_TEXT, key="lesson_text", max_chars=MAX_INPUT_LEN)
     text = checked_input(raw)
     if text is None:
         return {"text": escape_markdown(raw, 20), "length": len(raw), "sample": lesson.LAB_SAMPLE,
-                "verdict": lesson.NO_VERDICT}, ("pages/decode.py", {})
+                "verdict": _(lesson.NO_VERDICT)}, ("pages/decode.py", {})
     lines = printouts((identity(plain), identity(attention)), text,
                       {"plain": plain.model, "attention": attention.model})
     for line in lines:
-        st.markdown(lesson.MODEL_LABELS[line.kind])
+        st.markdown(_(lesson.MODEL_LABELS[line.kind]))
         st.code(line.line, language=None, wrap_lines=True)
     marked_outputs([(lesson.MODEL_LABELS[p.kind], p.output, p.expected) for p in lines])
     return lesson.printout_values(lines, text), ("pages/decode.py", {"text": text})
@@ -160,62 +163,63 @@ def chapter_task():
 def chapter_one_vector():
     plain, attention = both_models()
     text = lesson.LONG_TEXT
-    length = st.slider(lesson.LENGTH_LABEL, 1, len(text), lesson.LONG_DEFAULT,
+    length = st.slider(_(lesson.LENGTH_LABEL), 1, len(text), lesson.LONG_DEFAULT,
                        key="lesson_length")
     outcomes = prefix_outcomes((identity(plain), identity(attention)), text,
                                {"plain": plain.model, "attention": attention.model})
     prefix = text[:length]
-    st.markdown(lesson.INPUT_LINE.format(text=prefix, length=length))
+    st.markdown(lesson.input_line(prefix, length))
     shown = outcomes[outcomes["length"] == length]
     marked_outputs([(lesson.MODEL_LABELS[row.model], row.output, row.expected)
                     for row in shown.itertuples()])
-    st.plotly_chart(prefix_figure(outcomes, length), width="stretch", key="lesson_prefix")
+    st.plotly_chart(prefix_figure(outcomes, length, language=current_language()),
+                    width="stretch", key="lesson_prefix")
     plain_summary = lesson.prefix_summary(outcomes, "plain")
     attention_summary = lesson.prefix_summary(outcomes, "attention")
     values = {"hidden": plain.model_config.hidden_dim, "plain_holds": plain_summary.holds,
               "plain_breaks": plain_summary.breaks, "attention_right": attention_summary.right,
               "n_lengths": len(text), "text": prefix}
     if plain_summary.breaks is None:
-        st.info(lesson.PLAIN_NEVER_BREAKS.format(**values))
+        st.info(_(lesson.PLAIN_NEVER_BREAKS).format(**values))
     return values, ("pages/attention.py", {"text": prefix, "section": "errors"})
 
 
 def chapter_looks_back():
-    _, attention = both_models()
-    raw = st.text_input(lesson.HEAT_TEXT_LABEL.format(n=MAX_INPUT_LEN),
+    attention = both_models()[1]
+    raw = st.text_input(_(lesson.HEAT_TEXT_LABEL).format(n=MAX_INPUT_LEN),
                         value=lesson.SURPRISE_TEXT, key="lesson_heat_text",
                         max_chars=MAX_INPUT_LEN)
     text = checked_input(raw)
     if text is None:
         return {"text": escape_markdown(raw, 20)}, ("pages/attention.py", {"section": "heatmap"})
     trace = attention_trace(identity(attention), text, attention.model)
-    step = st.slider(lesson.STEP_LABEL, 0, len(trace.steps) - 1, min(3, len(trace.steps) - 1),
+    step = st.slider(_(lesson.STEP_LABEL), 0, len(trace.steps) - 1, min(3, len(trace.steps) - 1),
                      key="lesson_step") if len(trace.steps) > 1 else 0
     summary = step_summary(trace, step)
     st.caption(lesson.step_sentence(summary, text))
-    st.plotly_chart(trace_heatmap(trace, highlight_step=step,
-                                  title=lesson.HEATMAP_TITLE.format(text=text)),
+    st.plotly_chart(translate_figure(trace_heatmap(
+        trace, highlight_step=step, title=_(lesson.HEATMAP_TITLE).format(text=text))),
                     width="stretch", key="lesson_heatmap")
     gallery_section("lesson_gallery")
     return {"text": text}, ("pages/attention.py", {"text": text, "section": "heatmap"})
 
 
 def chapter_surprise():
-    _, attention = both_models()
+    attention = both_models()[1]
     text, step = lesson.SURPRISE_TEXT, lesson.SURPRISE_STEP
     outline, plus_one = lesson.surprise_positions(text, step)
-    options = {outline: lesson.OUTLINE_CHOICE, plus_one: lesson.PLUS_ONE_CHOICE}
-    position = st.radio(lesson.FORCE_QUESTION.format(step=step), list(options),
+    options = {outline: _(lesson.OUTLINE_CHOICE), plus_one: _(lesson.PLUS_ONE_CHOICE)}
+    position = st.radio(_(lesson.FORCE_QUESTION).format(step=step), list(options),
                         key="lesson_force", horizontal=True,
                         format_func=lambda p: options[p].format(position=p, letter=text[p]))
     result = surprise(identity(attention), text, step, position, attention.model)
     st.markdown(lesson.surprise_sentence(result))
     marked_outputs([(lesson.OWN_RUN, result.own.output, result.own.expected),
                     (lesson.FORCED_RUN, result.forced.output, result.forced.expected)])
-    st.plotly_chart(override_probability_figure(result.own, result.forced), width="stretch",
-                    key="lesson_surprise")
-    values = {"outline_mass": f"{result.outline_mass:.0%}",
-              "plus_one_mass": f"{result.plus_one_mass:.0%}", "step": step, "text": text}
+    st.plotly_chart(translate_figure(override_probability_figure(result.own, result.forced)),
+                    width="stretch", key="lesson_surprise")
+    values = {"outline_mass": percent(result.outline_mass),
+              "plus_one_mass": percent(result.plus_one_mass), "step": step, "text": text}
     return values, ("pages/attention.py", {"text": text, "attend": f"{step}:{position}",
                                            "section": "whatif"})
 
@@ -252,7 +256,7 @@ def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
             scheduler.try_launch_pending(store)
         views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
     except RunStoreError as error:
-        st.error(escape_markdown(lesson.RACE_READ_ERROR.format(error=error), 300))
+        st.error(escape_markdown(_(lesson.RACE_READ_ERROR).format(error=error), 300))
         return
     if tuple(run.status for run in runs) != statuses:
         st.rerun()
@@ -264,9 +268,10 @@ def race_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
     if not done:  # no curve to draw yet: the worker is starting
         return
     loss_column, accuracy_column = st.columns(2)
-    loss_column.plotly_chart(loss_figure(views, total), width="stretch", key="lesson_loss")
-    accuracy_column.plotly_chart(accuracy_figure(views, total), width="stretch",
-                                 key="lesson_accuracy")
+    loss_column.plotly_chart(translate_figure(loss_figure(views, total)), width="stretch",
+                             key="lesson_loss")
+    accuracy_column.plotly_chart(translate_figure(accuracy_figure(views, total)),
+                                 width="stretch", key="lesson_accuracy")
 
 
 def chapter_race():
@@ -279,16 +284,16 @@ def chapter_race():
         return values, ("pages/train.py", {})
     run_id = st.query_params.get("run")
     if run_id is not None and not valid_run_id(run_id):
-        st.error(escape_markdown(lesson.NO_RACE.format(run=run_id[:40])))
+        st.error(escape_markdown(_(lesson.NO_RACE).format(run=run_id[:40])))
         run_id = None
     runs = []
     if run_id is not None:
         try:
             runs = store.group(store.get(run_id))
         except RunStoreError:
-            st.error(escape_markdown(lesson.NO_RACE.format(run=run_id)))
+            st.error(escape_markdown(_(lesson.NO_RACE).format(run=run_id)))
     active = any(run.status in ACTIVE for run in runs)
-    if st.button(lesson.RACE_BUTTON.format(steps=train_config.steps), key="lesson_race",
+    if st.button(_(lesson.RACE_BUTTON).format(steps=train_config.steps), key="lesson_race",
                  type="primary", icon=":material/play_arrow:", disabled=active) and \
             start_race(store):
         st.rerun()
@@ -305,12 +310,13 @@ def chapter_race():
             table = race_by_length(tuple(run.id for run in runs),
                                    tuple(run.steps_done for run in runs))
         except (RunStoreError, StateError) as error:
-            st.error(escape_markdown(lesson.RACE_NO_SCORES.format(error=error), 300))
+            st.error(escape_markdown(_(lesson.RACE_NO_SCORES).format(error=error), 300))
         else:
             train = runs[0].train_config
-            st.plotly_chart(exact_match_figure(table, (train.min_len, train.max_len)),
-                            width="stretch", key="lesson_race_by_length")
-            st.caption(lesson.RACE_BY_LENGTH.format(n=lesson.RACE_N_PER_LENGTH))
+            st.plotly_chart(translate_figure(exact_match_figure(
+                table, (train.min_len, train.max_len))), width="stretch",
+                key="lesson_race_by_length")
+            st.caption(_(lesson.RACE_BY_LENGTH).format(n=lesson.RACE_N_PER_LENGTH))
     link = {"run": runs[0].id}
     if tokens().get(runs[0].id):
         link["token"] = tokens()[runs[0].id]
@@ -318,19 +324,20 @@ def chapter_race():
 
 
 def chapter_scaling():
-    _, attention = both_models()
-    choice = st.radio(lesson.VECTORS_LABEL, list(lesson.VECTOR_CHOICES), key="lesson_vectors",
-                      horizontal=True, format_func=lesson.VECTOR_CHOICES.get)
+    attention = both_models()[1]
+    choice = st.radio(_(lesson.VECTORS_LABEL), list(lesson.VECTOR_CHOICES), key="lesson_vectors",
+                      horizontal=True, format_func=lambda c: _(lesson.VECTOR_CHOICES[c]))
     random_stats = random_scaling()
     stats = random_stats
     if choice == "model":
         try:
             stats = model_scaling(identity(attention), attention.model)
         except ValueError as error:
-            st.error(escape_markdown(lesson.NO_MODEL_SCALING.format(error=error)))
+            st.error(escape_markdown(_(lesson.NO_MODEL_SCALING).format(error=error)))
         else:
             st.caption(lesson.model_scaling_sentence(stats))
-    st.plotly_chart(scaling_figure(stats), width="stretch", key="lesson_scaling")
+    st.plotly_chart(scaling_figure(stats, language=current_language()), width="stretch",
+                    key="lesson_scaling")
     return (lesson.scaling_values(random_stats),
             ("pages/attention.py", {"text": lesson.SURPRISE_TEXT, "section": "step"}))
 
@@ -341,9 +348,9 @@ def chapter_capacity():
     except ValueError as error:
         st.error(escape_markdown(error))
         return {"summary": ""}, ("pages/sweep.py", {})
-    st.plotly_chart(capacity_curve_chart(curve, hidden_sizes=hidden_sizes), width="stretch",
-                    key="lesson_capacity")
-    summary = lesson.CAPACITY_SENTENCE.format(**numbers) if numbers else lesson.NO_CAPACITY
+    st.plotly_chart(translate_figure(capacity_curve_chart(curve, hidden_sizes=hidden_sizes)),
+                    width="stretch", key="lesson_capacity")
+    summary = _(lesson.CAPACITY_SENTENCE).format(**numbers) if numbers else _(lesson.NO_CAPACITY)
     return {"summary": summary}, ("pages/sweep.py", {})
 
 
@@ -352,17 +359,17 @@ CHAPTER_VIEWS = {"task": chapter_task, "one-vector": chapter_one_vector,
                  "race": chapter_race, "scaling": chapter_scaling, "capacity": chapter_capacity}
 
 
-st.title(lesson.TITLE)
+st.title(_(lesson.TITLE))
 raw_chapter = st.query_params.get("chapter")
 pick = lesson.parse_chapter(raw_chapter)
 if pick.problem:
-    st.warning(escape_markdown(pick.problem.format(value=str(raw_chapter)[:40],
+    st.warning(escape_markdown(_(pick.problem).format(value=str(raw_chapter)[:40],
                                                    last=len(lesson.CHAPTERS))))
 current = lesson.chapter(pick.number)
 last = len(lesson.CHAPTERS)
-st.progress(current.number / last, text=lesson.CHAPTER_OF.format(
-    number=current.number, last=last, title=current.title))
-st.header(current.title)
+st.progress(current.number / last, text=_(lesson.CHAPTER_OF).format(
+    number=current.number, last=last, title=_(current.title)))
+st.header(_(current.title))
 text_slot = st.container()
 try:
     values, (page, query) = CHAPTER_VIEWS[current.key]()
@@ -370,18 +377,20 @@ except MissingModelError:  # the chapter's text needs the model's numbers: only 
     pass
 else:
     with text_slot:
-        st.markdown(" ".join(sentence.format(**values) for sentence in current.sentences))
-    st.page_link(page, label=current.deeper.format(**values), icon=":material/arrow_forward:",
-                 query_params=query)
+        st.markdown(sentence_separator().join(
+            _(sentence).format(**values) for sentence in current.sentences))
+    st.page_link(page, label=_(current.deeper).format(**values),
+                 icon=":material/arrow_forward:", query_params=with_language(query))
 previous_column, next_column = st.columns(2)
-previous_column.button(lesson.PREVIOUS, key="lesson_previous", icon=":material/arrow_back:",
+previous_column.button(_(lesson.PREVIOUS), key="lesson_previous", icon=":material/arrow_back:",
                        disabled=current.number == 1, on_click=go_to,
                        args=(current.number - 1,), width="stretch")
-next_column.button(lesson.NEXT, key="lesson_next", icon=":material/arrow_forward:",
+next_column.button(_(lesson.NEXT), key="lesson_next", icon=":material/arrow_forward:",
                    disabled=current.number == last, on_click=go_to, args=(current.number + 1,),
                    width="stretch")
-with st.expander(lesson.ALL_CHAPTERS):
+with st.expander(_(lesson.ALL_CHAPTERS)):
     for item in lesson.CHAPTERS:
-        st.page_link("pages/lesson.py", label=lesson.CHAPTER_LINK.format(
-            number=item.number, title=item.title), query_params={"chapter": str(item.number)},
+        st.page_link("pages/lesson.py", label=_(lesson.CHAPTER_LINK).format(
+            number=item.number, title=_(item.title)),
+            query_params=with_language({"chapter": str(item.number)}),
             disabled=item.number == current.number)

@@ -14,6 +14,7 @@ import streamlit as st
 import seqrev.teaching.task_gallery as task_gallery
 from pages.common import escape_markdown
 from seqrev.charts.task_gallery import task_gallery_figure
+from seqrev.i18n import N_, _, current_language, use_language
 from seqrev.tables import ColumnSpec
 
 PLAY_INTERVAL_S = 0.8
@@ -49,9 +50,9 @@ def report_download(store, run, key: str) -> None:
             return unavailable_report(run.id, error)
 
     st.download_button(
-        f"Lab report of the {run.kind} model (HTML)", data=build,
+        _("Lab report of the {kind} model (HTML)").format(kind=_(run.kind)), data=build,
         file_name=f"seqrev-{run.id}-lab-report.html", mime="text/html", on_click="ignore",
-        icon=":material/description:", key=key, help=REPORT_HELP)
+        icon=":material/description:", key=key, help=_(REPORT_HELP))
 
 
 def checkpoint_report_download(checkpoint, key: str, container=st) -> None:
@@ -59,14 +60,14 @@ def checkpoint_report_download(checkpoint, key: str, container=st) -> None:
     from seqrev.teaching.report import build_report, from_checkpoint
 
     container.download_button(
-        f"Lab report of {checkpoint.name} (HTML)",
+        _("Lab report of {name} (HTML)").format(name=checkpoint.name),
         data=lambda: build_report(from_checkpoint(checkpoint)),
         file_name=f"seqrev-{checkpoint.name}-lab-report.html", mime="text/html",
         on_click="ignore", icon=":material/description:", key=key,
-        help=REPORT_HELP)
+        help=_(REPORT_HELP))
 
 
-REPORT_HELP = ("One HTML file that opens offline: the settings, the curves, exact match by "
+REPORT_HELP = N_("One HTML file that opens offline: the settings, the curves, exact match by "
                "length, an attention heatmap and ten lines in the lab's printout format on "
                "fresh strings.")
 
@@ -75,7 +76,7 @@ def column_config(columns: list[ColumnSpec], pinned: str | None = None) -> dict:
     """``st.dataframe``'s column_config for the library's column specs."""
     config = {}
     for spec in columns:
-        options = {"label": spec.header, "help": spec.help, "width": spec.width,
+        options = {"label": _(spec.header), "help": _(spec.help), "width": spec.width,
                    "pinned": spec.name == pinned or None}
         config[spec.name] = (st.column_config.NumberColumn(format=spec.number_format, **options)
                              if spec.number_format else st.column_config.Column(**options))
@@ -87,13 +88,13 @@ def _keys(key: str) -> tuple[str, str, str]:
 
 
 def _on_slide(key: str) -> None:
-    slider_key, playing_key, _ = _keys(key)
+    slider_key, playing_key = _keys(key)[:2]
     st.session_state[key] = st.session_state[slider_key]
     st.session_state[playing_key] = False
 
 
 def _on_play(key: str, last: int) -> None:
-    _, playing_key, hold_key = _keys(key)
+    playing_key, hold_key = _keys(key)[1:]
     if st.session_state.get(playing_key):
         st.session_state[playing_key] = False
         return
@@ -105,7 +106,7 @@ def _on_play(key: str, last: int) -> None:
 
 def _advance(key: str, last: int) -> bool:
     """Move a playing control one step on; returns whether the step changed."""
-    _, playing_key, hold_key = _keys(key)
+    playing_key, hold_key = _keys(key)[1:]
     if not st.session_state.get(playing_key):
         return False
     if st.session_state.pop(hold_key, False):
@@ -117,32 +118,32 @@ def _advance(key: str, last: int) -> bool:
     return True
 
 
-def step_control(key: str, n_steps: int, label: str = "Decode step") -> int:
+def step_control(key: str, n_steps: int, label: str = N_("Decode step")) -> int:
     """A step slider over ``0..n_steps-1`` with Play/Pause; returns the current step.
 
     While playing, a ``run_every`` fragment moves the step on every ``PLAY_INTERVAL_S`` seconds
     and reruns the app; so does any other full rerun (e.g. ``AppTest.run()``). Playing stops
     at the last step; the step is clamped when ``n_steps`` changes.
     """
-    slider_key, playing_key, _ = _keys(key)
+    slider_key, playing_key = _keys(key)[:2]
     last = max(int(n_steps) - 1, 0)
     _advance(key, last)
     step = min(max(int(st.session_state.get(key, 0)), 0), last)
     st.session_state[key] = step
     if last == 0:
         st.session_state[playing_key] = False
-        st.caption(f"{label}: 0 (only one step)")
+        st.caption(_("{label}: 0 (only one step)").format(label=_(label)))
         return 0
     st.session_state[slider_key] = step
     playing = bool(st.session_state.get(playing_key))
     play_column, slider_column = st.columns([1, 5], vertical_alignment="bottom")
     with play_column:
-        st.button("Pause" if playing else "Play", key=f"{key}__play",
+        st.button(_("Pause") if playing else _("Play"), key=f"{key}__play",
                   icon=":material/pause:" if playing else ":material/play_arrow:",
                   on_click=_on_play, args=(key, last), width="stretch",
-                  help="Walk through the steps automatically")
+                  help=_("Walk through the steps automatically"))
     with slider_column:
-        st.slider(label, 0, last, key=slider_key, on_change=_on_slide, args=(key,))
+        st.slider(_(label), 0, last, key=slider_key, on_change=_on_slide, args=(key,))
     if playing:
         _ticker(key, last)
     return step
@@ -150,7 +151,7 @@ def step_control(key: str, n_steps: int, label: str = "Decode step") -> int:
 
 def _ticker(key: str, last: int) -> None:
     """A timer that advances the step and reruns the whole app, so every chart follows."""
-    _, _, hold_key = _keys(key)
+    hold_key = _keys(key)[2]
     inline_key = f"{key}__inline"
 
     @st.fragment(run_every=PLAY_INTERVAL_S)
@@ -166,16 +167,17 @@ def _ticker(key: str, last: int) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _gallery(checkpoint_ids: tuple[str, ...]) -> task_gallery.Gallery:
-    return task_gallery.gather()
+def _gallery(checkpoint_ids: tuple[str, ...], language: str) -> task_gallery.Gallery:
+    with use_language(language):
+        return task_gallery.gather()
 
 
 def gallery_section(key: str) -> None:
     """The same mechanism on three tasks; a panel that can't be drawn is an st.info."""
-    st.subheader(task_gallery.HEADING)
-    view = _gallery(task_gallery.identities())
+    st.subheader(_(task_gallery.HEADING))
+    view = _gallery(task_gallery.identities(), current_language())
     for problem in view.problems:
         st.info(escape_markdown(problem, 300))
     if view.panels:
-        st.markdown(task_gallery.SENTENCE.format(text=task_gallery.GALLERY_TEXT))
+        st.markdown(_(task_gallery.SENTENCE).format(text=task_gallery.GALLERY_TEXT))
         st.plotly_chart(task_gallery_figure(view.panels), width="stretch", key=key)

@@ -8,6 +8,7 @@ gets none. Data in, Figure out.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from plotly.subplots import make_subplots
 
 from seqrev.charts.attention import HEATMAP_SCALE, ROW_PX
 from seqrev.charts.decoding import TARGET_EDGE
+from seqrev.i18n import N_, _, current_language, use_language
 
-OUTLINE_NAME = "the task's expected alignment"
+OUTLINE_NAME = N_("the task's expected alignment")
 DESCRIPTION_WIDTH = 38  # characters per line of a panel's description under its task name
 
 
@@ -36,8 +38,27 @@ class GalleryPanel:
 
 def panel_title(panel: GalleryPanel) -> str:
     """The task's name in bold over its description, wrapped to fit a third of the width."""
-    lines = textwrap.wrap(panel.description, DESCRIPTION_WIDTH)
+    lines = (_wrap_wide(panel.description) if any(_is_wide(c) for c in panel.description)
+             else textwrap.wrap(panel.description, DESCRIPTION_WIDTH))
     return f"<b>{panel.task}</b><br><span style='font-size:11px'>{'<br>'.join(lines)}</span>"
+
+
+def _is_wide(character: str) -> bool:
+    return ord(character) >= 0x2E80  # CJK and full-width punctuation: two columns each
+
+
+def _wrap_wide(text: str) -> list[str]:
+    """Chinese text in lines of DESCRIPTION_WIDTH columns (a wide character takes two),
+    breaking between wide characters or at spaces but never inside a run such as ABCDE."""
+    pieces = re.findall(r"[^\s\u2e80-\uffff]+|\s+|[\u2e80-\uffff]", text)
+    lines, line, width = [], "", 0
+    for piece in pieces:
+        size = sum(2 if _is_wide(c) else 1 for c in piece)
+        if width + size > DESCRIPTION_WIDTH and line.strip():
+            lines.append(line.strip())
+            line, width = "", 0
+        line, width = line + piece, width + size
+    return [*lines, line.strip()] if line.strip() else lines
 
 
 def outline_cells(alignment: Sequence[frozenset[int]], n_rows: int, width: int
@@ -47,12 +68,19 @@ def outline_cells(alignment: Sequence[frozenset[int]], n_rows: int, width: int
             for column in sorted(positions) if 0 <= column < width]
 
 
-def task_gallery_figure(panels: Sequence[GalleryPanel], title: str = "") -> go.Figure:
+def task_gallery_figure(panels: Sequence[GalleryPanel], title: str = "",
+                        language: str | None = None) -> go.Figure:
     """One heatmap per panel, side by side, sharing one colour scale from 0 to 1.
 
     Axes are numeric (cells centred on whole numbers) with the letters as tick text, so a
-    string with a repeated letter still gets one column per position.
+    string with a repeated letter still gets one column per position. Words in ``language``
+    (default: the current one); the panels bring their own task names and descriptions.
     """
+    with use_language(language or current_language()):
+        return _task_gallery_figure(panels, title)
+
+
+def _task_gallery_figure(panels: Sequence[GalleryPanel], title: str) -> go.Figure:
     if not panels:
         raise ValueError("the gallery needs at least one panel")
     for panel in panels:
@@ -69,12 +97,12 @@ def task_gallery_figure(panels: Sequence[GalleryPanel], title: str = "") -> go.F
             z=panel.matrix, x=list(range(width)), y=list(range(n_rows)), coloraxis="coloraxis",
             customdata=[[[label, letter] for letter in panel.source]
                         for label in panel.row_labels],
-            hovertemplate="output %{customdata[0]}<br>reads input %{x}: %{customdata[1]}"
-                          "<br>weight %{z:.3f}<extra></extra>",
+            hovertemplate=_("output %{customdata[0]}<br>reads input %{x}: %{customdata[1]}"
+                            "<br>weight %{z:.3f}<extra></extra>"),
             xgap=1, ygap=1, name=panel.task), row=1, col=index)
         suffix = "" if index == 1 else str(index)
         for row, column in outline_cells(panel.alignment, n_rows, width):
-            shapes.append({"type": "rect", "name": OUTLINE_NAME, "xref": f"x{suffix}",
+            shapes.append({"type": "rect", "name": _(OUTLINE_NAME), "xref": f"x{suffix}",
                            "yref": f"y{suffix}", "x0": column - 0.5, "x1": column + 0.5,
                            "y0": row - 0.5, "y1": row + 0.5,
                            "line": {"color": TARGET_EDGE, "width": 2.5},
@@ -86,13 +114,13 @@ def task_gallery_figure(panels: Sequence[GalleryPanel], title: str = "") -> go.F
         figure.update_yaxes(tickvals=list(range(n_rows)), ticktext=list(panel.row_labels),
                             autorange="reversed", showgrid=False, zeroline=False,
                             row=1, col=index)
-    figure.update_yaxes(title_text="step: output", row=1, col=1)
+    figure.update_yaxes(title_text=_("step: output"), row=1, col=1)
     longest = max(len(p.matrix) for p in panels)
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
         shapes=shapes, plot_bgcolor="white",
         coloraxis={"colorscale": HEATMAP_SCALE, "cmin": 0.0, "cmax": 1.0,
-                   "colorbar": {"title": {"text": "weight"}, "thickness": 12}},
+                   "colorbar": {"title": {"text": _("weight")}, "thickness": 12}},
         height=max(320, 190 + ROW_PX * longest),
         margin={"l": 10, "r": 10, "b": 10, "t": 130 if title else 110},
         legend={"orientation": "h", "yanchor": "top", "y": -0.02, "xanchor": "left", "x": 0.0},

@@ -19,6 +19,7 @@ import torch
 
 from seqrev.decoding.evaluation import evaluate_by_length, greedy_batch
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace
+from seqrev.i18n import N_, _, ngettext, percent
 from seqrev.inspection.analysis import letters_right, trace_numbers
 from seqrev.inspection.capacity import longest_reached
 from seqrev.inspection.mechanism import OverrideOutcome, override_outcome
@@ -56,102 +57,107 @@ class Chapter:
 
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter(1, "task", "The task and the lab's printout", (
-        "A model reads a string of capital letters and must write it backwards.",
-        "The course lab prints one line per test string, and so does this app: here both "
-        "models answer for a {length}-letter string, and {verdict}",
-        "Type any string, such as the lab's own sample {sample}, to try another.",
-    ), "Step through the decoding of {text} on the Decode page."),
-    Chapter(2, "one-vector", "One vector is not enough", (
-        "The plain model squeezes the whole input into one vector of {hidden} numbers "
-        "before it writes a letter.",
-        "On this string it is right up to {plain_holds} letters and wrong from "
+    Chapter(1, "task", N_("The task and the lab's printout"), (
+        N_("A model reads a string of capital letters and must write it backwards."),
+        N_("The course lab prints one line per test string, and so does this app: here both "
+        "models answer for a {length}-letter string, and {verdict}"),
+        N_("Type any string, such as the lab's own sample {sample}, to try another."),
+    ), N_("Step through the decoding of {text} on the Decode page.")),
+    Chapter(2, "one-vector", N_("One vector is not enough"), (
+        N_("The plain model squeezes the whole input into one vector of {hidden} numbers "
+        "before it writes a letter."),
+        N_("On this string it is right up to {plain_holds} letters and wrong from "
         "{plain_breaks} on, while the attention model is right on {attention_right} of "
-        "the {n_lengths} lengths.",
-        "Move the slider to make the string shorter or longer.",
-    ), "See where the plain model goes wrong on {text} on the Attention page."),
-    Chapter(3, "looks-back", "Attention looks back", (
-        "At every step the attention model scores each input letter against its own state "
-        "and reads the letters through those weights.",
-        "Each row of the heatmap is one output step and each column one input letter; the "
-        "outlined cells are the letters a step has to write.",
-        "Move the step slider to follow the dotted frame down the rows, and see where the "
-        "dark cells sit against the outline: the next chapter says why.",
-    ), "Open the heatmap of {text} on the Attention page."),
-    Chapter(4, "surprise", "The surprise: one column to the right", (
-        "The attention model puts only {outline_mass} of its weight on the outlined cells and "
-        "{plus_one_mass} one column to their right, on the letter it has just written.",
-        "That works because the encoder reads left to right: its state at letter i still "
-        "remembers letter i−1, the very letter to write next.",
-        "Force step {step} to read a letter and watch what it writes.",
-    ), "Try your own what-if on {text} on the Attention page."),
-    Chapter(5, "race", "Race them yourself", (
-        "Both models train on the very same batches, one step each in turn, for "
-        "{steps} steps in a worker process of their own.",
-        "Watch which exact match climbs first; at the end both are scored on fresh strings "
-        "of every length.",
-    ), "Open this race on the Train page."),
-    Chapter(6, "scaling", "Why scale the dot product", (
-        "A score between two vectors of size D is a sum of D products, so its spread grows "
+        "the {n_lengths} lengths."),
+        N_("Move the slider to make the string shorter or longer."),
+    ), N_("See where the plain model goes wrong on {text} on the Attention page.")),
+    Chapter(3, "looks-back", N_("Attention looks back"), (
+        N_("At every step the attention model scores each input letter against its own state "
+        "and reads the letters through those weights."),
+        N_("Each row of the heatmap is one output step and each column one input letter; the "
+        "outlined cells are the letters a step has to write."),
+        N_("Move the step slider to follow the dotted frame down the rows, and see where the "
+        "dark cells sit against the outline: the next chapter says why."),
+    ), N_("Open the heatmap of {text} on the Attention page.")),
+    Chapter(4, "surprise", N_("The surprise: one column to the right"), (
+        N_("The attention model puts only {outline_mass} of its weight on the outlined cells and "
+        "{plus_one_mass} one column to their right, on the letter it has just written."),
+        N_("That works because the encoder reads left to right: its state at letter i still "
+        "remembers letter i−1, the very letter to write next."),
+        N_("Force step {step} to read a letter and watch what it writes."),
+    ), N_("Try your own what-if on {text} on the Attention page.")),
+    Chapter(5, "race", N_("Race them yourself"), (
+        N_("Both models train on the very same batches, one step each in turn, for "
+        "{steps} steps in a worker process of their own."),
+        N_("Watch which exact match climbs first; at the end both are scored on fresh strings "
+        "of every length."),
+    ), N_("Open this race on the Train page.")),
+    Chapter(6, "scaling", N_("Why scale the dot product"), (
+        N_("A score between two vectors of size D is a sum of D products, so its spread grows "
         "like √D: {spread_low:.1f} at D = {dim_low} and {spread_high:.1f} at D = {dim_high} "
-        "for random vectors.",
-        "Then the softmax puts nearly all its weight on one key (entropy "
+        "for random vectors."),
+        N_("Then the softmax puts nearly all its weight on one key (entropy "
         "{entropy_high:.2f} of at most {max_entropy:.2f} nats) and almost no gradient "
-        "reaches the scores; dividing by √D keeps the spread near 1 at every size.",
-    ), "Take one attention step apart on the Attention page."),
-    Chapter(7, "capacity", "How big must the vector be", (
+        "reaches the scores; dividing by √D keeps the spread near 1 at every size."),
+    ), N_("Take one attention step apart on the Attention page.")),
+    Chapter(7, "capacity", N_("How big must the vector be"), (
         "{summary}",
-    ), "Explore the whole capacity sweep on the Sweep page."),
+    ), N_("Explore the whole capacity sweep on the Sweep page.")),
 )
 
 
-TITLE = "Lesson: why attention helps"
-TEXT_LABEL = "A string to reverse (letters A-Z, up to {n})"
-HEAT_TEXT_LABEL = "A string (letters A-Z, up to {n})"
-LENGTH_LABEL, STEP_LABEL, VECTORS_LABEL = "Letters of the string", "Decode step", "Vectors"
-INPUT_LINE = "Input **`{text}`** ({length} letters)"
-HEATMAP_TITLE = "Attention of the model reversing {text}"
-VECTOR_CHOICES = {"random": "Random vectors", "model": "The trained model's queries and keys"}
-CHAPTER_OF = "Chapter {number} of {last}: {title}"
-PREVIOUS, NEXT = "Previous chapter", "Next chapter"
-ALL_CHAPTERS = "All chapters (each link opens one: share it with a class)"
-CHAPTER_LINK = "{number}. {title}"
-PLAIN_NEVER_BREAKS = ("The selected plain model reverses every prefix of this string, up to "
+TITLE = N_("Lesson: why attention helps")
+TEXT_LABEL = N_("A string to reverse (letters A-Z, up to {n})")
+HEAT_TEXT_LABEL = N_("A string (letters A-Z, up to {n})")
+LENGTH_LABEL, STEP_LABEL = N_("Letters of the string"), N_("Decode step")
+VECTORS_LABEL = N_("Vectors")
+HEATMAP_TITLE = N_("Attention of the model reversing {text}")
+VECTOR_CHOICES = {"random": N_("Random vectors"),
+                  "model": N_("The trained model's queries and keys")}
+CHAPTER_OF = N_("Chapter {number} of {last}: {title}")
+PREVIOUS, NEXT = N_("Previous chapter"), N_("Next chapter")
+ALL_CHAPTERS = N_("All chapters (each link opens one: share it with a class)")
+CHAPTER_LINK = N_("{number}. {title}")
+PLAIN_NEVER_BREAKS = (N_("The selected plain model reverses every prefix of this string, up to "
                       "{n_lengths} letters: pick the shipped plain model in the sidebar to see "
-                      "it break.")
-FORCE_QUESTION = "At step {step}, read"
-OUTLINE_CHOICE = "input {position} ({letter}): the textbook outline"
-PLUS_ONE_CHOICE = "input {position} ({letter}): its own column, one to the right"
-RACE_BUTTON = "Start a race of {steps} steps"
-RACE_WHAT = ("The race trains both models at the app's default settings on strings of "
-             "{low} to {high} letters, for {steps} steps each.")
-RACE_WHAT_ONE_LENGTH = ("The race trains both models at the app's default settings on "
-                        "strings of {high} letters, for {steps} steps each.")
-MODEL_LABELS = {"plain": "**Plain model**", "attention": "**Attention model**"}
-OWN_RUN, FORCED_RUN = "**Its own run**", "**Forced**"
-OUTPUT_RIGHT, OUTPUT_WRONG = "{label}: right", "{label}: wrong"
-NO_VERDICT = "neither can answer until the string holds only the letters A to Z."
+                      "it break."))
+FORCE_QUESTION = N_("At step {step}, read")
+OUTLINE_CHOICE = N_("input {position} ({letter}): the textbook outline")
+PLUS_ONE_CHOICE = N_("input {position} ({letter}): its own column, one to the right")
+RACE_BUTTON = N_("Start a race of {steps} steps")
+RACE_WHAT = (N_("The race trains both models at the app's default settings on strings of "
+             "{low} to {high} letters, for {steps} steps each."))
+RACE_WHAT_ONE_LENGTH = (N_("The race trains both models at the app's default settings on "
+                        "strings of {high} letters, for {steps} steps each."))
+MODEL_LABELS = {"plain": N_("**Plain model**"), "attention": N_("**Attention model**")}
+OWN_RUN, FORCED_RUN = N_("**Its own run**"), N_("**Forced**")
+OUTPUT_RIGHT, OUTPUT_WRONG = N_("{label}: right"), N_("{label}: wrong")
+NO_VERDICT = N_("neither can answer until the string holds only the letters A to Z.")
 VERDICTS = {  # (plain right, attention right): the end of chapter 1's second sentence
-    (False, True): "only the attention model gets it right.",
-    (True, False): "only the plain model gets it right.",
-    (True, True): "both get it right.",
-    (False, False): "both get it wrong.",
+    (False, True): N_("only the attention model gets it right."),
+    (True, False): N_("only the plain model gets it right."),
+    (True, True): N_("both get it right."),
+    (False, False): N_("both get it wrong."),
 }
-RACE_BY_LENGTH = ("Exact match of the two raced models on {n} fresh strings of every length, "
-                  "up to twice the longest training string; shaded: lengths outside training.")
-NO_RACE = "There is no race “{run}” in this app's run store: start a new one."
-RACE_READ_ERROR = "Could not read the race: {error}"
-RACE_NO_SCORES = "Could not score the raced models by length: {error}."
-NO_MODEL_SCALING = "The selected attention model cannot be measured here: {error}."
-RACE_STATUS = "{status}: step {done} of {total} for each model."
-RACE_STATUS_ETA = "{status}: step {done} of {total} for each model, about {left} left."
+RACE_BY_LENGTH = (N_("Exact match of the two raced models on {n} fresh strings of every length, "
+                  "up to twice the longest training string; shaded: lengths outside training."))
+NO_RACE = N_("There is no race “{run}” in this app's run store: start a new one.")
+RACE_READ_ERROR = N_("Could not read the race: {error}")
+RACE_NO_SCORES = N_("Could not score the raced models by length: {error}.")
+NO_MODEL_SCALING = N_("The selected attention model cannot be measured here: {error}.")
+RUN_STATUSES = {"queued": N_("Queued"), "running": N_("Running"), "finished": N_("Finished"),
+                "stopped": N_("Stopped"), "failed": N_("Failed"),
+                "interrupted": N_("Interrupted")}
+RACE_STATUS = N_("{status}: step {done} of {total} for each model.")
+RACE_STATUS_ETA = N_("{status}: step {done} of {total} for each model, about {left} left.")
 MODEL_SCALING = (
-    "At its full {dim} dimensions the trained model's own scores spread by {spread:.1f}, its "
+    N_("At its full {dim} dimensions the trained model's own scores spread by {spread:.1f}, its "
     "softmax is all but one-hot (entropy {entropy:.2f} nats) and its gradient norm is "
     "{grad:.3f}; divided by √{dim} they would spread by {scaled_spread:.1f}, with entropy "
     "{scaled_entropy:.2f} and gradient norm {scaled_grad:.3f}. Summing fewer of its "
-    "dimensions shows the same growth as the random vectors.")
-NO_CAPACITY = "The sweep's results lack one of the two models, so there is nothing to compare."
+    "dimensions shows the same growth as the random vectors."))
+NO_CAPACITY = N_("The sweep's results lack one of the two models, so there is nothing to "
+                 "compare.")
 
 
 @dataclass(frozen=True)
@@ -169,8 +175,8 @@ def parse_chapter(raw: str | None) -> ChapterPick:
     text = raw.strip()
     if text.isascii() and text.isdigit() and 1 <= int(text) <= len(CHAPTERS):
         return ChapterPick(int(text))
-    return ChapterPick(1, "There is no chapter “{value}”: the lesson has chapters 1 to "
-                          "{last}, so it starts at chapter 1.")
+    return ChapterPick(1, N_("There is no chapter “{value}”: the lesson has chapters 1 to "
+                             "{last}, so it starts at chapter 1."))
 
 
 def chapter(number: int) -> Chapter:
@@ -203,7 +209,7 @@ def printout_values(lines: Sequence[Printout], text: str) -> dict:
     """Chapter 1's sentence values for the printouts of ``text``."""
     right = {line.kind: line.correct for line in lines}
     return {"text": text, "length": len(text), "sample": LAB_SAMPLE,
-            "verdict": VERDICTS[(right.get("plain", False), right.get("attention", False))]}
+            "verdict": _(VERDICTS[(right.get("plain", False), right.get("attention", False))])}
 
 
 # ---- chapter 2 --------------------------------------------------------------------------------
@@ -233,6 +239,12 @@ def prefix_outcomes(models: dict[str, Seq2Seq], text: str) -> pd.DataFrame:
                                       "correct"])
 
 
+def input_line(text: str, length: int) -> str:
+    """"Input **`ABC`** (3 letters)", in the current language."""
+    return ngettext("Input **`{text}`** ({length} letter)", "Input **`{text}`** ({length} letters)",
+                    length).format(text=text, length=length)
+
+
 @dataclass(frozen=True)
 class PrefixSummary:
     """How far along ``text`` a model stays right."""
@@ -255,15 +267,15 @@ def prefix_summary(outcomes: pd.DataFrame, kind: str) -> PrefixSummary:
 def step_sentence(summary, source: str) -> str:
     """One sentence on one decode step (an ``analysis.StepSummary``) of reversing ``source``."""
     top = {"top": summary.top_position, "top_letter": source[summary.top_position],
-           "top_weight": f"{summary.top_weight:.0%}", "step": summary.step,
+           "top_weight": percent(summary.top_weight), "step": summary.step,
            "emitted": summary.emitted}
     if summary.correct_position is None:
-        return ("Step {step} wrote {emitted}, where the string ends; it looks most at input "
-                "{top} ({top_letter}, {top_weight}).").format(**top)
-    return ("Step {step} wrote {emitted} and should copy input {want} ({expected}), which gets "
-            "{want_weight} of its attention; it looks most at input {top} ({top_letter}, "
-            "{top_weight}).").format(want=summary.correct_position, expected=summary.expected,
-                                     want_weight=f"{summary.correct_weight:.0%}", **top)
+        return _("Step {step} wrote {emitted}, where the string ends; it looks most at input "
+                 "{top} ({top_letter}, {top_weight}).").format(**top)
+    return _("Step {step} wrote {emitted} and should copy input {want} ({expected}), which gets "
+             "{want_weight} of its attention; it looks most at input {top} ({top_letter}, "
+             "{top_weight}).").format(want=summary.correct_position, expected=summary.expected,
+                                      want_weight=percent(summary.correct_weight), **top)
 
 
 # ---- chapter 4 --------------------------------------------------------------------------------
@@ -305,17 +317,20 @@ def surprise_sentence(result: Surprise) -> str:
     forced = result.outcome.forced[0] if result.outcome.forced else None
     values = {"step": result.step, "position": result.position,
               "letter": result.own.source[result.position],
-              "written": forced.written if forced else "nothing",
-              "expected": forced.expected if forced else "nothing",
+              "written": forced.written if forced else _("nothing"),
+              "expected": forced.expected if forced else _("nothing"),
               "right": letters_right(result.forced.output, result.forced.expected),
               "total": len(result.forced.expected)}
     if result.outcome.exact:
-        return ("Forced to read input {position} ({letter}), step {step} still writes "
-                "{written}, and the whole output is right: that column is the one the model "
-                "reads anyway.").format(**values)
-    return ("Forced to read input {position} ({letter}), step {step} writes {written} instead "
-            "of {expected}, and the model never finds its place again: {right} of {total} "
-            "letters end up in place.").format(**values)
+        return _("Forced to read input {position} ({letter}), step {step} still writes "
+                 "{written}, and the whole output is right: that column is the one the model "
+                 "reads anyway.").format(**values)
+    return ngettext("Forced to read input {position} ({letter}), step {step} writes {written} "
+                    "instead of {expected}, and the model never finds its place again: {right} "
+                    "of {total} letter ends up in place.",
+                    "Forced to read input {position} ({letter}), step {step} writes {written} "
+                    "instead of {expected}, and the model never finds its place again: {right} "
+                    "of {total} letters end up in place.", values["total"]).format(**values)
 
 
 # ---- chapter 5 --------------------------------------------------------------------------------
@@ -329,7 +344,7 @@ def race_configs(steps: int = RACE_STEPS) -> tuple[list[ModelConfig], TrainConfi
 def race_what(train_config: TrainConfig) -> str:
     """What the race button will train, in one sentence."""
     template = RACE_WHAT_ONE_LENGTH if train_config.min_len == train_config.max_len else RACE_WHAT
-    return template.format(low=train_config.min_len, high=train_config.max_len,
+    return _(template).format(low=train_config.min_len, high=train_config.max_len,
                            steps=train_config.steps)
 
 
@@ -357,14 +372,15 @@ def by_length_table(models: dict[str, Seq2Seq], lengths: Sequence[int],
 def race_progress(status: str, done: int, total: int, wall_seconds: float = 0.0) -> str:
     """The race's progress line; a running race says how long it has left at its pace."""
     if status == "queued":
-        return "Queued: the race starts when a worker is free."
+        return _("Queued: the race starts when a worker is free.")
     if status == "running" and not done:
-        return "Starting a worker process…"
+        return _("Starting a worker process…")
     if status == "running" and wall_seconds > 0:
         left = format_duration(wall_seconds * (total - done) / done)
-        return RACE_STATUS_ETA.format(status=status.capitalize(), done=done, total=total,
-                                      left=left)
-    return RACE_STATUS.format(status=status.capitalize(), done=done, total=total)
+        return _(RACE_STATUS_ETA).format(status=_(RUN_STATUSES.get(status, status)), done=done,
+                                         total=total, left=left)
+    return _(RACE_STATUS).format(status=_(RUN_STATUSES.get(status, status)), done=done,
+                                 total=total)
 
 
 # ---- chapter 6 --------------------------------------------------------------------------------
@@ -382,7 +398,7 @@ def model_scaling_sentence(stats: Sequence[ScoreStats]) -> str:
     """One sentence on the trained model's own scores at its full size."""
     full = max(s.dim for s in stats)
     own = {s.scaled: s for s in stats if s.dim == full}
-    return MODEL_SCALING.format(
+    return _(MODEL_SCALING).format(
         dim=full, spread=own[False].spread, entropy=own[False].entropy,
         grad=own[False].grad_norm, scaled_spread=own[True].spread,
         scaled_entropy=own[True].entropy, scaled_grad=own[True].grad_norm)
@@ -390,11 +406,11 @@ def model_scaling_sentence(stats: Sequence[ScoreStats]) -> str:
 
 # ---- chapter 7 --------------------------------------------------------------------------------
 CAPACITY_SENTENCE = (
-    "To hold a string in its one vector the plain model needs about {plain_per_letter:.0f} "
+    N_("To hold a string in its one vector the plain model needs about {plain_per_letter:.0f} "
     "numbers per letter (the median over the sweep's hidden sizes) and attention about "
     "{attention_per_letter:.0f}, since it can read the letters back: with {hidden} numbers "
     "the plain model reverses every length up to {plain_longest} letters, attention up to "
-    "{attention_longest}.")
+    "{attention_longest}."))
 
 
 def capacity_numbers(frame: pd.DataFrame) -> dict | None:
