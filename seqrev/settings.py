@@ -19,6 +19,8 @@ from typing import Any
 
 WIDGETS = ("slider", "number", "select", "select_slider", "segmented")
 GROUPS = ("model", "data", "optimisation", "run")
+TRUE_WORDS = ("true", "1", "yes", "on")  # how the CLI and a URL may spell a bool setting
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Setting:
 
     name: str  # the dataclass field
     owner: str  # "model" (ModelConfig) or "train" (TrainConfig)
-    kind: type  # int, float or str
+    kind: type  # int, float, str or bool
     default: Any
     flag: str  # e.g. "--hidden-dim"
     label: str  # the widget's label
@@ -54,6 +56,8 @@ class Setting:
             (self.query_key, self.query_key.replace("-", "_"), self.name)))
 
     def range_text(self) -> str:
+        if self.kind is bool:
+            return "true or false"
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
         low = _plain(self.minimum) if self.minimum is not None else "-inf"
@@ -66,6 +70,10 @@ class Setting:
         if value is None and self.zero_means_none:
             return None
         problem = f"{self.label} ({self.flag}) must be {self.range_text()}, got {value!r}"
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(problem)
+            return value
         if self.kind is str:
             if not isinstance(value, str) or (self.choices and value not in self.choices):
                 raise ValueError(problem)
@@ -98,6 +106,12 @@ class Setting:
         text = str(text).strip()
         if self.kind is str:
             return self.check(text)
+        if self.kind is bool:
+            word = text.lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                raise ValueError(f"{self.label} ({self.flag}) must be {self.range_text()}, "
+                                 f"got {text[:40]!r}")
+            return word in TRUE_WORDS
         if len(text) > 40:
             raise ValueError(f"{self.label} ({self.flag}) must be {self.range_text()}, got a "
                              f"{len(text)}-character value")
@@ -120,6 +134,8 @@ class Setting:
         """The value as the CLI and the URL spell it (None -> "0" where 0 means off)."""
         if value is None and self.zero_means_none:
             return "0"
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return _plain(value)
 
 
@@ -152,7 +168,7 @@ def settings_of(config_class: type, owner: str) -> list[Setting]:
         if spec is None:
             continue
         type_name = str(config_field.type).split("|")[0].strip()
-        kind = {"int": int, "float": float, "str": str}.get(type_name)
+        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(type_name)
         if kind is None:
             raise TypeError(f"{config_class.__name__}.{config_field.name}: unsupported type "
                             f"{config_field.type!r}")

@@ -86,6 +86,8 @@ Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 def _annotation_of(item: Setting) -> Any:
+    if item.kind is bool:
+        return Annotated[bool, Field(strict=True)]
     if item.kind is str:
         return Literal[item.choices] if item.choices else Annotated[str, Field(max_length=64)]
     bounds = {"ge": item.minimum, "le": item.maximum}

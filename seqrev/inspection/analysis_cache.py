@@ -148,18 +148,20 @@ def encode_state_map(state_map: StateMap) -> dict[str, Any]:
     }
 
 
-def decode_state_map(data: dict[str, Any], hidden: int) -> StateMap:
-    """A map from :func:`encode_state_map`'s output, every shape checked against ``hidden``."""
-    pcas = {}
-    for part in ("encoder", "decoder"):
-        pcas[part] = Pca(_tensor(data[f"{part}_mean"], (hidden,)),
-                         _tensor(data[f"{part}_components"], (2, hidden)),
+def decode_state_map(data: dict[str, Any], hidden: int, encoder_dim: int | None = None
+                     ) -> StateMap:
+    """A map from :func:`encode_state_map`'s output, every shape checked against ``hidden``
+    (``encoder_dim`` for the encoder's states: 2 * hidden when bidirectional)."""
+    pcas, sizes = {}, {"encoder": encoder_dim or hidden, "decoder": hidden}
+    for part, size in sizes.items():
+        pcas[part] = Pca(_tensor(data[f"{part}_mean"], (size,)),
+                         _tensor(data[f"{part}_components"], (2, size)),
                          _tensor(data[f"{part}_explained"], (2,)))
     encoder_xy = _tensor(data["encoder_xy"], (None, 2))
     decoder_xy = _tensor(data["decoder_xy"], (None, 2))
     n_enc, n_dec = encoder_xy.shape[0], decoder_xy.shape[0]
     reference = ReferenceStates(
-        encoder=torch.empty(0, hidden), decoder=torch.empty(0, hidden),
+        encoder=torch.empty(0, sizes["encoder"]), decoder=torch.empty(0, hidden),
         encoder_position=_tensor(data["encoder_position"], (n_enc,), torch.long),
         encoder_length=_tensor(data["encoder_length"], (n_enc,), torch.long),
         decoder_step=_tensor(data["decoder_step"], (n_dec,), torch.long),
@@ -179,9 +181,10 @@ def stored_state_map(checkpoint: checkpoints.Checkpoint, directory: Path | None 
     key = (f"state_map n={REFERENCE_N} seed={REFERENCE_SEED} lengths={REFERENCE_LENGTHS}"
            + ("" if task == DEFAULT_TASK else f" task={task}"))
     hidden = checkpoint.model_config.hidden_dim
+    encoder_dim = hidden * (2 if checkpoint.model_config.bidirectional else 1)
     return cached(checkpoint, key, lambda: fit_state_map(checkpoint.model, task=task),
                   encode_state_map,
-                  lambda data: decode_state_map(data, hidden), directory)
+                  lambda data: decode_state_map(data, hidden, encoder_dim), directory)
 
 
 _FRAMES = ("per_position", "by_length", "examples")

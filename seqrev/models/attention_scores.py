@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 SCORE_FUNCTIONS = ("bilinear", "dot", "scaled_dot", "additive")
+UNPROJECTED_SCORES = ("dot", "scaled_dot")  # keys and queries must have one size
 
 
 def dot_scores(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -24,11 +25,14 @@ def dot_scores(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
 
 
 class BilinearScore(nn.Module):
-    """Luong's "general" score, the lab's: ``s(h_i, q) = (W h_i) · q``, W bias-free."""
+    """Luong's "general" score, the lab's: ``s(h_i, q) = (W h_i) · q``, W bias-free.
 
-    def __init__(self, hidden_dim: int) -> None:
+    W is (hidden, key_dim): a bidirectional encoder's states (2 * hidden) map to the query's size.
+    """
+
+    def __init__(self, hidden_dim: int, key_dim: int | None = None) -> None:
         super().__init__()
-        self.attention_w = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.attention_w = nn.Linear(key_dim or hidden_dim, hidden_dim, bias=False)
 
     def prepare(self, encoder_states: torch.Tensor) -> torch.Tensor:
         return self.attention_w(encoder_states)  # (batch, S, hidden)
@@ -54,9 +58,9 @@ class DotScore(nn.Module):
 class AdditiveScore(nn.Module):
     """Bahdanau's ``s(h_i, q) = v · tanh(W_k h_i + W_q q)``."""
 
-    def __init__(self, hidden_dim: int) -> None:
+    def __init__(self, hidden_dim: int, key_dim: int | None = None) -> None:
         super().__init__()
-        self.key_proj = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.key_proj = nn.Linear(key_dim or hidden_dim, hidden_dim, bias=False)
         self.query_proj = nn.Linear(hidden_dim, hidden_dim, bias=True)
         self.v = nn.Linear(hidden_dim, 1, bias=False)
 
@@ -68,12 +72,16 @@ class AdditiveScore(nn.Module):
         return self.v(mixed).squeeze(2)  # (batch, S)
 
 
-def make_score(name: str, hidden_dim: int) -> nn.Module:
-    """The score module called ``name`` (one of SCORE_FUNCTIONS)."""
+def make_score(name: str, hidden_dim: int, key_dim: int | None = None) -> nn.Module:
+    """The score module called ``name`` (one of SCORE_FUNCTIONS) for keys of ``key_dim``."""
+    key_dim = key_dim or hidden_dim
+    if name in UNPROJECTED_SCORES and key_dim != hidden_dim:
+        raise ValueError(f"the {name} score needs keys of the query's size {hidden_dim}, "
+                         f"not {key_dim}")
     if name == "bilinear":
-        return BilinearScore(hidden_dim)
-    if name in ("dot", "scaled_dot"):
+        return BilinearScore(hidden_dim, key_dim)
+    if name in UNPROJECTED_SCORES:
         return DotScore(hidden_dim, scaled=name == "scaled_dot")
     if name == "additive":
-        return AdditiveScore(hidden_dim)
+        return AdditiveScore(hidden_dim, key_dim)
     raise ValueError(f"unknown score function {name!r}; choose from {', '.join(SCORE_FUNCTIONS)}")

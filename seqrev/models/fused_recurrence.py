@@ -169,7 +169,7 @@ class _AttentionGRUSequence(torch.autograd.Function):
         for gates, out in zip(input_gates.unbind(1), states.unbind(1), strict=True):
             scores = torch.baddbmm(padding, hidden.unsqueeze(1), keys_t)  # (batch, 1, S)
             weights = torch.softmax(scores, dim=2)  # (batch, 1, S)
-            context = torch.bmm(weights, memory_states).squeeze(1)  # (batch, H)
+            context = torch.bmm(weights, memory_states).squeeze(1)  # (batch, D)
             gates = torch.addmm(gates, context, weight_context_t)  # (batch, 3H)
             input_rz, input_n = gates.split((2 * size, size), dim=1)
             ctx.steps.append(_gru_step(input_rz, input_n, hidden, weight_hh_t, bias_hh, out))
@@ -190,7 +190,7 @@ class _AttentionGRUSequence(torch.autograd.Function):
         d_input_rz, d_input_n = _split_steps(d_input_gates)
         d_inputs = d_input_gates.unbind(1)  # T x (batch, 3H)
         d_weight_context = torch.zeros_like(weight_context)  # (3H, H)
-        d_contexts = states.new_empty(steps, batch, size)  # (T, batch, H)
+        d_contexts = states.new_empty(steps, batch, memory_states.shape[2])  # (T, batch, D)
         d_scores = [None] * steps  # T x (batch, 1, S)
         memory_t = memory_states.transpose(1, 2)  # (batch, H, S)
         grads = grad_states.unbind(1)  # T x (batch, H)
@@ -244,7 +244,8 @@ def attention_gru_sequence(
     """States (batch, T, H) and attention weights (batch, T, S) of the attention decoder.
 
     At each step the previous state queries ``keys`` (batch, S, H) with a dot product, padding
-    (``mask`` False) gets weight 0, the weighted sum of ``memory_states`` (batch, S, H) adds
+    (``mask`` False) gets weight 0, the weighted sum of ``memory_states`` (batch, S, D; D = 2H
+    for a bidirectional encoder) adds
     ``context @ weight_context.T`` to the step's input gates, and the GRU updates as in
     ``gru_sequence``. The attention weights carry no gradient.
     """

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqrev.models.attention_scores import SCORE_FUNCTIONS, make_score
+from seqrev.models.attention_scores import SCORE_FUNCTIONS, UNPROJECTED_SCORES, make_score
 from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
 from seqrev.models.kinds import KIND_NAMES, KINDS, builder_of
 from seqrev.settings import range_problems, setting
@@ -45,10 +45,20 @@ class ModelConfig:
     score: str = field(default="bilinear", metadata=setting(
         "--score", "Attention score function", "bilinear is the lab's (W h_i)·q.",
         group="model", widget="select", choices=SCORE_FUNCTIONS))
+    # off in the lab and every checkpoint saved before it existed; on: bentrevett notebook 3
+    bidirectional: bool = field(default=False, metadata=setting(
+        "--bidirectional", "Bidirectional encoder", "The encoder also reads the string right "
+        "to left; the decoder starts from both final states and attends over both directions' "
+        "states (keys of twice the hidden size).", group="model", widget="select",
+        choices=(False, True)))
     vocab_size: int = VOCAB_SIZE  # <pad>, <sos>, <eos>, A..Z
 
     def __post_init__(self) -> None:
         problems = range_problems(self, "model")
+        if self.bidirectional and self.score in UNPROJECTED_SCORES:
+            problems.append(f"score: {self.score} compares keys and queries of one size; a "
+                            "bidirectional encoder's keys are twice the hidden size, so use "
+                            "bilinear or additive")
         if self.vocab_size != VOCAB_SIZE:
             problems.append(f"vocab_size must be {VOCAB_SIZE}")
         if problems:
@@ -61,7 +71,7 @@ class ModelConfig:
 class Memory(NamedTuple):
     """What the decoder may look at: the encoder's states, prepared keys and source mask."""
 
-    states: torch.Tensor  # (batch, S, hidden)
+    states: torch.Tensor  # (batch, S, D): D = hidden, or 2 * hidden when bidirectional
     keys: torch.Tensor | None  # (batch, S, hidden) prepared by the score; None for plain
     mask: torch.Tensor  # (batch, S) True on letters, False on padding
 
@@ -113,20 +123,31 @@ class Seq2Seq(nn.Module):
         self.config = config
         embedding_dim, hidden_dim = config.embedding_dim, config.hidden_dim
         self.embedding = nn.Embedding(config.vocab_size, embedding_dim)
-        self.encoder = nn.GRU(embedding_dim, hidden_dim, num_layers=1, batch_first=True)
-        context_dim = hidden_dim if self.has_attention else 0
+        self.encoder = nn.GRU(embedding_dim, hidden_dim, num_layers=1, batch_first=True,
+                              bidirectional=config.bidirectional)
+        memory_dim = self.memory_dim
+        if config.bidirectional:  # both final states -> the decoder's first state
+            self.bridge = nn.Linear(memory_dim, hidden_dim)
+        context_dim = memory_dim if self.has_attention else 0
         self.decoder = DecoderCell(embedding_dim, context_dim, hidden_dim)
         self.output = nn.Linear(hidden_dim, config.vocab_size)
         if self.has_attention:
-            self.score = make_score(config.score, hidden_dim)
+            self.score = make_score(config.score, hidden_dim, memory_dim)
 
     @property
     def has_attention(self) -> bool:
         return KINDS[self.config.kind].has_attention
 
+    @property
+    def memory_dim(self) -> int:
+        """The size of one encoder state: hidden, or 2 * hidden (forward | backward)."""
+        return self.config.hidden_dim * (2 if self.config.bidirectional else 1)
+
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[Memory, torch.Tensor]:
         """Encode right-padded ``source`` (batch, S); return the memory and first decoder state."""
         embedded = self.embedding(source)  # (batch, S, embedding)
+        if self.config.bidirectional:
+            return self._encode_both_ways(source, lengths, embedded)
         if torch.is_grad_enabled():
             # nn.GRU's CPU backward replays ~30 small autograd ops per step; the fused
             # recurrence does the same math with a hand-written backward
@@ -141,11 +162,35 @@ class Seq2Seq(nn.Module):
         keys = self.score.prepare(states) if self.has_attention else None
         return Memory(states, keys, source != PAD), final
 
+    def _encode_both_ways(
+        self, source: torch.Tensor, lengths: torch.Tensor, embedded: torch.Tensor
+    ) -> tuple[Memory, torch.Tensor]:
+        """``encode`` for a bidirectional encoder; each direction reads only a row's letters.
+
+        The backward GRU reads each row from its last letter to its first (padding after), so
+        its state at i has read letters i..end; its final state is the one at position 0.
+        """
+        encoder, start = self.encoder, embedded.new_zeros(source.shape[0], self.encoder.hidden_size)
+        forward = gru_sequence(F.linear(embedded, encoder.weight_ih_l0, encoder.bias_ih_l0),
+                               start, encoder.weight_hh_l0, encoder.bias_hh_l0)  # (b, S, H)
+        order = reversal_index(lengths, source.shape[1])  # (batch, S)
+        flipped = embedded.gather(1, order.unsqueeze(2).expand_as(embedded))  # (b, S, E)
+        backward = gru_sequence(
+            F.linear(flipped, encoder.weight_ih_l0_reverse, encoder.bias_ih_l0_reverse),
+            start, encoder.weight_hh_l0_reverse, encoder.bias_hh_l0_reverse)  # (b, S, H)
+        backward = backward.gather(1, order.unsqueeze(2).expand_as(backward))  # (b, S, H)
+        states = torch.cat([forward, backward], dim=2)  # (batch, S, 2H)
+        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, forward.shape[2])  # (batch, 1, H)
+        finals = torch.cat([forward.gather(1, last).squeeze(1), backward[:, 0]], dim=1)  # (b, 2H)
+        first = torch.tanh(self.bridge(finals))  # (batch, hidden)
+        keys = self.score.prepare(states) if self.has_attention else None
+        return Memory(states, keys, source != PAD), first
+
     def attend(self, memory: Memory, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context (batch, hidden) and weights (batch, S) for ``query`` (batch, hidden)."""
+        """Context (batch, D) and weights (batch, S) for ``query`` (batch, hidden)."""
         scores = self.score.score(memory.keys, query)  # (batch, S)
         weights = torch.softmax(scores.masked_fill(~memory.mask, float("-inf")), dim=1)
-        context = (weights.unsqueeze(2) * memory.states).sum(dim=1)  # (batch, hidden)
+        context = (weights.unsqueeze(2) * memory.states).sum(dim=1)  # (batch, D)
         return context, weights
 
     def embed_gates(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -160,7 +205,7 @@ class Seq2Seq(nn.Module):
         attention = None
         if self.has_attention:
             context, attention = self.attend(memory, hidden)  # query = previous state
-            context_weight = self.decoder.weight_ih_context  # (3H, H)
+            context_weight = self.decoder.weight_ih_context  # (3H, D)
             input_gates = torch.addmm(input_gates, context, context_weight.t())  # (batch, 3H)
         hidden_gates = F.linear(hidden, self.decoder.weight_hh, self.decoder.bias_hh)
         return gru_update(input_gates, hidden_gates, hidden), attention
@@ -221,6 +266,17 @@ class Seq2Seq(nn.Module):
                 guess = out.logits.argmax(dim=1)
                 tokens = torch.where(coin < teacher_forcing, decoder_input[:, t + 1], guess)
         return torch.stack(logits, dim=1)  # (batch, T, vocab)
+
+
+def reversal_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Per row, positions ``length-1 .. 0`` then the padding in place. (batch, width)
+
+    Gathering with it reverses each row's letters and leaves padding last; it is its own
+    inverse, so gathering again puts a backward pass's states back in source order.
+    """
+    positions = torch.arange(width, device=lengths.device).expand(lengths.shape[0], -1)
+    flipped = lengths.view(-1, 1) - 1 - positions  # (batch, width)
+    return torch.where(positions < lengths.view(-1, 1), flipped, positions)
 
 
 def build_model(config: ModelConfig) -> Seq2Seq:

@@ -34,13 +34,16 @@ Configs = tuple[ModelConfig, TrainConfig]
 def parameter_count(model: ModelConfig) -> int:
     """Parameters of one Seq2Seq of ``model``'s config."""
     hidden, embedding, gates = model.hidden_dim, model.embedding_dim, 3 * model.hidden_dim
+    directions = 2 if model.bidirectional else 1
+    memory = directions * hidden  # one encoder state
     count = VOCAB_SIZE * embedding  # letter table
-    count += gates * (embedding + hidden + 2)  # encoder GRU
+    count += directions * gates * (embedding + hidden + 2)  # encoder GRU, each direction
+    count += (memory * hidden + hidden) if model.bidirectional else 0  # bridge to h0
     count += gates * (embedding + hidden + 2)  # decoder GRU (embedding part)
     count += hidden * VOCAB_SIZE + VOCAB_SIZE  # output layer
     if model.kind == "attention":
-        count += gates * hidden  # decoder's context weights
-        count += hidden * hidden if model.score == "bilinear" else 0
+        count += gates * memory  # decoder's context weights
+        count += memory * hidden if model.score == "bilinear" else 0
     return count
 
 
@@ -89,7 +92,7 @@ def plan_packs(configs: Sequence[Configs], *, max_pack: int = MAX_PACK,
     or more (where arithmetic, not call overhead, sets a step's time, so padding costs), equal
     lengths. A group is cut, longest lengths first, wherever one more trial would pass
     ``max_pack`` or ``budget`` bytes (default: ``memory_budget()``). A trial over the budget
-    on its own, or with no key, trains alone.
+    on its own, or with no key (``packed_training.alone_reason`` says why), trains alone.
     """
     budget = memory_budget() if budget is None else budget
     groups: dict[Any, list[int]] = {}

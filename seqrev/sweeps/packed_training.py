@@ -35,14 +35,24 @@ EPSILON = 1e-8
 PACKED_SCORES = ("bilinear", "dot", "scaled_dot")  # scores with a fused recurrence
 
 
+def alone_reason(model_config: ModelConfig, train_config: TrainConfig) -> str | None:
+    """Why a trial cannot share a pack (it then trains alone, as one trial); None if it can."""
+    if train_config.teacher_forcing < 1.0:
+        return "teacher forcing below 1 has no fused recurrence to batch"
+    if model_config.kind == "attention" and model_config.score not in PACKED_SCORES:
+        return f"the {model_config.score} score has no fused recurrence to batch"
+    if model_config.bidirectional:
+        return "a bidirectional encoder is not packed (yet)"
+    return None
+
+
 def pack_key(model_config: ModelConfig, train_config: TrainConfig) -> tuple | None:
     """Trials with equal keys can share a pack; None for a trial that must train alone.
 
-    Teacher forcing below 1 and the additive score have no fused recurrence to batch.
+    Teacher forcing below 1, the additive score and a bidirectional encoder: see alone_reason.
     """
     attention = model_config.kind == "attention"
-    if train_config.teacher_forcing < 1.0 or (attention and model_config.score
-                                              not in PACKED_SCORES):
+    if alone_reason(model_config, train_config) is not None:
         return None
     return (model_config.kind, model_config.hidden_dim, model_config.embedding_dim,
             model_config.score if attention else None, train_config.batch_size,
@@ -230,8 +240,11 @@ class PackedTrainer:
     """
 
     def __init__(self, configs: Sequence[tuple[ModelConfig, TrainConfig]]) -> None:
+        reasons = {alone_reason(*pair) for pair in configs} - {None}
+        if reasons:
+            raise ValueError(f"these trials train alone, not in a pack: {sorted(reasons)[0]}")
         keys = {pack_key(*pair) for pair in configs}
-        if len(keys) != 1 or None in keys:
+        if len(keys) != 1:
             raise ValueError("a pack needs trials of one packable shape (see pack_key)")
         self.trials = [PackedTrial(Trainer(*pair)) for pair in configs]
         self.model = PackedSeq2Seq.stack([trial.trainer.model for trial in self.trials])

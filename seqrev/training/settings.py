@@ -63,10 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 raise argparse.ArgumentTypeError(str(error)) from None
         convert.__name__ = item.label
         extra = f" ({item.range_text()})" if not item.choices else ""
+        metavar = ("{" + ",".join(map(item.format, item.choices)) + "}" if item.choices
+                   else item.query_key.upper().replace("-", "_"))
+        # a bool setting alone (--bidirectional) means true; --bidirectional false spells it out
+        flag_alone = {"nargs": "?", "const": True} if item.kind is bool else {}
         parser.add_argument(item.flag, dest=item.name, type=convert, default=argparse.SUPPRESS,
-                            metavar=item.query_key.upper().replace("-", "_")
-                            if not item.choices else "{" + ",".join(item.choices) + "}",
-                            help=f"{item.help}{extra}".replace("%", "%%"))
+                            metavar=metavar, help=f"{item.help}{extra}".replace("%", "%%"),
+                            **flag_alone)
 
 
 def from_arguments(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,120 @@
+"""The bidirectional GRU encoder: shapes, old checkpoints, training, decoding and the CLI."""
+
+import json
+
+import pytest
+import torch
+
+import seqrev.checkpoints.store as checkpoints
+from seqrev.checkpoints.store import CheckpointError, load_checkpoint, save_checkpoint
+from seqrev.cli.main import main
+from seqrev.decoding.search import AttentionOverride, beam_search, greedy_trace
+from seqrev.models.seq2seq import ModelConfig, build_model
+from seqrev.sweeps.packed_training import alone_reason
+from seqrev.tasks.data import batch_from_strings
+from seqrev.training.trainer import LAB_MODEL, TrainConfig, Trainer
+
+
+def tiny(kind="attention", bidirectional=True, score="bilinear"):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(kind=kind, embedding_dim=8, hidden_dim=12, score=score,
+                                   bidirectional=bidirectional))
+
+
+@pytest.mark.parametrize("kind", ["plain", "attention"])
+def test_shapes(kind):
+    model = tiny(kind)
+    batch = batch_from_strings(["ABC", "HELLO"])
+    memory, first = model.encode(batch.source, batch.lengths)
+    assert memory.states.shape == (2, 5, 24) and first.shape == (2, 12)
+    assert model.bridge.weight.shape == (12, 24)
+    if kind == "attention":
+        assert model.score.attention_w.weight.shape == (12, 24)
+        assert memory.keys.shape == (2, 5, 12)
+    logits = model(batch.source, batch.lengths, batch.decoder_input)
+    assert logits.shape == (2, 6, model.config.vocab_size)
+
+
+def test_padding_does_not_reach_the_backward_direction():
+    model = tiny().eval()
+    alone = batch_from_strings(["ABC"])
+    padded = batch_from_strings(["ABC", "HELLOWORLD"])
+    with torch.no_grad():
+        one, first = model.encode(alone.source, alone.lengths)
+        two, first2 = model.encode(padded.source, padded.lengths)
+    torch.testing.assert_close(one.states[0], two.states[0, :3])
+    torch.testing.assert_close(first[0], first2[0])
+
+
+def test_the_lab_preset_and_old_configs_stay_unidirectional():
+    assert LAB_MODEL.bidirectional is False
+    assert ModelConfig().bidirectional is False
+    model = build_model(LAB_MODEL)
+    assert not hasattr(model, "bridge")
+    assert all("reverse" not in name for name in model.state_dict())
+
+
+def test_shipped_checkpoints_load_unidirectional_and_score_as_before():
+    for name in (checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION):
+        loaded = load_checkpoint(name, checkpoints.SHIPPED_DIR)
+        assert loaded.model_config.bidirectional is False
+        assert "bidirectional" not in json.loads(
+            (checkpoints.SHIPPED_DIR / f"{name}.json").read_text())["model_config"]
+
+
+def test_bidirectional_checkpoint_round_trips_and_bad_shapes_are_named(tmp_path):
+    model = tiny()
+    save_checkpoint("bidi", model, TrainConfig(steps=1), directory=tmp_path)
+    loaded = load_checkpoint("bidi", tmp_path)
+    assert loaded.model_config.bidirectional is True
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key])
+    # bidirectional weights under a config that says unidirectional: refused by name
+    model.config = ModelConfig(kind="attention", embedding_dim=8, hidden_dim=12)
+    save_checkpoint("mislabelled", model, TrainConfig(steps=1), directory=tmp_path)
+    with pytest.raises(CheckpointError, match="mislabelled"):
+        load_checkpoint("mislabelled", tmp_path)
+
+
+def test_dot_scores_refuse_bidirectional_keys():
+    with pytest.raises(ValueError, match="bidirectional"):
+        ModelConfig(score="dot", bidirectional=True)
+
+
+def test_a_tiny_bidirectional_model_learns_short_strings():
+    torch.manual_seed(0)
+    config = ModelConfig(kind="attention", embedding_dim=16, hidden_dim=32, bidirectional=True)
+    trainer = Trainer(config, TrainConfig(steps=300, batch_size=32, learning_rate=1e-2,
+                                          min_len=1, max_len=3, eval_every=0, seed=0))
+    trainer.run()
+    model = trainer.model.eval()
+    right = sum(greedy_trace(model, text).output == text[::-1]
+                for text in ("AB", "CAT", "XYZ", "QR", "DOG", "MEN", "BU", "FLY"))
+    assert right >= 4  # chance is about 1 in 26**2
+
+
+def test_decoding_beam_and_override_work():
+    model = tiny().eval()
+    trace = greedy_trace(model, "HELLO")
+    assert trace.steps and trace.steps[0].attention is not None
+    assert abs(float(trace.steps[0].attention.sum()) - 1) < 1e-5
+    assert beam_search(model, "HELLO", width=3)
+    same = greedy_trace(model, "HELLO", overrides=[AttentionOverride(0, 2, blend=0.0)])
+    assert same.output == trace.output
+    forced = greedy_trace(model, "HELLO", overrides=[AttentionOverride(0, 4, blend=1.0)])
+    assert float(forced.steps[0].attention[4]) == pytest.approx(1.0)
+
+
+def test_the_packed_sweep_trains_bidirectional_trials_alone():
+    config = ModelConfig(bidirectional=True)
+    assert "bidirectional" in alone_reason(config, TrainConfig())
+
+
+def test_cli_train_bidirectional(checkpoint_dir):
+    assert main(["train", "--model", "attention", "--bidirectional", "--steps", "3",
+                 "--batch-size", "8", "--hidden-dim", "8", "--embedding-dim", "4",
+                 "--eval-every", "0", "--out", "bidi-cli", "--quiet"]) == 0
+    sidecar = json.loads((checkpoint_dir / "bidi-cli.json").read_text())
+    assert sidecar["model_config"]["bidirectional"] is True
+    assert "--bidirectional" in sidecar["command"]
+    assert load_checkpoint("bidi-cli", checkpoint_dir).model_config.bidirectional
