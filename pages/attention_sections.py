@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from pages.common import escape_markdown
+from pages.common import escape_markdown, shipped_checkpoint
 from pages.widgets import step_control
 from seqrev.charts.attention import (
     error_rate_figure,
@@ -29,7 +29,7 @@ from seqrev.charts.attention import (
 from seqrev.charts.decoding import marked_output_html
 from seqrev.charts.mechanism import contributions_figure, scores_figure, vectors_figure
 from seqrev.charts.projection import COLOR_BY, reference_figure, state_paths_figure
-from seqrev.checkpoints.store import Checkpoint
+from seqrev.checkpoints.store import SHIPPED_BIDIRECTIONAL, Checkpoint
 from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace, override_steps
 from seqrev.inspection.alignment import align_letters, describe, summarize
@@ -49,6 +49,7 @@ from seqrev.inspection.analysis_cache import (
     stored_state_map,
 )
 from seqrev.inspection.mechanism import override_outcome, step_mechanism
+from seqrev.inspection.outline_offsets import fresh_strings, offset_masses
 from seqrev.inspection.projection import (
     REFERENCE_LENGTHS,
     REFERENCE_N,
@@ -57,6 +58,7 @@ from seqrev.inspection.projection import (
 )
 from seqrev.inspection.what_if import default_force, position_label, suggest_override
 from seqrev.tasks.base import LetterTask
+from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, token_label
 
 INPUT_KEY, STEP_KEY, EXAMPLE_KEY = "att_input", "att_step", "att_example"
@@ -221,11 +223,59 @@ def heatmap_section(view: View) -> None:
                "because the encoder reads left to right: its state at input i has just read "
                "letter i and still remembers letter i−1, so the model can fetch the letter it "
                "needs from the state one column to its right.")
+    encoder_direction_note(view)
     with st.container(horizontal=True):
         st.download_button("Attention matrix (CSV)", attention_frame(trace).to_csv(),
                            f"attention_{source}.csv", "text/csv", key="att_csv",
                            on_click="ignore", icon=":material/download:")
         html_download("Heatmap (HTML)", heatmap, f"attention_{source}.html", "att_heatmap_html")
+
+
+@st.cache_data(show_spinner="Placing both models' attention on 200 fresh strings…")
+def _outline_offsets(checkpoint_ids: tuple[str, ...], _models: tuple) -> pd.DataFrame:
+    task = make_task("reverse", 2, 16)
+    strings = fresh_strings(task, 200, seed=20261203)
+    rows = []
+    for name, model in zip(checkpoint_ids, _models, strict=True):
+        masses = offset_masses(model, task, strings)
+        rows.append({"model": name.split("@")[0], "on the outline (0)": masses.get(0),
+                     "one column right (+1)": masses.get(1),
+                     "one column left (−1)": masses.get(-1)})
+    return pd.DataFrame(rows)
+
+
+def encoder_direction_note(view: View) -> None:
+    """The question the +1 diagonal raises, answered by the shipped bidirectional model."""
+    if view.task.spec != "reverse" or view.attention.model.config.bidirectional:
+        return
+    if not st.toggle("Compare with a bidirectional encoder", key="att_bidirectional",
+                     help="Does an encoder that also reads right to left move the attention "
+                          "onto the textbook outline? The shipped 'attention-bidirectional' "
+                          "model answers it, on this string and on 200 fresh ones."):
+        return
+    other = shipped_checkpoint(SHIPPED_BIDIRECTIONAL)
+    if other is None:
+        return
+    other_trace = greedy_trace(other.model, view.source, task=view.task)
+    st.plotly_chart(trace_heatmap(other_trace, title=f"Attention of '{other.name}' on "
+                                  f"{view.task.spec}: {view.source}"),
+                    width="stretch", key="att_bidirectional_heatmap")
+    table = _outline_offsets((identity(view.attention), identity(other)),
+                             (view.attention.model, other.model))
+    st.dataframe(table, hide_index=True, column_config={
+        column: st.column_config.NumberColumn(format="percent")
+        for column in table.columns if column != "model"})
+    ours, theirs = table.iloc[0], table.iloc[1]
+    st.caption(
+        "Mean attention weight per step on 200 fresh strings of 2 to 16 letters (the same for "
+        "both). **{name}** puts {ours_zero:.0%} on the outline and {ours_right:.0%} one column "
+        "right of it; the bidirectional encoder's **{other}** puts {theirs_zero:.0%} on the "
+        "outline itself. Its state at input i has read letter i from both sides, so the letter "
+        "the step needs is in the state at its own position, not only in the one after it."
+        .format(name=escape_markdown(view.attention.name), other=escape_markdown(other.name),
+                ours_zero=ours["on the outline (0)"] or 0.0,
+                ours_right=ours["one column right (+1)"] or 0.0,
+                theirs_zero=theirs["on the outline (0)"] or 0.0))
 
 
 def step_section(view: View) -> None:

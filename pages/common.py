@@ -197,7 +197,11 @@ def selected(kind: str) -> checkpoints.Checkpoint | None:
 
 def shipped(kind: str) -> checkpoints.Checkpoint | None:
     """The shipped checkpoint of ``kind``; shows an st.error if it won't load."""
-    name = model_kind(kind).shipped
+    return shipped_checkpoint(model_kind(kind).shipped, kind)
+
+
+def shipped_checkpoint(name: str, kind: str = "attention") -> checkpoints.Checkpoint | None:
+    """The shipped checkpoint ``name``; shows an st.error if it won't load."""
     try:
         return load_checkpoint(name, _version(name))
     except checkpoints.CheckpointError as error:

@@ -118,3 +118,35 @@ def test_cli_train_bidirectional(checkpoint_dir):
     assert sidecar["model_config"]["bidirectional"] is True
     assert "--bidirectional" in sidecar["command"]
     assert load_checkpoint("bidi-cli", checkpoint_dir).model_config.bidirectional
+
+
+def test_the_shipped_bidirectional_model_reads_the_outline_the_shipped_one_reads_right_of():
+    """The issue's question, on fresh strings: +1 for the shipped model, 0 for bidirectional."""
+    from seqrev.inspection.outline_offsets import fresh_strings, offset_masses
+    from seqrev.tasks.registry import make_task
+
+    task = make_task("reverse", 2, 16)
+    strings = fresh_strings(task, 40, seed=5)
+    assert len(set(strings)) == 40 and all(2 <= len(s) <= 16 for s in strings)
+    one_way = offset_masses(checkpoints.load_checkpoint("attention").model, task, strings)
+    both_ways = offset_masses(checkpoints.load_checkpoint("attention-bidirectional").model,
+                              task, strings)
+    assert one_way[1] > 0.9 and one_way[0] < 0.3
+    assert both_ways[0] > 0.9 and both_ways[1] < 0.1
+    with pytest.raises(ValueError, match="plain model"):
+        offset_masses(checkpoints.load_checkpoint("plain").model, task, strings[:1])
+
+
+def test_the_attention_page_compares_with_the_bidirectional_encoder_on_request():
+    from tests.apptest_support import open_page
+
+    at = open_page("pages/attention.py", {"text": "ATTENTIONISALLYOUNEED"})
+    [switch] = [t for t in at.toggle if t.key == "att_bidirectional"]
+    assert not switch.value and not at.dataframe  # off: nothing computed
+    switch.set_value(True).run()
+    assert not at.exception and not at.error
+    [table] = at.dataframe
+    rows = table.value.set_index("model")
+    assert rows.loc["attention", "one column right (+1)"] > 0.9
+    assert rows.loc["attention-bidirectional", "on the outline (0)"] > 0.9
+    assert any("on the outline itself" in c.value for c in at.caption)

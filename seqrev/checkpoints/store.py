@@ -61,7 +61,9 @@ SHIPPED_PLAIN, SHIPPED_ATTENTION = KINDS["plain"].shipped, KINDS["attention"].sh
 # one small attention model per built-in task, for the task gallery and the task-aware pages
 SHIPPED_BY_TASK = {"reverse": SHIPPED_ATTENTION, "copy": "attention-copy",
                    "sort": "attention-sort", "rotate:3": "attention-rotate3"}
-SHIPPED_NAMES = frozenset({*(kind.shipped for kind in KINDS.values()), *SHIPPED_BY_TASK.values()})
+SHIPPED_BIDIRECTIONAL = "attention-bidirectional"  # reads the textbook outline (issue 20)
+SHIPPED_NAMES = frozenset({*(kind.shipped for kind in KINDS.values()), *SHIPPED_BY_TASK.values(),
+                           SHIPPED_BIDIRECTIONAL})
 FORMAT_VERSION = 2  # 2: metadata in the safetensors header; 1: separate JSON sidecar
 LEGACY_FORMAT_VERSION = 1
 METADATA_KEY = "seqrev_metadata"  # the header metadata entry that holds the JSON
