@@ -132,6 +132,8 @@ def init_from_link() -> None:
 def setting_widget(item: settings.Setting, disabled: bool):
     """One setting's widget; returns its raw value."""
     key = widget_key(item)
+    if item.kind is bool:
+        return st.toggle(item.label, key=key, help=item.help, disabled=disabled)
     if item.widget == "slider":
         kind = item.kind
         return st.slider(item.label, kind(item.minimum), kind(item.maximum),

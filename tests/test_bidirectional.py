@@ -150,3 +150,15 @@ def test_the_attention_page_compares_with_the_bidirectional_encoder_on_request()
     assert rows.loc["attention", "one column right (+1)"] > 0.9
     assert rows.loc["attention-bidirectional", "on the outline (0)"] > 0.9
     assert any("on the outline itself" in c.value for c in at.caption)
+
+
+def test_the_train_page_shows_the_encoder_direction_as_a_toggle_that_reaches_the_link():
+    from tests.apptest_support import open_page
+
+    at = open_page("pages/train.py", {"bidirectional": "true"})
+    [switch] = [t for t in at.toggle if t.key == "train_bidirectional"]
+    assert switch.value is True and not at.exception
+    links = lambda: [c.value for c in at.code if "/train?" in c.value]  # noqa: E731
+    assert any("bidirectional=true" in link for link in links())
+    switch.set_value(False).run()
+    assert not at.exception and not any("bidirectional" in link for link in links())

@@ -45,7 +45,7 @@ def test_the_train_page_has_exactly_one_widget_per_setting():
     at.switch_page("pages/train.py")
     at.run()
     assert not at.exception
-    keys = {element.key for kind in ("text_input", "slider", "selectbox", "select_slider")
+    keys = {element.key for kind in ("text_input", "slider", "selectbox", "select_slider", "toggle")
             for element in at.get(kind) if element.key and element.key.startswith("train_")}
     expected = {f"train_{s.name}" for s in settings.all_settings() if s.name != "kind"}
     assert keys == expected
