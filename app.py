@@ -19,11 +19,11 @@ PAGES = (  # (script, title, icon); the titles are translated on every run
 
 
 def run() -> None:
-    # a Material icon, not an emoji: an emoji favicon loads Streamlit's emoji catalogue and its
-    # regex on the first render (~0.2 s, measured by bench/pages.py)
     choose_language()  # first: the page title is in the chosen language
-    st.set_page_config(page_title=_("seqrev: seq2seq and attention"),
-                       page_icon=":material/swap_horiz:", layout="wide")
+    # an emoji, not a Material icon: the browser fetches a Material favicon from
+    # fonts.gstatic.com (the browser test caught it), and nothing here may download
+    st.set_page_config(page_title=_("seqrev: seq2seq and attention"), page_icon="🔁",
+                       layout="wide")
     # one torch thread: the server keeps the second core, and these tiny matrices gain
     # little from two (measured in the README's benchmark)
     torch.set_num_threads(1)

@@ -180,9 +180,10 @@ def test_a_race_runs_in_workers_reattaches_after_reload_and_stops(runs_dir):
     race = store.group(store.get(run_id))
     assert [r.kind for r in race] == ["plain", "attention"] and race[0].group_id
 
-    def evaluated_twice():
+    def evaluated_twice():  # the progress line is read before the charts: ask for both
         accuracy = chart_points(at).get("Held-out accuracy", {})
-        return len(accuracy) == 4 and min(accuracy.values()) >= 2
+        return (len(accuracy) == 4 and min(accuracy.values()) >= 2
+                and "Running: step" in progress_text(at))
 
     poll(at, evaluated_twice)
     loss = chart_points(at)["Training loss"]
