@@ -1,5 +1,7 @@
 """seqrev's router: page config, the page list, and the sidebar every page shares."""
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
@@ -7,6 +9,7 @@ from pages.common import PENDING_PAGE_KEY, ROUTED_KEY, choose_language, sidebar
 from pages.run_common import startup_once
 from seqrev.i18n import N_, _
 
+FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 PAGES = (  # (script, title, icon); the titles are translated on every run
     ("pages/lesson.py", N_("Lesson"), ":material/school:"),
     ("pages/home.py", N_("Home"), ":material/home:"),
@@ -20,9 +23,10 @@ PAGES = (  # (script, title, icon); the titles are translated on every run
 
 def run() -> None:
     choose_language()  # first: the page title is in the chosen language
-    # an emoji, not a Material icon: the browser fetches a Material favicon from
-    # fonts.gstatic.com (the browser test caught it), and nothing here may download
-    st.set_page_config(page_title=_("seqrev: seq2seq and attention"), page_icon="🔁",
+    # a file, not a Material icon (the browser fetches that favicon from fonts.gstatic.com,
+    # and nothing here may download) nor an emoji (that loads Streamlit's emoji catalogue and
+    # regex on the first render): reversal's anti-diagonal, 4 x 4
+    st.set_page_config(page_title=_("seqrev: seq2seq and attention"), page_icon=FAVICON,
                        layout="wide")
     # one torch thread: the server keeps the second core, and these tiny matrices gain
     # little from two (measured in the README's benchmark)

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import seqrev.checkpoints.store as checkpoints
 import seqrev.teaching.lesson as lesson
+from pages.common import LANGUAGE_PICKER_KEY
 from tests.apptest_support import APP, open_page
 
 # words that stay as they are in Chinese: proper names, code, tokens, units, file formats
@@ -144,7 +145,7 @@ def test_the_router_page_title_navigation_and_sidebar_are_chinese():
 def test_without_lang_the_page_is_english_and_the_switch_changes_it_keeping_the_input():
     at = routed({"chapter": "1"})
     assert at.header[0].value == lesson.CHAPTERS[0].title
-    [switch] = [e for e in at.sidebar.children.values() if e.type == "button_group"]
+    [switch] = [e for e in at.sidebar.radio if e.key == LANGUAGE_PICKER_KEY]
     at.text_input[0].set_value("ABCDE")
     switch.set_value("zh_CN")
     at.run()
