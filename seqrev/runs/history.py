@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from seqrev.runs.smoothing import ema  # noqa: F401 (the lab report reads it here)
 from seqrev.runs.store import RunHistory
 
 CHART_POINTS = 600  # most points per series sent to a chart on each poll

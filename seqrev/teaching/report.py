@@ -23,7 +23,8 @@ from seqrev.charts.training import accuracy_figure, loss_figure
 from seqrev.decoding.evaluation import evaluate_by_length, greedy_batch
 from seqrev.decoding.search import decode_text
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq
-from seqrev.runs.history import HistoryView, ema
+from seqrev.runs.history import HistoryView
+from seqrev.runs.smoothing import ema
 from seqrev.tasks.data import lab_line
 from seqrev.tasks.registry import DEFAULT_TASK, make_task
 from seqrev.tasks.vocab import decode
