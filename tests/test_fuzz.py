@@ -230,7 +230,8 @@ def _small(argv: list[str]) -> bool:
     for flag in ("--n",):
         if flag in argv:
             value = argv[argv.index(flag) + 1].strip()
-            if value.isascii() and value.lstrip("+").isdigit() and int(value) > 50:
+            digits = value.lstrip("+")
+            if value.isascii() and digits.isdigit() and (len(digits) > 4 or int(digits) > 50):
                 return False
     return True
 
