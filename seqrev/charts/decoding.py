@@ -1,7 +1,9 @@
 """Pictures of one decoded string: marked output, top-k bars, attention row, step table, beam tree.
 
 Positions count from 0, like ``DecodeStep.position``. Everything here is data in, HTML /
-DataFrame / ``plotly.graph_objects.Figure`` out.
+DataFrame / ``plotly.graph_objects.Figure`` out. Words (titles, axes, legends, hover texts,
+table headers) come through ``_()`` when a figure or table is built, so each builder writes in
+the current language (``with use_language("zh_CN"):``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import plotly.graph_objects as go
 import torch
 
 from seqrev.decoding.search import DecodeStep, DecodeTrace
+from seqrev.i18n import N_, _, ngettext
 from seqrev.tasks.vocab import EOS, expected_token, token_label
 
 CHOSEN_RIGHT, CHOSEN_WRONG, EXPECTED, OTHER = "#1a7f37", "#cf222e", "#1a7f37", "#afb8c1"
 ATTENTION, TARGET_EDGE = "#0969da", "#1a7f37"
 RIGHT, WRONG, MISSING, EXTRA = "right", "wrong", "missing", "extra"
+# a top-k bar's part, by (is it the chosen token, is it the expected one)
+ROLES = {(True, True): N_("chosen, expected"), (True, False): N_("chosen"),
+         (False, True): N_("expected"), (False, False): "-"}
 
 _BOX = ("display:inline-block;min-width:1.6em;margin:0 2px 4px 0;padding:2px 4px;"
         "text-align:center;border-radius:4px;font-family:ui-monospace,SFMono-Regular,Menlo,"
@@ -53,14 +59,17 @@ def letter_marks(produced: str, expected: str) -> list[tuple[int, str, str | Non
 
 
 def _letter_box(position: int, mark: str, got: str | None, want: str | None) -> str:
+    produced = _("position {position}: produced {got}, expected {want}")
     if mark == RIGHT:
-        title, text, hint = f"position {position}: produced {got}, expected {want}", got, ""
+        title, text, hint = produced.format(position=position, got=got, want=want), got, ""
     elif mark == WRONG:
-        title, text, hint = f"position {position}: produced {got}, expected {want}", got, want
+        title, text, hint = produced.format(position=position, got=got, want=want), got, want
     elif mark == MISSING:
-        title, text, hint = f"position {position}: nothing produced, expected {want}", want, ""
+        title, text, hint = _("position {position}: nothing produced, expected {want}").format(
+            position=position, want=want), want, ""
     else:
-        title, text, hint = f"position {position}: produced {got}, expected the end", got, ""
+        title, text, hint = _("position {position}: produced {got}, expected the end").format(
+            position=position, got=got), got, ""
     hint_html = f'<span style="{_HINT}">{html.escape(hint)}</span>' if hint else ""
     return (f'<span class="seqrev-letter seqrev-{mark}" data-mark="{mark}" role="img" '
             f'title="{html.escape(title)}" aria-label="{html.escape(title)}" '
@@ -78,13 +87,17 @@ def marked_output_html(produced: str, expected: str) -> str:
     """
     marks = letter_marks(produced, expected)
     wrong = sum(mark != RIGHT for _, mark, _, _ in marks)
-    summary = ("all correct" if not wrong
-               else f"{wrong} of {len(marks)} position{'s' if len(marks) != 1 else ''} wrong")
+    summary = (_("all correct") if not wrong
+               else ngettext("{wrong} of {n} position wrong", "{wrong} of {n} positions wrong",
+                             len(marks)).format(wrong=wrong, n=len(marks)))
     boxes = "".join(_letter_box(*item) for item in marks)
     if not marks:
-        boxes = '<span style="color:#6e7781;font-style:italic">(empty output)</span>'
+        boxes = ('<span style="color:#6e7781;font-style:italic">'
+                 f'{html.escape(_("(empty output)"))}</span>')
+    label = _("output {output}: {summary}").format(output=produced or _("(empty)"),
+                                                   summary=summary)
     return (f'<div class="seqrev-marked" data-wrong="{wrong}" '
-            f'aria-label="output {html.escape(produced or "(empty)")}: {summary}" '
+            f'aria-label="{html.escape(label)}" '
             f'style="display:flex;flex-wrap:wrap;align-items:flex-start">{boxes}</div>')
 
 
@@ -108,36 +121,32 @@ def topk_figure(step: DecodeStep, expected: int | None = None, k: int = 5) -> go
     """
     pairs = top_tokens(step.probabilities, k, (step.chosen_token, expected))
     colors, outlines, roles = [], [], []
-    for token, _ in pairs:
-        role = []
-        if token == step.chosen_token:
-            role.append("chosen")
-        if token == expected:
-            role.append("expected")
-        roles.append(", ".join(role) or "-")
+    for token, _p in pairs:
+        roles.append(_(ROLES[token == step.chosen_token, token == expected]))
         if token == step.chosen_token:
             colors.append(CHOSEN_RIGHT if token == expected else CHOSEN_WRONG)
         else:
             colors.append(OTHER)
         outlines.append(EXPECTED if token == expected else "rgba(0,0,0,0)")
-    labels = [token_label(token) for token, _ in pairs]
+    labels = [token_label(token) for token, _p in pairs]
     figure = go.Figure(go.Bar(
-        x=labels, y=[p for _, p in pairs], customdata=roles,
+        x=labels, y=[p for _t, p in pairs], customdata=roles,
         marker={"color": colors, "line": {"color": outlines, "width": 3}},
-        text=[f"{p:.2f}" for _, p in pairs], textposition="outside", cliponaxis=False,
-        hovertemplate="%{x}: p = %{y:.4f}<br>%{customdata}<extra></extra>", name="top-k",
+        text=[f"{p:.2f}" for _t, p in pairs], textposition="outside", cliponaxis=False,
+        hovertemplate="%{x}: p = %{y:.4f}<br>%{customdata}<extra></extra>", name=_("top-k"),
     ))
-    chosen = token_label(step.chosen_token)
+    values = {"step": step.position, "chosen": token_label(step.chosen_token),
+              "expected": None if expected is None else token_label(expected)}
     if expected is None:
-        verdict = ""
+        title = _("Step {step}: next token, chose {chosen}")
     elif step.chosen_token == expected:
-        verdict = " (right)"
+        title = _("Step {step}: next token, chose {chosen} (right)")
     else:
-        verdict = f" (expected {token_label(expected)})"
+        title = _("Step {step}: next token, chose {chosen} (expected {expected})")
     figure.update_layout(
-        title=f"Step {step.position}: next token, chose {chosen}{verdict}",
-        xaxis={"title": "next token", "type": "category"},
-        yaxis={"title": "probability", "range": [0, 1.12]},
+        title=title.format(**values),
+        xaxis={"title": _("next token"), "type": "category"},
+        yaxis={"title": _("probability"), "range": [0, 1.12]},
         height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
     )
     return figure
@@ -160,41 +169,46 @@ def attention_row_figure(step: DecodeStep, source: str,
                                    for i in range(len(weights))], "width": 3}},
         text=[f"{w:.2f}" if i == peak else "" for i, w in enumerate(weights)],
         textposition="outside", cliponaxis=False,
-        hovertemplate="input %{x}: %{customdata}<br>weight %{y:.4f}<extra></extra>",
-        name="attention",
+        hovertemplate=_("input %{x}: %{customdata}<br>weight %{y:.4f}<extra></extra>"),
+        name=_("attention"),
     ))
+    title = (_("Step {step}: attention; outlined: the letter to read") if outline
+             else _("Step {step}: attention; no letter left: <eos> is due"))
     figure.update_layout(
-        title=(f"Step {step.position}: attention; "
-               + ("outlined: the letter to read" if outline
-                  else "no letter left: <eos> is due")),
-        xaxis={"title": "input letter", "tickmode": "array", "tickvals": list(range(len(source))),
+        title=title.format(step=step.position),
+        xaxis={"title": _("input letter"), "tickmode": "array",
+               "tickvals": list(range(len(source))),
                "ticktext": list(source), "tickangle": 0,
                "tickfont": {"family": "monospace", "size": 12 if len(source) <= 16 else 9}},
-        yaxis={"title": "weight", "range": [0, 1.12]},
+        yaxis={"title": _("weight"), "range": [0, 1.12]},
         height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
     )
     return figure
 
 
 def step_table(trace: DecodeTrace, k: int = 3) -> pd.DataFrame:
-    """One row per decoder step: fed, chosen and expected tokens, the top ``k``, and attention."""
+    """One row per decoder step: fed, chosen and expected tokens, the top ``k``, and attention.
+
+    The column headers are in the current language."""
     rows = []
     for step in trace.steps:
         expected = expected_token(trace.expected, step.position)
         top = top_tokens(step.probabilities, k)
         row = {
-            "position": step.position,
-            "fed": token_label(step.fed_token),
-            "chosen": token_label(step.chosen_token),
-            "expected": "" if expected is None else token_label(expected),
-            "right?": step.chosen_token == expected,
-            "p(chosen)": round(float(step.probabilities[step.chosen_token]), 4),
-            f"top {len(top)}": " · ".join(f"{token_label(t)} {p:.2f}" for t, p in top),
+            _("position"): step.position,
+            _("fed"): token_label(step.fed_token),
+            _("chosen"): token_label(step.chosen_token),
+            _("expected"): "" if expected is None else token_label(expected),
+            _("right?"): step.chosen_token == expected,
+            _("p(chosen)"): round(float(step.probabilities[step.chosen_token]), 4),
+            _("top {k}").format(k=len(top)): " · ".join(f"{token_label(t)} {p:.2f}"
+                                                        for t, p in top),
         }
         if step.attention is not None:
             peak = int(step.attention.argmax())
-            row["attends to"] = f"{trace.source[peak]} (input {peak})"
-            row["attention weight"] = round(float(step.attention[peak]), 4)
+            row[_("attends to")] = _("{letter} (input {position})").format(
+                letter=trace.source[peak], position=peak)
+            row[_("attention weight")] = round(float(step.attention[peak]), 4)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -216,6 +230,8 @@ def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None,
     path_x: list[float] = [-1]
     path_y: list[float] = [0]
     nodes = {"x": [], "y": [], "text": [], "hover": [], "symbol": [], "color": []}
+    hover = _("step {step}, rank {rank}: {token}<br>cumulative log-prob {log_prob:.3f}<br>{state}")
+    states = {True: _("finished"), False: _("live")}
     for t, candidates in enumerate(trace.beam_steps):
         for index, candidate in enumerate(candidates):
             parent_y = 0 if candidate.parent < 0 else candidate.parent
@@ -225,22 +241,22 @@ def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None,
             nodes["x"].append(t)
             nodes["y"].append(index)
             nodes["text"].append("eos" if candidate.token == EOS else label)
-            state = "finished" if candidate.finished else "live"
-            nodes["hover"].append(f"step {t}, rank {index}: {label}<br>cumulative log-prob "
-                                  f"{candidate.log_prob:.3f}<br>{state}")
+            nodes["hover"].append(hover.format(step=t, rank=index, token=label,
+                                               log_prob=candidate.log_prob,
+                                               state=states[bool(candidate.finished)]))
             nodes["symbol"].append("square" if candidate.finished else "circle")
             nodes["color"].append("#fff1e5" if candidate.finished else "#ddf4ff")
             if (t, index) in on_path:
                 path_x.append(t)
                 path_y.append(index)
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", name="kept candidates",
+    figure.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", name=_("kept candidates"),
                                 line={"color": "#afb8c1", "width": 1}, hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=path_x, y=path_y, mode="lines", name="best path",
+    figure.add_trace(go.Scatter(x=path_x, y=path_y, mode="lines", name=_("best path"),
                                 line={"color": CHOSEN_RIGHT, "width": 4}, hoverinfo="skip"))
     figure.add_trace(go.Scatter(
         x=[-1], y=[0], mode="markers+text", text=["<sos>"], textposition="top center",
-        marker={"size": 12, "color": "#57606a"}, name="start", hoverinfo="skip",
+        marker={"size": 12, "color": "#57606a"}, name=_("start"), hoverinfo="skip",
         showlegend=False,
     ))
     steps = len(trace.beam_steps)
@@ -250,14 +266,14 @@ def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None,
         text=nodes["text"],
         textfont={"family": "monospace", "size": [9 if t == "eos" else 13 for t in nodes["text"]]},
         hovertext=nodes["hover"],
-        hoverinfo="text", name="candidates",
+        hoverinfo="text", name=_("candidates"),
         marker={"size": size, "symbol": nodes["symbol"], "color": nodes["color"],
                 "line": {"color": "#57606a", "width": 1}},
     ))
     path_nodes = [(t, trace.best_path[t]) for t in range(len(trace.best_path))]
     figure.add_trace(go.Scatter(
         x=[t for t, _ in path_nodes], y=[i for _, i in path_nodes], mode="markers",
-        name="chosen path", hoverinfo="skip",
+        name=_("chosen path"), hoverinfo="skip",
         marker={"size": size + 6, "color": "rgba(0,0,0,0)",
                 "line": {"color": CHOSEN_RIGHT, "width": 3}},
     ))
@@ -265,18 +281,18 @@ def beam_tree_figure(trace: DecodeTrace, current_step: int | None = None,
     if current_step is not None and 0 <= current_step < len(trace.beam_steps):
         figure.add_vrect(x0=current_step - 0.45, x1=current_step + 0.45, layer="below",
                          fillcolor="#0969da", opacity=0.08, line_width=0)
-    values = {"model": model_name, "width": width, "output": trace.output or "(empty)",
+    values = {"model": model_name, "width": width, "output": trace.output or _("(empty)"),
               "log_prob": trace.log_prob}
-    title = ("{model}: beam search, width {width}, best path {output} (log-prob "
-             "{log_prob:.3f}); squares emitted <eos>" if model_name else
-             "Beam search, width {width}: best path {output} (log-prob {log_prob:.3f}); "
-             "squares emitted <eos>").format(**values)
+    title = (_("{model}: beam search, width {width}, best path {output} (log-prob "
+               "{log_prob:.3f}); squares emitted <eos>") if model_name else
+             _("Beam search, width {width}: best path {output} (log-prob {log_prob:.3f}); "
+               "squares emitted <eos>")).format(**values)
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
                "yref": "container"},
-        xaxis={"title": "decoder step", "dtick": 1 if steps <= 30 else 2, "zeroline": False,
+        xaxis={"title": _("decoder step"), "dtick": 1 if steps <= 30 else 2, "zeroline": False,
                "range": [-1.6, steps - 0.4]},
-        yaxis={"title": "rank in beam", "range": [width - 0.4, -0.6], "dtick": 1,
+        yaxis={"title": _("rank in beam"), "range": [width - 0.4, -0.6], "dtick": 1,
                "zeroline": False},
         height=max(300, 130 + 45 * width), margin={"l": 60, "r": 10, "t": 90, "b": 50},
         legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.02,
