@@ -8,6 +8,8 @@ them both ways, so every text shown here is in the file's own symbols.
 from __future__ import annotations
 
 import html
+import re
+from functools import lru_cache
 
 import streamlit as st
 
@@ -16,14 +18,78 @@ from pages.common import escape_markdown, selected
 from seqrev.charts.attention import attention_heatmap
 from seqrev.charts.decoding import marked_output_html
 from seqrev.decoding.search import greedy_trace
+from seqrev.i18n import DEFAULT_LANGUAGE, N_, _, current_language, decimal, percent
+from seqrev.i18n.figures import translate_figure
 from seqrev.inspection.held_out import HeldOut, held_out_csv, score_held_out
 from seqrev.tasks.pairs import PairsError, PairsTask
 from seqrev.tasks.vocab import MAX_INPUT_LEN, token_label
 
 TEXT_KEY = "decode_pairs_text"
 ROWS_SHOWN = 200
-NO_OUTLINE = ("No outline: the file says what each input becomes, not which input symbols "
-              "each output reads.")
+NO_OUTLINE = N_("No outline: the file says what each input becomes, not which input symbols "
+                "each output reads.")
+# the held-out table's columns (seqrev.inspection.held_out.COLUMNS) as the reader sees them
+COLUMN_NAMES = {"input": N_("input"), "expected": N_("expected"), "produced": N_("produced"),
+                "correct": N_("correct")}
+
+# Sentences the library writes in English (seqrev.tasks.vocab's InputError,
+# seqrev.inspection's length warning and alignment sentence, seqrev.tasks.pairs' PairsError),
+# matched whole so the Decode page can show them translated; a placeholder matches any text,
+# itself looked up in turn. Drop an entry once the library takes that sentence through _().
+LIBRARY_TEMPLATES = (
+    N_("only the letters A-Z are allowed; found {found}"),
+    N_("the input is empty; type at least one letter A-Z"),
+    N_("the input has {length} letters; the limit is {limit}"),
+    N_("This input has {length} letters, outside the lengths {models} was trained on "
+       "({low} to {high}): expect more mistakes than the training scores suggest."),
+    N_("This input has {length} letters, outside the lengths {models} were trained on "
+       "({low} to {high}): expect more mistakes than the training scores suggest."),
+    N_("This input has {length} letters, outside the lengths these models were trained on "
+       "({each}): expect more mistakes than the training scores suggest."),
+    N_("{first}; {rest}"),
+    N_("the {kind} model on {low} to {high}"),
+    N_("the {kind} model and the {other} model"),
+    N_("the {kind} model"),
+    N_("Lined up letter by letter, the two outputs are the same."),
+    N_("Lined up letter by letter: {parts}; {same} letter(s) agree."),
+    N_("{first}, {rest}"),
+    N_("{n} letter(s) changed"),
+    N_("{n} letter(s) only in {output}"),
+    N_("the first output"), N_("the second output"),
+    N_("not in the file's alphabet: {symbols}"),
+)
+_FIELD = re.compile(r"\{(\w+)\}")
+_WORDS = frozenset({"models", "each", "first", "rest", "kind", "other", "parts", "output"})
+
+
+@lru_cache(maxsize=1)
+def _library_patterns() -> tuple[tuple[re.Pattern, str], ...]:
+    patterns = []
+    for template in LIBRARY_TEMPLATES:
+        parts, last = [], 0
+        for match in _FIELD.finditer(template):
+            parts += [re.escape(template[last:match.start()]), f"(?P<{match.group(1)}>.+?)"]
+            last = match.end()
+        parts.append(re.escape(template[last:]))
+        patterns.append((re.compile("^" + "".join(parts) + "$", re.DOTALL), template))
+    return tuple(patterns)
+
+
+def library_message(text: object) -> str:
+    """A sentence of the library's in the reader's language: whole, or as one of
+    LIBRARY_TEMPLATES with its parts translated in turn. English, and unknown text, as it is."""
+    text = str(text)
+    if current_language() == DEFAULT_LANGUAGE:
+        return text
+    if _(text) != text:
+        return _(text)
+    for pattern, template in _library_patterns():
+        match = pattern.match(text)
+        if match and _(template) != template:
+            values = {name: library_message(value) if name in _WORDS else value
+                      for name, value in match.groupdict().items()}
+            return _(template).format(**values)
+    return text
 
 
 @st.cache_data(show_spinner="Scoring the held-out rows…", max_entries=8)
@@ -40,48 +106,53 @@ def _symbols_labels(task: PairsTask, trace) -> list[str]:
 
 
 def _one_model(kind: str, checkpoint: checkpoints.Checkpoint, task: PairsTask, raw: str) -> None:
-    st.subheader(f"{kind.capitalize()} model · {escape_markdown(checkpoint.name)}")
+    st.subheader(f"{_(f'{kind.capitalize()} model')} · {escape_markdown(checkpoint.name)}")
     try:
         letters = task.to_letters(raw)
     except PairsError as error:
-        st.error(f"Cannot decode “{escape_markdown(raw, 40)}”: {escape_markdown(error)} "
-                 f"(the alphabet is {escape_markdown(task.alphabet)}).")
+        st.error(_("Cannot decode “{text}”: {error} (the alphabet is {alphabet}).").format(
+            text=escape_markdown(raw, 40), error=escape_markdown(library_message(error)),
+            alphabet=escape_markdown(task.alphabet)))
         return
     if not 1 <= len(letters) <= MAX_INPUT_LEN:
-        st.error(f"Type 1 to {MAX_INPUT_LEN} symbols; this input has {len(letters)}.")
+        st.error(_("Type 1 to {limit} symbols; this input has {n}.").format(
+            limit=MAX_INPUT_LEN, n=len(letters)))
         return
     trace = greedy_trace(checkpoint.model, letters, MAX_INPUT_LEN + 1)
     produced, expected = task.to_symbols(trace.output), task.known_output(raw)
     if expected is None:
-        st.markdown("Output:")
-        st.code(produced or "(empty)", language=None)
-        st.caption("The file has no row with this input, so there is nothing to score it "
-                   "against.")
+        st.markdown(_("Output:"))
+        st.code(produced or _("(empty)"), language=None)
+        st.caption(_("The file has no row with this input, so there is nothing to score it "
+                     "against."))
     else:
         st.html(marked_output_html(produced, expected))
-        st.caption(f"{'Right' if produced == expected else 'Wrong'}: the file says "
-                   f"{escape_markdown(expected)}.")
+        st.caption((_("Right: the file says {expected}.") if produced == expected else
+                    _("Wrong: the file says {expected}.")).format(
+                        expected=escape_markdown(expected)))
     matrix = trace.attention_matrix()
     if matrix is not None:
-        st.plotly_chart(attention_heatmap(matrix, raw, _symbols_labels(task, trace),
-                                          title="Where each output symbol looks "
-                                                f"({html.escape(raw)})"),
+        title = _("Where each output symbol looks ({text})").format(text=html.escape(raw))
+        st.plotly_chart(translate_figure(attention_heatmap(
+                            matrix, raw, _symbols_labels(task, trace), title=title)),
                         width="stretch", key=f"decode_pairs_heatmap_{kind}")
-        st.caption(NO_OUTLINE)
+        st.caption(_(NO_OUTLINE))
     result = _held_out(f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256')}",
                        checkpoint.model, task)
     report = result.report
     left, right = st.columns(2)
-    left.metric("Held-out rows exact", f"{report.exact_match:.1%}", f"of {report.n:,} rows",
+    left.metric(_("Held-out rows exact"), percent(report.exact_match, 1),
+                _("of {n} rows").format(n=decimal(report.n, 0)),
                 delta_color="off", delta_arrow="off",
-                help="Rows of the file set aside when the run started: never trained on.")
-    right.metric("Held-out symbols right", f"{report.char_accuracy:.1%}")
+                help=_("Rows of the file set aside when the run started: never trained on."))
+    right.metric(_("Held-out symbols right"), percent(report.char_accuracy, 1))
     shown = result.rows.head(ROWS_SHOWN)
-    st.dataframe(shown, hide_index=True, key=f"decode_pairs_rows_{kind}")
+    st.dataframe(shown.rename(columns=lambda name: _(COLUMN_NAMES.get(name, name))),
+                 hide_index=True, key=f"decode_pairs_rows_{kind}")
     if len(result.rows) > len(shown):
-        st.caption(f"The first {len(shown):,} of {len(result.rows):,} held-out rows; the CSV "
-                   "holds them all.")
-    st.download_button("Held-out rows with the model's outputs (CSV)", held_out_csv(result),
+        st.caption(_("The first {shown} of {total} held-out rows; the CSV holds them all.")
+                   .format(shown=decimal(len(shown), 0), total=decimal(len(result.rows), 0)))
+    st.download_button(_("Held-out rows with the model's outputs (CSV)"), held_out_csv(result),
                        f"{checkpoint.name}-held-out.csv", "text/csv",
                        key=f"decode_pairs_csv_{kind}", on_click="ignore",
                        icon=":material/download:")
@@ -97,19 +168,27 @@ def decode_pairs(kinds: list[str]) -> None:
         try:
             models[kind] = (checkpoint, checkpoints.pairs_task(checkpoint))
         except checkpoints.CheckpointError as error:
-            st.error(f"Could not read the {kind} model's pairs: {escape_markdown(error)}")
+            st.error(_("Could not read the {kind} model's pairs: {error}").format(
+                kind=_(kind), error=escape_markdown(error)))
     if not models:
         return
-    first_task = next(task for _, task in models.values())
-    name = first_task.source_info.get("name", "your file")
-    st.info(f"The sidebar's {' and '.join(models)} model{'s were' if len(models) > 1 else ' was'}"
-            f" trained on your own pairs ({escape_markdown(name, 60)}): type an input in the "
-            f"file's symbols ({escape_markdown(first_task.alphabet)}).",
-            icon=":material/table_rows:")
+    first_task = next(task for _cp, task in models.values())
+    name = first_task.source_info.get("name", _("your file"))
+    values = {"name": escape_markdown(name, 60), "alphabet": escape_markdown(first_task.alphabet)}
+    if len(models) > 1:
+        values |= dict(zip(("kind", "other"), map(_, models), strict=True))
+        said = _("The sidebar's {kind} and {other} models were trained on your own pairs "
+                 "({name}): type an input in the file's symbols ({alphabet}).")
+    else:
+        values["kind"] = _(next(iter(models)))
+        said = _("The sidebar's {kind} model was trained on your own pairs ({name}): type an "
+                 "input in the file's symbols ({alphabet}).")
+    st.info(said.format(**values), icon=":material/table_rows:")
     st.session_state.setdefault(TEXT_KEY, first_task.held_out[0][0])
-    raw = st.text_input(f"Input, in the file's symbols (up to {MAX_INPUT_LEN})", key=TEXT_KEY)
+    raw = st.text_input(_("Input, in the file's symbols (up to {n})").format(n=MAX_INPUT_LEN),
+                        key=TEXT_KEY)
     if not raw:
-        st.info("Type an input, or take one from the held-out rows below.")
+        st.info(_("Type an input, or take one from the held-out rows below."))
         return
     for column, (kind, (checkpoint, task)) in zip(st.columns(len(models)), models.items(),
                                                   strict=True):
