@@ -42,20 +42,23 @@ from seqrev.decoding.search import (
     greedy_trace,
     parse_overrides,
 )
-from seqrev.inspection.analysis import heatmap_reading, letters_right, trace_numbers
+from seqrev.i18n import N_, _
+from seqrev.inspection.analysis import TraceNumbers, letters_right, trace_numbers
 from seqrev.tasks.vocab import MAX_INPUT_LEN
 
 require_router("pages/attention.py")
 
 DEFAULT_INPUT = "ATTENTIONISALLYOUNEED"  # 21 letters: past where the shipped plain model holds
 EXAMPLES = {  # button label: (string, tooltip)
-    "ATTENTION…": ("ATTENTIONISALLYOUNEED", "21 letters, longer than training"),
-    "MISSISSIPPIAN": ("MISSISSIPPIAN", "repeated letters"),
-    "ABCDEFGHIJKL": ("ABCDEFGHIJKL", "a run of the alphabet"),
-    "ZUPEIDWNVG": ("ZUPEIDWNVG", "the lab's sample answer"),
-    "JJDDNZGZZF": ("JJDDNZGZZF", "the lab's wrong sample"),
-    "24 letters": ("QWERTYUIOPASDFGHJKLZXCVB", "longer than most training strings"),
+    "ATTENTION…": ("ATTENTIONISALLYOUNEED", N_("21 letters, longer than training")),
+    "MISSISSIPPIAN": ("MISSISSIPPIAN", N_("repeated letters")),
+    "ABCDEFGHIJKL": ("ABCDEFGHIJKL", N_("a run of the alphabet")),
+    "ZUPEIDWNVG": ("ZUPEIDWNVG", N_("the lab's sample answer")),
+    "JJDDNZGZZF": ("JJDDNZGZZF", N_("the lab's wrong sample")),
+    N_("24 letters"): ("QWERTYUIOPASDFGHJKLZXCVB", N_("longer than most training strings")),
 }
+NO_SECTION = N_("There is no section “{value}” on this page (the sections are: {known}), so it "
+                "opens on the heatmap.")
 
 
 def section_from_link(raw: str | None) -> tuple[str, str | None]:
@@ -64,8 +67,7 @@ def section_from_link(raw: str | None) -> tuple[str, str | None]:
         return DEFAULT_SECTION, None
     if raw in SECTIONS:
         return raw, None
-    return DEFAULT_SECTION, "There is no section “{value}” on this page (the sections are: " \
-        "{known}), so it opens on the heatmap.".format(value=raw, known=", ".join(SECTIONS))
+    return DEFAULT_SECTION, _(NO_SECTION).format(value=raw, known=", ".join(SECTIONS))
 
 
 def init_from_link() -> None:
@@ -81,11 +83,11 @@ def init_from_link() -> None:
     try:
         blend = check_blend(params.get("blend", "1"))
     except OverrideError as error:
-        errors.append(f"Ignored blend in the link: {error}.")
+        errors.append(_("Ignored blend in the link: {error}.").format(error=error))
     try:
         overrides = parse_overrides(params.get("attend", ""), blend)
     except OverrideError as error:
-        errors.append(f"Ignored attend in the link: {error}.")
+        errors.append(_("Ignored attend in the link: {error}.").format(error=error))
     st.session_state[BLEND_KEY] = blend
     st.session_state[OVERRIDES_KEY] = sorted((o.step, o.position) for o in overrides)
     st.session_state[LINK_ERRORS_KEY] = errors
@@ -108,33 +110,55 @@ def forget_section_warning() -> None:
     st.session_state[SECTION_WARNING_KEY] = None
 
 
-st.title("Attention: where each output letter looks")
+def heatmap_reading(numbers: TraceNumbers, right: int, n_letters: int) -> str:
+    """One sentence on how to read the heatmap, in the reader's language (the words of
+    ``seqrev.inspection.analysis.heatmap_reading``)."""
+    best = numbers.best_offset
+    values = {"best": best, "own": numbers.offset_mass.get(best),
+              "outline": numbers.mean_correct_mass or 0.0, "right": right, "n": n_letters}
+    if right == n_letters:
+        verdict = _("and all {n} letters come out right")
+    else:
+        verdict = _("and {right} of {n} letters come out right")
+    if not numbers.offset_mass:
+        where = _("This task has no outline to compare with, {verdict}.")
+    elif best == 0:
+        where = _("Most weight sits on the textbook outline ({outline:.0%} on average), "
+                  "{verdict}.")
+    else:
+        where = _("Most weight sits on the model's own diagonal, {best:+d} column(s) from the "
+                  "textbook outline ({own:.0%} there, {outline:.0%} on the outline), {verdict}.")
+    return where.format(verdict=verdict.format(**values), **values)
+
+
+st.title(_("Attention: where each output letter looks"))
 if trained_on_pairs(selected_name("attention")) or trained_on_pairs(selected_name("plain")):
-    st.info("A sidebar model was trained on your own pairs: its attention, in the file's "
-            "symbols, is on the Decode page. This page's sections explain the letter tasks, "
-            "whose outline the task says; pick two models of one of those to use it.",
+    st.info(_("A sidebar model was trained on your own pairs: its attention, in the file's "
+              "symbols, is on the Decode page. This page's sections explain the letter tasks, "
+              "whose outline the task says; pick two models of one of those to use it."),
             icon=":material/table_rows:")
-    st.page_link("pages/decode.py", label="Decode your pairs", icon=":material/arrow_forward:")
+    st.page_link("pages/decode.py", label=_("Decode your pairs"),
+                 icon=":material/arrow_forward:")
     st.stop()
 plain, attention = selected("plain"), selected("attention")
 if attention is None or plain is None:
     st.stop()
 task = task_of(attention)
-st.markdown(
-    f"The attention model here was trained on **{task.spec}** — "
-    f"{escape_markdown(task.description)}. So {task.outline_rule}: the heatmap's green outline. "
-    "The **plain** "
-    "model cannot look back: everything it knows about the input passes through one "
-    "100-number vector, and long strings no longer fit. The **attention** model scores every "
-    "encoder state against its own previous state at each step (bilinear: `(W h_i)·q`) and "
-    "reads the letters through those weights. Start with the heatmap; pick a section to go "
-    "deeper."
-)
+st.markdown(_(
+    "The attention model here was trained on **{spec}** — {description}. So {rule}: the "
+    "heatmap's green outline. The **plain** model cannot look back: everything it knows about "
+    "the input passes through one 100-number vector, and long strings no longer fit. The "
+    "**attention** model scores every encoder state against its own previous state at each "
+    "step (bilinear: `(W h_i)·q`) and reads the letters through those weights. Start with the "
+    "heatmap; pick a section to go deeper.").format(
+        spec=task.spec, description=escape_markdown(_(task.description)),
+        rule=_(task.outline_rule)))
 if task_of(plain).spec != task.spec:
-    st.warning(f"The plain model (`{escape_markdown(plain.name)}`) was trained on "
-               f"{task_of(plain).spec}, not {task.spec}: its output is scored against its own "
-               "task, and the errors section needs two models of one task (pick them in the "
-               "sidebar).", icon=":material/rule:")
+    st.warning(_("The plain model (`{name}`) was trained on {plain_task}, not {task}: its output "
+                 "is scored against its own task, and the errors section needs two models of "
+                 "one task (pick them in the sidebar).").format(
+                     name=escape_markdown(plain.name), plain_task=task_of(plain).spec,
+                     task=task.spec), icon=":material/rule:")
 
 init_from_link()
 st.session_state.setdefault(OVERRIDES_KEY, [])
@@ -142,11 +166,11 @@ st.session_state.setdefault(BLEND_KEY, 1.0)
 if st.session_state.get(SECTION_WARNING_KEY):
     st.warning(escape_markdown(st.session_state[SECTION_WARNING_KEY]),
                icon=":material/link_off:")
-text = st.text_input(f"Input string (letters A-Z, up to {MAX_INPUT_LEN})", key=INPUT_KEY,
-                     on_change=clear_overrides)
+text = st.text_input(_("Input string (letters A-Z, up to {n})").format(n=MAX_INPUT_LEN),
+                     key=INPUT_KEY, on_change=clear_overrides)
 columns = st.columns(len(EXAMPLES))
 for column, (label, (example, note)) in zip(columns, EXAMPLES.items(), strict=True):
-    column.button(label, help=f"{example}: {note}", on_click=set_input, args=(example,),
+    column.button(_(label), help=f"{example}: {_(note)}", on_click=set_input, args=(example,),
                   width="stretch", key=f"att_example_{example}")
 source = checked_input(text)
 if source and st.session_state[OVERRIDES_KEY]:
@@ -155,7 +179,8 @@ if source and st.session_state[OVERRIDES_KEY]:
                         len(source), True)
     except OverrideError as error:
         st.session_state[LINK_ERRORS_KEY] = [
-            *st.session_state.get(LINK_ERRORS_KEY, []), f"Dropped the overrides: {error}."]
+            *st.session_state.get(LINK_ERRORS_KEY, []),
+            _("Dropped the overrides: {error}.").format(error=error)]
         st.session_state[OVERRIDES_KEY] = []
 for message in st.session_state.get(LINK_ERRORS_KEY, []):
     st.error(escape_markdown(message))
@@ -170,12 +195,12 @@ if source:
 
 if st.session_state.get(SECTION_KEY) not in SECTIONS:
     st.session_state[SECTION_KEY] = DEFAULT_SECTION
-section = st.radio("Section", list(SECTIONS), key=SECTION_KEY, horizontal=True,
-                   format_func=SECTIONS.get, on_change=forget_section_warning,
+section = st.radio(_("Section"), list(SECTIONS), key=SECTION_KEY, horizontal=True,
+                   format_func=lambda key: _(SECTIONS[key]), on_change=forget_section_warning,
                    label_visibility="collapsed")
 sync_link(text, section, st.session_state[OVERRIDES_KEY], st.session_state[BLEND_KEY])
 if source or section == "errors":
     RENDER[section](view)
 else:
-    st.info("This section needs a string: type one above, or open the plain model's errors "
-            "to see many fresh strings.")
+    st.info(_("This section needs a string: type one above, or open the plain model's errors "
+              "to see many fresh strings."))
