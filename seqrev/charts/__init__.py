@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import pandas as pd
 
+from seqrev.i18n import N_
 from seqrev.runs.history import format_duration
 from seqrev.tables import ColumnSpec
 
-HEADLINE_COLUMNS = (
-    ColumnSpec("model", "model", "The checkpoint's name.", 110),
-    ColumnSpec("kind", "kind", "plain or attention", 80),
-    ColumnSpec("score", "score", "The attention score function.", 75),
-    ColumnSpec("hidden", "hidden", "The GRU's hidden size.", 70),
-    ColumnSpec("lengths", "lengths", "The string lengths it was trained on.", 75),
-    ColumnSpec("steps", "steps", "Optimizer steps it was trained for.", 65),
-    ColumnSpec("time", "time", "Wall time of its training.", 60),
-    ColumnSpec("exact 10", "exact (10)", "Exact match on fresh strings of length 10.", 100,
-               "percent"),
-    ColumnSpec("chars 10", "chars (10)", "Character accuracy on fresh strings of length 10.",
+HEADLINE_COLUMNS = (  # headers and help are marked: the page shows them with _()
+    ColumnSpec("model", N_("model"), N_("The checkpoint's name."), 110),
+    ColumnSpec("kind", N_("kind"), N_("plain or attention"), 80),
+    ColumnSpec("score", N_("score"), N_("The attention score function."), 75),
+    ColumnSpec("hidden", N_("hidden"), N_("The GRU's hidden size."), 70),
+    ColumnSpec("lengths", N_("lengths"), N_("The string lengths it was trained on."), 75),
+    ColumnSpec("steps", N_("steps"), N_("Optimizer steps it was trained for."), 65),
+    ColumnSpec("time", N_("time"), N_("Wall time of its training."), 60),
+    ColumnSpec("exact 10", N_("exact (10)"), N_("Exact match on fresh strings of length 10."),
                100, "percent"),
-    ColumnSpec("exact trained", "exact (train)", "Exact match on fresh strings of its "
-               "training lengths.", 120, "percent"),
+    ColumnSpec("chars 10", N_("chars (10)"),
+               N_("Character accuracy on fresh strings of length 10."), 100, "percent"),
+    ColumnSpec("exact trained", N_("exact (train)"),
+               N_("Exact match on fresh strings of its training lengths."), 120, "percent"),
 )
 
 

@@ -3,7 +3,8 @@
 Heatmaps: one row per decode step, one column per input letter, the task's alignment (the
 letters each step should read; for reversal step t reads source ``S-1-t``) outlined. Lines:
 per-position error rates and exact match by length, one line per model in ``MODEL_COLORS``.
-Positions count from 0. Data in, Figure out.
+Positions count from 0. Data in, Figure out; the words in the current language (``_()`` at
+build time), the same in English as ever.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import torch
 from seqrev.charts.decoding import TARGET_EDGE
 from seqrev.charts.training import model_color
 from seqrev.decoding.search import DecodeTrace
+from seqrev.i18n import N_, _
 from seqrev.inspection.analysis import MODELS, source_labels, step_labels
 from seqrev.tasks.vocab import token_label
 
-IDEAL_NAME = "textbook outline: {rule}"
-OWN_DIAGONAL_NAME = "the model's own diagonal: the outline shifted {offset:+d}"
-UNNAMED_RULE = "the letters each step should read"
-HIGHLIGHT_NAME, OUTSIDE_NAME = "selected step", "outside training"
-FORCED_NAME, CLICK_NAME = "forced", "cells"
+IDEAL_NAME = N_("textbook outline: {rule}")
+OWN_DIAGONAL_NAME = N_("the model's own diagonal: the outline shifted {offset:+d}")
+UNNAMED_RULE = N_("the letters each step should read")
+HIGHLIGHT_NAME, OUTSIDE_NAME = N_("selected step"), N_("outside training")
+FORCED_NAME, CLICK_NAME = N_("forced"), N_("cells")
+OWN_NAME = N_("model's own")
 HIGHLIGHT_EDGE, FORCED_EDGE, OWN_DIAGONAL_EDGE = "#24292f", "#bf8700", "#c297ff"
 OUTSIDE_FILL = "rgba(110, 119, 129, 0.15)"
 HEATMAP_SCALE = "Blues"
@@ -73,20 +76,20 @@ def attention_heatmap(
     vertical_ticks = width > 14
     figure = go.Figure(go.Heatmap(
         z=z.tolist(), x=columns, y=list(row_labels), zmin=0.0, zmax=1.0,
-        colorscale=HEATMAP_SCALE, colorbar={"title": {"text": "weight"}, "thickness": 12},
+        colorscale=HEATMAP_SCALE, colorbar={"title": {"text": _("weight")}, "thickness": 12},
         texttemplate="%{z:.2f}" if show_values else None, textfont={"size": 10},
-        hovertemplate="output %{y}<br>reads input %{x}<br>weight %{z:.3f}<extra></extra>",
+        hovertemplate=_("output %{y}<br>reads input %{x}<br>weight %{z:.3f}<extra></extra>"),
         xgap=1, ygap=1,
     ))
     shapes = []
     outline_cells = [(row, column) for row, step in enumerate(steps)
                      for column in sorted(_outline_at(outline, step)) if 0 <= column < width]
-    ideal_name = IDEAL_NAME.format(rule=outline_rule)
+    ideal_name = _(IDEAL_NAME).format(rule=_(outline_rule))
     for row, column in outline_cells:
         shapes.append(_rect(ideal_name, column - 0.5, column + 0.5, row - 0.5, row + 0.5,
                             TARGET_EDGE, 2.5, legend=not shapes))
     if model_offset:
-        own_name = OWN_DIAGONAL_NAME.format(offset=model_offset)
+        own_name = _(OWN_DIAGONAL_NAME).format(offset=model_offset)
         first_own = True
         for row, column in outline_cells:
             column += model_offset
@@ -97,13 +100,13 @@ def attention_heatmap(
                 first_own = False
     if highlight_step is not None and highlight_step in steps:
         row = steps.index(highlight_step)
-        shapes.append(_rect(HIGHLIGHT_NAME, -0.5, width - 0.5, row - 0.5, row + 0.5,
+        shapes.append(_rect(_(HIGHLIGHT_NAME), -0.5, width - 0.5, row - 0.5, row + 0.5,
                             HIGHLIGHT_EDGE, 3, dash="dot", legend=True))
     first_forced = True
     for step, position in forced_cells:
         if step in steps and 0 <= position < width:
             row = steps.index(step)
-            shapes.append(_rect(FORCED_NAME, position - 0.45, position + 0.45, row - 0.45,
+            shapes.append(_rect(_(FORCED_NAME), position - 0.45, position + 0.45, row - 0.45,
                                 row + 0.45, FORCED_EDGE, 3, dash="dash", legend=first_forced))
             first_forced = False
     if clickable:  # the markers take the hover and the clicks; the heatmap only draws
@@ -112,17 +115,17 @@ def attention_heatmap(
         figure.add_trace(go.Scatter(
             x=[columns[c] for _, _, c in cells], y=[row_labels[r] for r, _, _ in cells],
             customdata=[[step, c, float(z[r, c])] for r, step, c in cells], mode="markers",
-            name=CLICK_NAME, marker={"size": 18, "symbol": "square", "opacity": 0},
+            name=_(CLICK_NAME), marker={"size": 18, "symbol": "square", "opacity": 0},
             showlegend=False,
-            hovertemplate="output %{y}<br>reads input %{x}<br>weight %{customdata[2]:.3f}"
-                          "<br>click to force this cell<extra></extra>"))
+            hovertemplate=_("output %{y}<br>reads input %{x}<br>weight %{customdata[2]:.3f}"
+                            "<br>click to force this cell<extra></extra>")))
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"}, shapes=shapes,
         height=max(260, 140 + ROW_PX * n_rows + (40 if vertical_ticks else 0)),
         margin={"l": 10, "r": 10, "b": 10,
                 "t": (80 if title else 40) + (40 if vertical_ticks else 0)},
         xaxis={"side": "top", "type": "category", "tickangle": -90 if vertical_ticks else 0},
-        yaxis={"title": "step: output", "autorange": "reversed", "type": "category"},
+        yaxis={"title": _("step: output"), "autorange": "reversed", "type": "category"},
         legend={"orientation": "h", "yanchor": "top", "y": -0.02, "xanchor": "left", "x": 0.0},
         plot_bgcolor="white",
     )
@@ -158,19 +161,20 @@ def override_probability_figure(original: DecodeTrace, forced: DecodeTrace,
     """Probability of the expected token at each step, the model's own run against the forced
     one; forced steps marked. A line that comes back up after a forced step is a recovery."""
     want = original.expected_ids
-    figure = _line_figure(title or "Probability of the right letter, step by step",
-                          "decode step", "p(expected token)")
+    figure = _line_figure(title or _("Probability of the right letter, step by step"),
+                          _("decode step"), _("p(expected token)"))
     figure.update_layout(hovermode="closest")
-    for name, trace, color in (("model's own", original, model_color("attention")),
-                               ("forced", forced, FORCED_EDGE)):
+    for kind, trace, color in ((OWN_NAME, original, model_color("attention")),
+                               (FORCED_NAME, forced, FORCED_EDGE)):
+        name = _(kind)
         steps = [t for t in range(min(len(trace.steps), len(want)))]
         values = [float(trace.steps[t].probabilities[want[t]]) for t in steps]
         written = [token_label(trace.steps[t].chosen_token) for t in steps]
         figure.add_trace(go.Scatter(
             x=steps, y=values, name=name, mode="lines+markers", customdata=written,
-            line={"color": color, "dash": "dot" if name == "forced" else "solid"},
-            hovertemplate=f"{name}: step %{{x}} wrote %{{customdata}}, "
-                          "p(right) %{y:.3f}<extra></extra>"))
+            line={"color": color, "dash": "dot" if kind == FORCED_NAME else "solid"},
+            hovertemplate=_("{run}: step %{{x}} wrote %{{customdata}}, "
+                            "p(right) %{{y:.3f}}<extra></extra>").format(run=name)))
     for override in forced.overrides:
         figure.add_vline(x=override.step, line={"color": FORCED_EDGE, "width": 1, "dash": "dash"})
     last = max(len(original.steps), len(forced.steps), 1) - 1
@@ -192,14 +196,15 @@ def wrong_steps_heatmap(attention: DecodeTrace, steps: Sequence[int],
     kept = [t for t in steps if 0 <= t < matrix.shape[0]]
     labels = []
     for t in kept:
-        label = f"{t}: {token_label(attention.steps[t].chosen_token)}"
-        if plain_tokens is not None:
-            got = plain_tokens[t] if t < len(plain_tokens) and plain_tokens[t] else "(none)"
-            label += f" | plain {got}"
-        labels.append(label)
+        token = token_label(attention.steps[t].chosen_token)
+        if plain_tokens is None:
+            labels.append(f"{t}: {token}")
+            continue
+        got = plain_tokens[t] if t < len(plain_tokens) and plain_tokens[t] else _("(none)")
+        labels.append(_("{step}: {token} | plain {plain}").format(step=t, token=token, plain=got))
     if not kept:
         figure = go.Figure()
-        figure.add_annotation(text="no wrong steps to show", showarrow=False, xref="paper",
+        figure.add_annotation(text=_("no wrong steps to show"), showarrow=False, xref="paper",
                               yref="paper", x=0.5, y=0.5)
         figure.update_layout(height=160, title={"text": title, "x": 0.0},
                              xaxis={"visible": False}, yaxis={"visible": False})
@@ -217,9 +222,10 @@ def _outside_shapes(low: float, high: float, first: float, last: float) -> list[
         bands.append((first, min(low, last)))
     if last > high:
         bands.append((max(high, first), last))
-    return [{"type": "rect", "name": OUTSIDE_NAME, "xref": "x", "yref": "paper", "x0": x0,
+    name = _(OUTSIDE_NAME)
+    return [{"type": "rect", "name": name, "xref": "x", "yref": "paper", "x0": x0,
              "x1": x1, "y0": 0, "y1": 1, "fillcolor": OUTSIDE_FILL, "line": {"width": 0},
-             "layer": "below", "showlegend": i == 0, "legendgroup": OUTSIDE_NAME}
+             "layer": "below", "showlegend": i == 0, "legendgroup": name}
             for i, (x0, x1) in enumerate(bands)]
 
 
@@ -240,14 +246,17 @@ def _line_figure(title: str, x_title: str, y_title: str) -> go.Figure:
 
 def _add_model_lines(figure: go.Figure, frame: pd.DataFrame, x: str, y: str, hover: str
                      ) -> None:
-    """One line per model of ``frame[y]`` against ``frame[x]``, with n on hover."""
+    """One line per model of ``frame[y]`` against ``frame[x]``, with n on hover.
+
+    ``hover`` is a translated template with a ``{kind}`` placeholder (plotly's fields doubled).
+    """
     for model in MODELS:
         part = frame[frame["model"] == model]
+        name = _(model)
         figure.add_trace(go.Scatter(
-            x=part[x].tolist(), y=part[y].tolist(), name=model,
+            x=part[x].tolist(), y=part[y].tolist(), name=name,
             mode="lines+markers", line={"color": model_color(model)}, marker={"size": 5},
-            customdata=part["n"].tolist(),
-            hovertemplate=f"{model}: %{{y:.1%}} {hover} %{{customdata}}<extra></extra>",
+            customdata=part["n"].tolist(), hovertemplate=hover.format(kind=name),
         ))
 
 
@@ -257,9 +266,10 @@ def error_rate_figure(per_position: pd.DataFrame, train_max: int | None = None) 
     ``per_position`` has columns position, model, n, error_rate. Positions ``>= train_max``
     only occur in strings longer than any seen in training; they are shaded.
     """
-    figure = _line_figure("Error rate by output position", "output position (0 = first written)",
-                          "letters wrong")
-    _add_model_lines(figure, per_position, "position", "error_rate", "wrong of")
+    figure = _line_figure(_("Error rate by output position"),
+                          _("output position (0 = first written)"), _("letters wrong"))
+    _add_model_lines(figure, per_position, "position", "error_rate",
+                     _("{kind}: %{{y:.1%}} wrong of %{{customdata}}<extra></extra>"))
     if train_max is not None and len(per_position):
         last = float(per_position["position"].max()) + 0.5
         figure.update_layout(shapes=_outside_shapes(-0.5, train_max - 0.5, -0.5, last))
@@ -272,9 +282,10 @@ def exact_match_figure(by_length: pd.DataFrame,
 
     ``by_length`` has columns length, model, n, exact_match (and more, ignored).
     """
-    figure = _line_figure("Exact match by input length", "input length (letters)",
-                          "strings fully right")
-    _add_model_lines(figure, by_length, "length", "exact_match", "of")
+    figure = _line_figure(_("Exact match by input length"), _("input length (letters)"),
+                          _("strings fully right"))
+    _add_model_lines(figure, by_length, "length", "exact_match",
+                     _("{kind}: %{{y:.1%}} of %{{customdata}}<extra></extra>"))
     if train_range is not None and len(by_length):
         first = float(by_length["length"].min()) - 0.5
         last = float(by_length["length"].max()) + 0.5

@@ -1,4 +1,8 @@
-"""Comparing runs: several runs' curves overlaid, against steps or against wall time."""
+"""Comparing runs: several runs' curves overlaid, against steps or against wall time.
+
+Labels are marked ``N_()`` here and taken through ``_()`` when a figure is built, so it comes
+out in the current language.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 
 from seqrev.charts.training import CHART_HEIGHT, RunSeries, set_log_ticks
+from seqrev.i18n import N_, _
 
 # Distinct, colour-blind-friendly colours for up to ten runs (Okabe-Ito, then Tableau).
 RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
               "#000000", "#8c564b", "#7f7f7f")
-METRICS = {
-    "smoothed_loss": ("Training loss (smoothed)", "cross-entropy per symbol (log)"),
-    "exact_match": ("Held-out exact match", "exact match"),
-    "char_accuracy": ("Held-out character accuracy", "character accuracy"),
+METRICS = {  # metric -> (title, y-axis title), both marked: shown with _()
+    "smoothed_loss": (N_("Training loss (smoothed)"), N_("cross-entropy per symbol (log)")),
+    "exact_match": (N_("Held-out exact match"), N_("exact match")),
+    "char_accuracy": (N_("Held-out character accuracy"), N_("character accuracy")),
 }
-X_AXES = {"step": "step", "wall": "wall seconds"}
+X_AXES = {"step": N_("step"), "wall": N_("wall seconds")}  # shown with _()
 
 
 def run_color(index: int) -> str:
@@ -44,9 +49,9 @@ def compare_figure(runs: Mapping[str, RunSeries], metric: str = "exact_match",
             hovertemplate=("%{y:.1%}" if on_evals else "%{y:.4f}") + f"<extra>{label}</extra>",
         ))
     figure.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"}, height=CHART_HEIGHT,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10}, xaxis_title=X_AXES[x_axis],
-        yaxis_title=y_title, hovermode="x unified",
+        title={"text": _(title), "x": 0.0, "xanchor": "left"}, height=CHART_HEIGHT,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10}, xaxis_title=_(X_AXES[x_axis]),
+        yaxis_title=_(y_title), hovermode="x unified",
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0.0},
     )
     if on_evals:
@@ -54,6 +59,6 @@ def compare_figure(runs: Mapping[str, RunSeries], metric: str = "exact_match",
     else:
         set_log_ticks(figure, [v for run in runs.values() for v in run.smoothed_loss])
     if not runs:
-        figure.add_annotation(text="pick runs to compare", showarrow=False, xref="paper",
+        figure.add_annotation(text=_("pick runs to compare"), showarrow=False, xref="paper",
                               yref="paper", x=0.5, y=0.5)
     return figure

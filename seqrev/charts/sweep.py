@@ -1,7 +1,8 @@
 """Pictures of a capacity sweep: exact match by test length and hidden size, and the curve.
 
 Inputs are the tables of ``seqrev.inspection.capacity`` (``aggregate`` and
-``capacity_curve``): plain DataFrames in, plotly Figures out.
+``capacity_curve``): plain DataFrames in, plotly Figures out, their words in the current
+language (``_()`` at build time).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from seqrev.charts.training import model_color
+from seqrev.i18n import _
 
 HEATMAP_SCALE = "Viridis"
 CHART_HEIGHT = 380
@@ -26,9 +28,10 @@ def capacity_heatmap(table: pd.DataFrame, kind: str, *, train_max: int | None = 
     """
     rows = table[table["kind"] == kind]
     figure = go.Figure()
-    title = f"{kind}: exact match by test length and hidden size"
+    name = _(kind)
+    title = _("{kind}: exact match by test length and hidden size").format(kind=name)
     if rows.empty:
-        figure.add_annotation(text="no finished trials yet", showarrow=False,
+        figure.add_annotation(text=_("no finished trials yet"), showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.5)
     else:
         grid = rows.pivot_table(index="hidden_dim", columns="test_length",
@@ -37,9 +40,9 @@ def capacity_heatmap(table: pd.DataFrame, kind: str, *, train_max: int | None = 
         lengths = [int(n) for n in grid.columns]
         figure.add_trace(go.Heatmap(
             z=grid.to_numpy().tolist(), x=lengths, y=hidden, zmin=0.0, zmax=1.0,
-            colorscale=HEATMAP_SCALE, colorbar={"title": {"text": "exact"}, "thickness": 12},
-            hovertemplate=("hidden %{y}<br>length %{x}<br>exact %{z:.1%}<extra></extra>"),
-            xgap=1, ygap=1, name=kind,
+            colorscale=HEATMAP_SCALE, colorbar={"title": {"text": _("exact")}, "thickness": 12},
+            hovertemplate=_("hidden %{y}<br>length %{x}<br>exact %{z:.1%}<extra></extra>"),
+            xgap=1, ygap=1, name=name,
         ))
         reached = rows[rows["exact_match"] >= threshold]
         figure.add_trace(go.Scatter(
@@ -50,11 +53,11 @@ def capacity_heatmap(table: pd.DataFrame, kind: str, *, train_max: int | None = 
         ))
         if train_max is not None:
             figure.add_vline(x=train_max + 0.5, line={"color": "white", "dash": "dash"},
-                             annotation_text="training max", annotation_position="top left")
+                             annotation_text=_("training max"), annotation_position="top left")
     figure.update_layout(
         title={"text": title}, height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        xaxis={"title": {"text": "test length (letters)"}, "dtick": 2},
-        yaxis={"title": {"text": "hidden size"}, "type": "category"},
+        xaxis={"title": {"text": _("test length (letters)")}, "dtick": 2},
+        yaxis={"title": {"text": _("hidden size")}, "type": "category"},
         legend={"orientation": "h", "y": -0.25}, showlegend=not rows.empty,
     )
     return figure
@@ -71,40 +74,45 @@ def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
     figure = go.Figure()
     top = max(hidden_sizes) if hidden_sizes else None
     kinds = sorted(curve["kind"].unique()) if not curve.empty else []
+    reach = f"{threshold:.0%}"
     for row, kind in enumerate(kinds):
         rows = curve[curve["kind"] == kind].sort_values("test_length")
-        color = model_color(kind)
+        color, name = model_color(kind), _(kind)
         figure.add_trace(go.Scatter(
             x=rows["test_length"].tolist(), y=rows["hidden_dim"].tolist(),
-            mode="lines+markers", line={"color": color, "shape": "hv"}, name=kind,
+            mode="lines+markers", line={"color": color, "shape": "hv"}, name=name,
             connectgaps=False,
-            hovertemplate=f"{kind}<br>length %{{x}}<br>smallest hidden %{{y}}<extra></extra>",
+            hovertemplate=_("{kind}<br>length %{{x}}<br>smallest hidden %{{y}}<extra></extra>"
+                            ).format(kind=name),
         ))
         missing = rows[rows["hidden_dim"].isna()]
         if top is not None and not missing.empty:
             figure.add_trace(go.Scatter(
                 x=missing["test_length"].tolist(), y=[top * (1.25 + 0.25 * row)] * len(missing),
                 mode="markers", marker={"symbol": "x", "color": color, "size": 8},
-                name=f"{kind}: none reaches {threshold:.0%}",
-                hovertemplate=f"{kind}<br>length %{{x}}<br>no hidden size in the sweep "
-                              f"reaches {threshold:.0%}<extra></extra>",
+                name=_("{kind}: none reaches {threshold}").format(kind=name, threshold=reach),
+                hovertemplate=_("{kind}<br>length %{{x}}<br>no hidden size in the sweep "
+                                "reaches {threshold}<extra></extra>").format(
+                                    kind=name, threshold=reach),
             ))
     if curve.empty:
-        figure.add_annotation(text="no finished trials yet", showarrow=False,
+        figure.add_annotation(text=_("no finished trials yet"), showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.5)
     elif curve["hidden_dim"].isna().all():
-        figure.add_annotation(text=f"no hidden size in the sweep reaches {threshold:.0%} yet",
+        figure.add_annotation(text=_("no hidden size in the sweep reaches {threshold} yet"
+                                     ).format(threshold=reach),
                               showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    yaxis = {"title": {"text": "smallest hidden size"}, "type": "log"}
+    yaxis = {"title": {"text": _("smallest hidden size")}, "type": "log"}
     if hidden_sizes:
         # a fixed range, so the axis is drawn even when no point (or only the x marks) is
         yaxis["tickvals"] = sorted(hidden_sizes)
         yaxis["range"] = [math.log10(min(hidden_sizes) / 1.5),
                           math.log10(max(hidden_sizes) * (1.25 + 0.25 * max(len(kinds), 1)) * 1.2)]
     figure.update_layout(
-        title={"text": f"Smallest hidden size reaching {threshold:.0%} exact match at length N"},
+        title={"text": _("Smallest hidden size reaching {threshold} exact match at length N"
+                         ).format(threshold=reach)},
         height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        xaxis={"title": {"text": "length N (letters)"}, "dtick": 2},
+        xaxis={"title": {"text": _("length N (letters)")}, "dtick": 2},
         yaxis=yaxis, legend={"orientation": "h", "y": -0.25},
     )
     return figure
