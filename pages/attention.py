@@ -67,7 +67,7 @@ def section_from_link(raw: str | None) -> tuple[str, str | None]:
         return DEFAULT_SECTION, None
     if raw in SECTIONS:
         return raw, None
-    return DEFAULT_SECTION, _(NO_SECTION).format(value=raw, known=", ".join(SECTIONS))
+    return DEFAULT_SECTION, _(NO_SECTION).format(value=raw, known=_(", ").join(SECTIONS))
 
 
 def init_from_link() -> None:
@@ -195,8 +195,10 @@ if source:
 
 if st.session_state.get(SECTION_KEY) not in SECTIONS:
     st.session_state[SECTION_KEY] = DEFAULT_SECTION
+# the labels in this run's language (a format_func may be called after the run, as AppTest does)
+section_labels = {key: _(label) for key, label in SECTIONS.items()}
 section = st.radio(_("Section"), list(SECTIONS), key=SECTION_KEY, horizontal=True,
-                   format_func=lambda key: _(SECTIONS[key]), on_change=forget_section_warning,
+                   format_func=section_labels.get, on_change=forget_section_warning,
                    label_visibility="collapsed")
 sync_link(text, section, st.session_state[OVERRIDES_KEY], st.session_state[BLEND_KEY])
 if source or section == "errors":

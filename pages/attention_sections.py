@@ -85,6 +85,7 @@ COLUMN_WORDS = (N_("step"), N_("expected"), N_("attention"), N_("plain"), N_("en
                 N_("model"), N_("on the outline (0)"), N_("one column right (+1)"),
                 N_("one column left (−1)"), N_("dimension"), N_("key"), N_("term"))
 STOP_WORD = N_("(stop)")  # step_table's "expected" past the end
+MORE = N_("more")  # the worked score's "\underbrace{\dots}_{N more}"
 DEFAULT_SECTION = "heatmap"
 
 
@@ -370,8 +371,9 @@ def step_section(view: View) -> None:
     views = [OWN_RUN] + ([WHAT_IF_RUN] if what_if is not None else [])
     if st.session_state.get(VIEW_KEY) not in views:
         st.session_state[VIEW_KEY] = OWN_RUN
+    view_labels = {name: _(name) for name in views}
     chosen = st.radio(_("Take apart"), views, key=VIEW_KEY, horizontal=True,
-                      format_func=_) if len(views) > 1 else OWN_RUN
+                      format_func=view_labels.get) if len(views) > 1 else OWN_RUN
     inside = what_if if chosen == WHAT_IF_RUN else view.trace
     if step >= len(inside.steps):
         st.info(_("The what-if run stopped at step {step}.").format(step=len(inside.steps) - 1))
@@ -399,7 +401,8 @@ def step_section(view: View) -> None:
                   "score is a sum of {n} terms; the largest three, then the rest:").format(
                       winner=mechanism.winner, letter=source[mechanism.winner],
                       n=mechanism.contributions.numel()))
-    st.latex(mechanism.worked_score())
+    # the library's LaTeX says "\text{more}"; in the reader's language here
+    st.latex(mechanism.worked_score().replace(r"\text{more}", "\\text{" + _(MORE) + "}"))
     st.latex(mechanism.worked_softmax())
     left, right = st.columns([3, 2])
     left.plotly_chart(contributions_figure(mechanism), width="stretch", key="att_contributions")
@@ -494,8 +497,8 @@ def whatif_section(view: View) -> None:
             format_func=lambda t: f"{t}" if t < len(source) else f"{t} (<eos>)")
         pick_position.selectbox(
             _("Reads input letter"), range(len(source)), key=FORCE_POSITION_KEY,
-            format_func=lambda i: position_label(source, i, force_step, offset,
-                                                 trace.alignment))
+            format_func=[position_label(source, i, force_step, offset, trace.alignment)
+                         for i in range(len(source))].__getitem__)
         pick_button.button(_("Force"), on_click=add_selected_override, key="att_force",
                            icon=":material/ads_click:", width="stretch")
         st.slider(_("Blend: 0 = the model's own weights, 1 = the forced letter only"), 0.0, 1.0,
@@ -611,7 +614,8 @@ def states_section(view: View) -> None:
         maps, paths, title=_("States of both models for {text}").format(text=source))
     st.plotly_chart(paths_figure, width="stretch", key="att_state_paths")
     color_by = st.radio(_("Colour the reference states by"), list(COLOR_BY), key=COLOR_KEY,
-                        horizontal=True, format_func=lambda k: _(COLOR_BY[k]))
+                        horizontal=True,
+                        format_func={key: _(label) for key, label in COLOR_BY.items()}.get)
     cloud_figure = reference_cloud(identity(view.plain), identity(view.attention), color_by,
                                    current_language(), maps)
     st.plotly_chart(cloud_figure, width="stretch", key="att_state_cloud")
@@ -762,9 +766,9 @@ def only_attention_right(view: View, result) -> None:
                      "position the plain model got wrong.").format(n=n, shown=shown,
                                                                    column=_("first_error")))
     st.dataframe(shown_frame(examples), hide_index=True, height=260)
+    letters = _("{text} ({n} letters)")  # taken now: AppTest calls format_func after the run
     choice = st.selectbox(_("Look at one"), examples["input"].tolist(), key=EXAMPLE_KEY,
-                          format_func=lambda s: _("{text} ({n} letters)").format(text=s,
-                                                                                 n=len(s)))
+                          format_func=lambda s: letters.format(text=s, n=len(s)))
     chosen = greedy_trace(view.attention.model, choice, task=view.task)
     chosen_plain = greedy_trace(view.plain.model, choice, task=view.task)
     plain_word, attention_word = _("Plain"), _("Attention")

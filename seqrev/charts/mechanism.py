@@ -1,7 +1,8 @@
 """Pictures of one attention step: the vectors, the scores and weights, the winning terms.
 
 Input is a :class:`seqrev.inspection.mechanism.StepMechanism`; output a plotly Figure.
-Input positions count from 0; hidden dimensions too.
+Input positions count from 0; hidden dimensions too. Words come through ``_()`` when a
+figure is built, in the current language.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from seqrev.charts.decoding import ATTENTION, CHOSEN_RIGHT, OTHER, TARGET_EDGE
+from seqrev.i18n import _
 from seqrev.inspection.analysis import source_labels
 from seqrev.inspection.mechanism import StepMechanism
 from seqrev.tasks.vocab import token_label
@@ -38,9 +40,9 @@ def vectors_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:
     figure = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         row_heights=[1.4, max(rows, 2), 1.4],
-        subplot_titles=("query q: the decoder's previous state",
-                        f"keys {mechanism.key_name}, one row per input letter",
-                        "context c = Σ a_i h_i, into the decoder GRU"),
+        subplot_titles=(_("query q: the decoder's previous state"),
+                        _("keys {key}, one row per input letter").format(key=mechanism.key_name),
+                        _("context c = Σ a_i h_i, into the decoder GRU")),
     )
     query_limit = max(float(mechanism.query.abs().max()), 1e-6)
     key_limit = max(float(mechanism.keys.abs().max()), 1e-6)
@@ -51,8 +53,8 @@ def vectors_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:
         hovertemplate="q[%{x}] = %{z:.3f}<extra></extra>", **strip), row=1, col=1)
     figure.add_trace(go.Heatmap(
         z=mechanism.keys.tolist(), x=dims, y=key_labels, zmin=-key_limit, zmax=key_limit,
-        colorbar={"title": {"text": "key"}, "thickness": 10, "len": 0.5, "y": 0.5},
-        hovertemplate="input %{y}<br>key[%{x}] = %{z:.3f}<extra></extra>", **strip),
+        colorbar={"title": {"text": _("key")}, "thickness": 10, "len": 0.5, "y": 0.5},
+        hovertemplate=_("input %{y}<br>key[%{x}] = %{z:.3f}<extra></extra>"), **strip),
         row=2, col=1)
     figure.add_trace(go.Heatmap(
         z=[mechanism.context.tolist()], x=dims, y=["c"], zmin=-query_limit, zmax=query_limit,
@@ -60,15 +62,15 @@ def vectors_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:
         row=3, col=1)
     top = [d.dim for d in mechanism.top_dims]
     figure.add_trace(go.Scatter(
-        x=top, y=["q"] * len(top), mode="markers", name="top terms of the winning score",
+        x=top, y=["q"] * len(top), mode="markers", name=_("top terms of the winning score"),
         marker={"symbol": "triangle-down", "size": 9, "color": WINNER_COLOR,
                 "line": {"color": "white", "width": 1}},
-        hovertemplate="dimension %{x}<extra>top term</extra>"), row=1, col=1)
+        hovertemplate=_("dimension %{x}<extra>top term</extra>")), row=1, col=1)
     winner = mechanism.winner
     figure.add_shape(type="rect", x0=-0.5, x1=size - 0.5, y0=winner - 0.5, y1=winner + 0.5,
                      line={"color": WINNER_COLOR, "width": 2}, row=2, col=1)
     figure.update_yaxes(autorange="reversed", type="category", row=2, col=1)
-    figure.update_xaxes(title_text="hidden dimension", row=3, col=1)
+    figure.update_xaxes(title_text=_("hidden dimension"), row=3, col=1)
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
         height=260 + 18 * max(rows, 2), margin={"l": 10, "r": 10, "t": 90 if title else 50,
@@ -85,20 +87,21 @@ def scores_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:
     winner = mechanism.winner
     score_colors = [WINNER_COLOR if i == winner else OTHER for i in range(len(labels))]
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                           subplot_titles=("scores s_i", "weights a_i = softmax(s)_i"))
+                           subplot_titles=(_("scores s_i"), _("weights a_i = softmax(s)_i")))
     figure.add_trace(go.Bar(
-        x=labels, y=mechanism.scores.tolist(), name="score", marker={
+        x=labels, y=mechanism.scores.tolist(), name=_("score"), marker={
             "color": score_colors, "line": {"color": edges, "width": 3}},
-        hovertemplate="input %{x}<br>s = %{y:.3f}<extra></extra>"), row=1, col=1)
+        hovertemplate=_("input %{x}<br>s = %{y:.3f}<extra></extra>")), row=1, col=1)
     figure.add_trace(go.Bar(
-        x=labels, y=mechanism.weights.tolist(), name="model's own weights",
+        x=labels, y=mechanism.weights.tolist(), name=_("model's own weights"),
         marker={"color": ATTENTION, "line": {"color": edges, "width": 3}},
-        hovertemplate="input %{x}<br>own weight %{y:.3f}<extra></extra>"), row=2, col=1)
+        hovertemplate=_("input %{x}<br>own weight %{y:.3f}<extra></extra>")), row=2, col=1)
     if mechanism.overridden:
         figure.add_trace(go.Bar(
-            x=labels, y=mechanism.used.tolist(), name=f"used (forced, blend {mechanism.blend:g})",
+            x=labels, y=mechanism.used.tolist(),
+            name=_("used (forced, blend {blend:g})").format(blend=mechanism.blend),
             marker={"color": FORCED_COLOR},
-            hovertemplate="input %{x}<br>used weight %{y:.3f}<extra></extra>"), row=2, col=1)
+            hovertemplate=_("input %{x}<br>used weight %{y:.3f}<extra></extra>")), row=2, col=1)
     figure.update_yaxes(range=[0, 1.05], tickformat=".0%", row=2, col=1)
     figure.update_xaxes(type="category", tickangle=-90 if len(labels) > 14 else 0)
     figure.update_layout(
@@ -121,13 +124,13 @@ def contributions_figure(mechanism: StepMechanism, title: str = "") -> go.Figure
         x=[t.term for t in terms], y=[f"d{t.dim}" for t in terms], orientation="h",
         text=text, textposition="auto",
         marker={"color": [CHOSEN_RIGHT if t.term > 0 else "#cf222e" for t in terms]},
-        hovertemplate="dimension %{y}<br>term %{x:.3f}<extra></extra>"))
+        hovertemplate=_("dimension %{y}<br>term %{x:.3f}<extra></extra>")))
     total = float(mechanism.scores[mechanism.winner])
     figure.update_layout(
-        title={"text": title or f"Largest terms of s_{mechanism.winner} = {total:.2f}",
-               "x": 0.0, "xanchor": "left"},
+        title={"text": title or _("Largest terms of s_{winner} = {total:.2f}").format(
+            winner=mechanism.winner, total=total), "x": 0.0, "xanchor": "left"},
         height=120 + 32 * len(terms), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        yaxis={"autorange": "reversed"}, xaxis={"title": "term (adds to the score)"},
+        yaxis={"autorange": "reversed"}, xaxis={"title": _("term (adds to the score)")},
         plot_bgcolor="white",
     )
     return figure
@@ -135,5 +138,5 @@ def contributions_figure(mechanism: StepMechanism, title: str = "") -> go.Figure
 
 def written_caption(mechanism: StepMechanism) -> str:
     """Plain text: what this step was fed and wrote."""
-    return (f"fed {token_label(mechanism.fed_token)}, wrote "
-            f"{token_label(mechanism.written_token)}")
+    return _("fed {fed}, wrote {written}").format(fed=token_label(mechanism.fed_token),
+                                                  written=token_label(mechanism.written_token))
