@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from seqrev.i18n import _
+
 WIDGETS = ("slider", "number", "select", "select_slider", "segmented")
 GROUPS = ("model", "data", "optimisation", "run")
 TRUE_WORDS = ("true", "1", "yes", "on")  # how the CLI and a URL may spell a bool setting
@@ -56,20 +58,27 @@ class Setting:
             (self.query_key, self.query_key.replace("-", "_"), self.name)))
 
     def range_text(self) -> str:
+        """The values the setting takes, in words of the current language."""
         if self.kind is bool:
-            return "true or false"
+            return _("true or false")
         if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
+            return _("one of {choices}").format(choices=", ".join(map(str, self.choices)))
         low = _plain(self.minimum) if self.minimum is not None else "-inf"
         high = _plain(self.maximum) if self.maximum is not None else "inf"
-        note = " (0 = off)" if self.zero_means_none else ""
-        return f"{low} to {high}{note}"
+        if self.zero_means_none:
+            return _("{low} to {high} (0 = off)").format(low=low, high=high)
+        return _("{low} to {high}").format(low=low, high=high)
+
+    def _refusal(self, got: str) -> str:
+        """"Label (--flag) must be RANGE, got ...", in the current language."""
+        return _("{label} ({flag}) must be {range}, got {value}").format(
+            label=_(self.label), flag=self.flag, range=self.range_text(), value=got)
 
     def check(self, value: Any) -> Any:
         """``value`` as this setting's type, or ValueError naming the setting and its range."""
         if value is None and self.zero_means_none:
             return None
-        problem = f"{self.label} ({self.flag}) must be {self.range_text()}, got {value!r}"
+        problem = self._refusal(repr(value))
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(problem)
@@ -81,7 +90,8 @@ class Setting:
                 try:
                     self.validate(value)
                 except ValueError as error:
-                    raise ValueError(f"{self.label} ({self.flag}): {error}") from None
+                    raise ValueError(_("{label} ({flag}): {problem}").format(
+                        label=_(self.label), flag=self.flag, problem=error)) from None
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(problem)
@@ -109,12 +119,10 @@ class Setting:
         if self.kind is bool:
             word = text.lower()
             if word not in TRUE_WORDS + FALSE_WORDS:
-                raise ValueError(f"{self.label} ({self.flag}) must be {self.range_text()}, "
-                                 f"got {text[:40]!r}")
+                raise ValueError(self._refusal(repr(text[:40])))
             return word in TRUE_WORDS
         if len(text) > 40:
-            raise ValueError(f"{self.label} ({self.flag}) must be {self.range_text()}, got a "
-                             f"{len(text)}-character value")
+            raise ValueError(self._refusal(_("a {n}-character value").format(n=len(text))))
         try:
             number = int(text) if self.kind is int else float(text)
         except ValueError:
@@ -126,8 +134,7 @@ class Setting:
             else:
                 number = None
         if number is None or not text.isascii():
-            raise ValueError(f"{self.label} ({self.flag}) must be {self.range_text()}, "
-                             f"got {text!r}")
+            raise ValueError(self._refusal(repr(text)))
         return self.check(number)
 
     def format(self, value: Any) -> str:

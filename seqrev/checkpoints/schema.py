@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from seqrev.i18n import _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.settings import Setting, settings_of
 from seqrev.tasks import pairs
@@ -45,18 +46,20 @@ def parse_json(text: str | bytes, what: str, max_bytes: int = MAX_METADATA_BYTES
                max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` after size and nesting checks; NaN and Infinity literals are refused."""
     if len(text) > max_bytes:
-        raise SchemaError(f"{what} is {len(text):,} bytes; the limit is {max_bytes:,}")
+        raise SchemaError(_("{what} is {size} bytes; the limit is {limit}").format(
+            what=what, size=f"{len(text):,}", limit=f"{max_bytes:,}"))
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
-            raise SchemaError(f"{what} is not UTF-8 text") from None
+            raise SchemaError(_("{what} is not UTF-8 text").format(what=what)) from None
     depth = deepest = 0
     for bracket in _BRACKETS.findall(_STRING.sub("", text)):
         depth += 1 if bracket in "[{" else -1
         deepest = max(deepest, depth)
         if deepest > max_depth:
-            raise SchemaError(f"{what} nests deeper than {max_depth} levels")
+            raise SchemaError(_("{what} nests deeper than {depth} levels").format(
+                what=what, depth=max_depth))
 
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not a number")
@@ -64,7 +67,8 @@ def parse_json(text: str | bytes, what: str, max_bytes: int = MAX_METADATA_BYTES
     try:
         return json.loads(text, parse_constant=refuse)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        raise SchemaError(f"{what} is not valid JSON ({_first_line(error)})") from None
+        raise SchemaError(_("{what} is not valid JSON ({problem})").format(
+            what=what, problem=_first_line(error))) from None
 
 
 def _first_line(error: Exception, limit: int = 160) -> str:
@@ -258,7 +262,8 @@ class Metadata(_Open):
 def check_metadata(data: Any) -> dict[str, Any]:
     """``data`` if it fits :class:`Metadata`, else SchemaError naming the first bad field."""
     if not isinstance(data, dict):
-        raise SchemaError(f"metadata is a JSON {type(data).__name__}, not an object")
+        raise SchemaError(_("metadata is a JSON {type}, not an object").format(
+            type=type(data).__name__))
     try:
         Metadata.model_validate(data)
     except ValidationError as error:
@@ -292,12 +297,13 @@ def check_header(header: Any, data_bytes: int) -> tuple[dict[str, TensorEntry], 
     the ``data_bytes`` after the header exactly.
     """
     if not isinstance(header, dict):
-        raise SchemaError("the safetensors header is not a JSON object")
+        raise SchemaError(_("the safetensors header is not a JSON object"))
     header = dict(header)
     try:
         metadata = _HEADER_METADATA.validate_python(header.pop("__metadata__", None) or {})
         if len(header) > MAX_TENSORS:
-            raise SchemaError(f"the file holds {len(header)} tensors; at most {MAX_TENSORS}")
+            raise SchemaError(_("the file holds {n} tensors; at most {limit}").format(
+                n=len(header), limit=MAX_TENSORS))
         table = _TENSOR_TABLE.validate_python(header)
     except ValidationError as error:
         raise SchemaError(f"safetensors header: {describe(error)}") from None
@@ -306,10 +312,11 @@ def check_header(header: Any, data_bytes: int) -> tuple[dict[str, TensorEntry], 
         begin, end = entry.data_offsets
         size = math.prod(entry.shape) * DTYPE_BYTES[entry.dtype]
         if begin != covered or end - begin != size:
-            raise SchemaError(f"tensor {key!r}: byte range {begin}-{end} does not fit its "
-                              f"shape {entry.shape} or the tensors before it")
+            raise SchemaError(_("tensor {key}: byte range {begin}-{end} does not fit its shape "
+                                "{shape} or the tensors before it").format(
+                                    key=repr(key), begin=begin, end=end, shape=entry.shape))
         covered = end
     if covered != data_bytes:
-        raise SchemaError(f"the tensors cover {covered:,} bytes but the file holds "
-                          f"{data_bytes:,} after the header")
+        raise SchemaError(_("the tensors cover {covered} bytes but the file holds {size} after "
+                            "the header").format(covered=f"{covered:,}", size=f"{data_bytes:,}"))
     return table, metadata

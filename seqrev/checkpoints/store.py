@@ -49,6 +49,7 @@ from seqrev.checkpoints.schema import (
 )
 from seqrev.decoding.evaluation import evaluate, evaluate_by_length, evaluate_fresh
 from seqrev.disk import as_disk_error, write_atomically
+from seqrev.i18n import N_, _, current_language
 from seqrev.models.kinds import KINDS
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model
 from seqrev.tasks.pairs import PAIRS_TASK, PairsError, PairsTask
@@ -74,6 +75,11 @@ _TEMP_PATTERN = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9_.-]*\.(safetensors|json)\.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
+THE_HEADER = N_("the safetensors header")  # what parse_json names in its errors
+THE_METADATA = N_("the metadata")
+CANNOT_READ = N_("cannot read: {problem}")
+
+
 class CheckpointError(Exception):
     """A checkpoint that is missing, unreadable, corrupted or does not match its config.
 
@@ -83,7 +89,8 @@ class CheckpointError(Exception):
 
     def __init__(self, name: str, problem: str) -> None:
         problem = _CONTROL.sub(" ", str(problem))
-        super().__init__(f"checkpoint {str(name)!r}: {problem}")
+        super().__init__(_("checkpoint {name}: {problem}").format(name=repr(str(name)),
+                                                                  problem=problem))
         self.name = self.path = str(name)
         self.problem = problem
         self.disk_error = None  # a DiskWriteError when a save failed for lack of space etc.
@@ -110,7 +117,8 @@ def sanitize_name(raw: str) -> str:
     cleaned = re.sub(r"\.{2,}", ".", cleaned).lstrip("._-")[:64]  # ".." never reaches a path
     cleaned = cleaned.removesuffix(".safetensors").removesuffix(".json")
     if not cleaned or not _NAME_PATTERN.match(cleaned):
-        raise ValueError(f"{raw!r} is not a usable checkpoint name: use letters, digits, _ . -")
+        raise ValueError(_("{name} is not a usable checkpoint name: use letters, digits, _ . -"
+                           ).format(name=repr(raw)))
     return cleaned
 
 
@@ -120,14 +128,14 @@ def _valid_name(name: str) -> bool:
 
 def _paths(name: str, directory: Path | None) -> tuple[Path, Path]:
     if not isinstance(name, str) or not _valid_name(name):
-        raise CheckpointError(name, "invalid name (letters, digits, _ . - only; no paths)")
+        raise CheckpointError(name, _("invalid name (letters, digits, _ . - only; no paths)"))
     root = Path(directory or CHECKPOINT_DIR).resolve()
     return root / f"{name}.safetensors", root / f"{name}.json"
 
 
 def exists(name: str, directory: Path | None = None) -> bool:
     """Whether a file holds ``name``'s weights (healthy or not: saving over it needs overwrite)."""
-    weights, _ = _paths(name, directory)
+    weights, _sidecar = _paths(name, directory)
     return weights.exists()
 
 
@@ -150,8 +158,9 @@ def _folder_lock(root: Path, name: str, timeout: float = LOCK_TIMEOUT_S) -> Iter
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise CheckpointError(name, f"another save to this folder has held it "
-                                                f"for over {timeout:.0f} s; try again") from None
+                    raise CheckpointError(name, _("another save to this folder has held it "
+                                                  "for over {seconds} s; try again").format(
+                                                      seconds=f"{timeout:.0f}")) from None
                 time.sleep(0.01)
         yield
     finally:
@@ -197,7 +206,8 @@ def save_checkpoint(
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for key, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
-            raise CheckpointError(name, f"not saved: {key} holds NaN or infinite values")
+            raise CheckpointError(name, _("not saved: {key} holds NaN or infinite values"
+                                          ).format(key=key))
     data_only = save_to_bytes(tensors)
     extra = dict(meta or {})
     if isinstance(extra.get("history"), dict):  # a diverged run's NaN losses become null
@@ -217,8 +227,8 @@ def save_checkpoint(
         text = json.dumps(metadata, allow_nan=False, separators=(",", ":"))
         check_metadata(parse_json(text, "the metadata"))
     except (TypeError, ValueError) as error:  # SchemaError is a ValueError
-        raise CheckpointError(name, f"not saved: the metadata does not fit the schema "
-                                    f"({error})") from None
+        raise CheckpointError(name, _("not saved: the metadata does not fit the schema "
+                                      "({problem})").format(problem=error)) from None
     blob = save_to_bytes(tensors, metadata={"format": "seqrev", "version": str(FORMAT_VERSION),
                                             METADATA_KEY: text})
     try:
@@ -235,7 +245,7 @@ def save_checkpoint(
         raise
     except OSError as error:
         reason = error.strerror or type(error).__name__  # str(error) would show the path
-        refused = CheckpointError(name, f"could not write: {reason}")
+        refused = CheckpointError(name, _("could not write: {problem}").format(problem=reason))
         refused.disk_error = as_disk_error(error, f"saving checkpoint {name!r}")
         raise refused from None
     _INSPECTED.clear()
@@ -301,12 +311,14 @@ def _open_regular(path: Path, name: str, what: str) -> BinaryIO:
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise CheckpointError(name, f"not found ({what} is missing)") from None
+        raise CheckpointError(name, _("not found ({file} is missing)").format(file=what)
+                              ) from None
     except OSError as error:
-        raise CheckpointError(name, f"cannot open {what}: {error.strerror}") from None
+        raise CheckpointError(name, _("cannot open {file}: {problem}").format(
+            file=what, problem=error.strerror)) from None
     if not stat.S_ISREG(os.fstat(handle).st_mode):
         os.close(handle)
-        raise CheckpointError(name, f"{what} is not a regular file")
+        raise CheckpointError(name, _("{file} is not a regular file").format(file=what))
     return os.fdopen(handle, "rb")
 
 
@@ -343,7 +355,8 @@ def _config(cls: type, data: dict[str, Any], name: str) -> Any:
     try:
         return cls(**data)
     except (TypeError, ValueError) as error:
-        raise CheckpointError(name, f"{cls.__name__} is invalid: {error}") from None
+        raise CheckpointError(name, _("{config} is invalid: {problem}").format(
+            config=cls.__name__, problem=error)) from None
 
 
 def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspected, int]:
@@ -352,37 +365,47 @@ def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspecte
     size = os.fstat(handle.fileno()).st_size
     prefix = handle.read(8)
     if len(prefix) < 8:
-        raise CheckpointError(name, f"{weights} is truncated (no safetensors header)")
+        raise CheckpointError(name, _("{file} is truncated (no safetensors header)").format(
+            file=weights))
     header_len = int.from_bytes(prefix, "little")
     if header_len > MAX_HEADER_BYTES:
-        raise CheckpointError(name, f"{weights} declares a {header_len:,}-byte header; the "
-                                    f"limit is {MAX_HEADER_BYTES:,}")
+        raise CheckpointError(name, _("{file} declares a {size}-byte header; the limit is "
+                                      "{limit}").format(file=weights, size=f"{header_len:,}",
+                                                        limit=f"{MAX_HEADER_BYTES:,}"))
     if 8 + header_len > size:
-        raise CheckpointError(name, f"{weights} is truncated (shorter than its header)")
+        raise CheckpointError(name, _("{file} is truncated (shorter than its header)").format(
+            file=weights))
     try:
-        header = parse_json(handle.read(header_len), "the safetensors header",
+        header = parse_json(handle.read(header_len), _(THE_HEADER),
                             max_bytes=MAX_HEADER_BYTES, max_depth=4)
         table, header_metadata = check_header(header, size - 8 - header_len)
     except SchemaError as error:
-        raise CheckpointError(name, f"unreadable safetensors in {weights} ({error})") from None
+        raise CheckpointError(name, _("unreadable safetensors in {file} ({problem})").format(
+            file=weights, problem=error)) from None
     legacy = METADATA_KEY not in header_metadata
     try:
         if not legacy:
-            meta = check_metadata(parse_json(header_metadata[METADATA_KEY], "the metadata"))
+            meta = check_metadata(parse_json(header_metadata[METADATA_KEY], _(THE_METADATA)))
         else:
-            with _open_regular(sidecar_path, name, f"{name}.json (its metadata)") as sidecar:
+            with _open_regular(sidecar_path, name, _("{file} (its metadata)").format(
+                    file=f"{name}.json")) as sidecar:
                 if os.fstat(sidecar.fileno()).st_size > MAX_METADATA_BYTES:
-                    raise SchemaError(f"{name}.json is over the {MAX_METADATA_BYTES:,}-byte limit")
+                    raise SchemaError(_("{file} is over the {limit}-byte limit").format(
+                        file=f"{name}.json", limit=f"{MAX_METADATA_BYTES:,}"))
                 meta = check_metadata(parse_json(sidecar.read(MAX_METADATA_BYTES + 1),
                                                  f"{name}.json"))
     except SchemaError as error:
-        raise CheckpointError(name, f"bad metadata: {error}") from None
+        raise CheckpointError(name, _("bad metadata: {problem}").format(problem=error)
+                              ) from None
     expected_version = LEGACY_FORMAT_VERSION if legacy else FORMAT_VERSION
     if meta["format_version"] != expected_version:
-        raise CheckpointError(name, f"format_version {meta['format_version']} does not match "
-                                    f"how the file is laid out (format {expected_version})")
+        raise CheckpointError(name, _("format_version {found} does not match how the file is "
+                                      "laid out (format {expected})").format(
+                                          found=meta["format_version"],
+                                          expected=expected_version))
     if legacy and not meta.get("weights_sha256"):
-        raise CheckpointError(name, f"{name}.json has no weights_sha256 to tie it to the weights")
+        raise CheckpointError(name, _("{file} has no weights_sha256 to tie it to the weights"
+                                      ).format(file=f"{name}.json"))
     model_config = _config(ModelConfig, meta["model_config"], name)
     train_data = meta.get("train_config")
     train_config = None if train_data is None else _config(
@@ -390,12 +413,15 @@ def _inspect(handle: BinaryIO, name: str, sidecar_path: Path) -> tuple[_Inspecte
     expected = _expected_shapes(model_config)
     missing, unexpected = expected.keys() - table.keys(), table.keys() - expected.keys()
     if missing or unexpected:
-        raise CheckpointError(name, f"weights do not fit the config: missing "
-                                    f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+        raise CheckpointError(name, _("weights do not fit the config: missing {missing}, "
+                                      "unexpected {unexpected}").format(
+                                          missing=sorted(missing)[:5],
+                                          unexpected=sorted(unexpected)[:5]))
     for key, entry in table.items():
         if tuple(entry.shape) != expected[key]:
-            raise CheckpointError(name, f"{key} has shape {tuple(entry.shape)}, "
-                                        f"config needs {expected[key]}")
+            raise CheckpointError(name, _("{key} has shape {shape}, config needs {needed}"
+                                          ).format(key=key, shape=tuple(entry.shape),
+                                                   needed=expected[key]))
     return _Inspected(meta, model_config, train_config, table, legacy), header_len
 
 
@@ -404,8 +430,8 @@ def _check_digest(name: str, inspected: _Inspected, blob: bytes, header_len: int
     digest = hashlib.sha256(blob if inspected.legacy else blob[8 + header_len:]).hexdigest()
     wanted = inspected.meta.get("weights_sha256")
     if wanted is not None and digest != wanted:
-        raise CheckpointError(name, "weights do not match the metadata's SHA-256 (corrupted, "
-                                    "truncated or from another checkpoint)")
+        raise CheckpointError(name, _("weights do not match the metadata's SHA-256 (corrupted, "
+                                      "truncated or from another checkpoint)"))
 
 
 def _signature(path: Path) -> tuple | None:
@@ -422,11 +448,12 @@ _INSPECTED: dict[tuple, _Inspected | CheckpointError] = {}
 def _inspect_cached(name: str, directory: Path | None) -> _Inspected:
     """:func:`_inspect` plus the hash check, remembered by the files' identity, size and time.
 
-    ``list`` runs on every page rerun; a file is read in full once per version.
+    ``list`` runs on every page rerun; a file is read in full once per version. A file that
+    is refused is remembered per language, since its error says why in words.
     """
     weights_path, sidecar_path = _paths(name, directory)
     key = (str(weights_path), _signature(weights_path), _signature(sidecar_path))
-    found = _INSPECTED.get(key)
+    found = _INSPECTED.get(key) or _INSPECTED.get((*key, current_language()))
     if found is None:
         try:
             with _open_regular(weights_path, name, f"{name}.safetensors") as handle:
@@ -436,10 +463,12 @@ def _inspect_cached(name: str, directory: Path | None) -> _Inspected:
         except CheckpointError as error:
             found = error
         except OSError as error:
-            found = CheckpointError(name, f"cannot read: {error.strerror or 'I/O error'}")
+            found = CheckpointError(name, _(CANNOT_READ).format(
+                problem=error.strerror or _("I/O error")))
         if len(_INSPECTED) > 256:
             _INSPECTED.clear()
-        _INSPECTED[key] = found
+        _INSPECTED[(*key, current_language()) if isinstance(found, CheckpointError)
+                   else key] = found
     if isinstance(found, CheckpointError):
         raise CheckpointError(found.name, found.problem)
     return found
@@ -454,7 +483,8 @@ def pairs_task(checkpoint: Checkpoint) -> PairsTask | None:
     try:
         return PairsTask.from_record(record)
     except PairsError as error:
-        raise CheckpointError(checkpoint.name, f"bad pairs record: {error}") from None
+        raise CheckpointError(checkpoint.name, _("bad pairs record: {problem}").format(
+            problem=error)) from None
 
 
 def read_sidecar(name: str, directory: Path | None = None) -> dict[str, Any]:
@@ -478,15 +508,17 @@ def load_checkpoint(
             handle.seek(0)
             blob = handle.read()
     except OSError as error:
-        raise CheckpointError(name, f"cannot read: {error.strerror or 'I/O error'}") from None
+        raise CheckpointError(name, _(CANNOT_READ).format(
+            problem=error.strerror or _("I/O error"))) from None
     _check_digest(name, inspected, blob, header_len)
     try:
         tensors = load_from_bytes(blob)
     except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(name, f"unreadable safetensors ({error})") from None
+        raise CheckpointError(name, _("unreadable safetensors ({problem})").format(
+            problem=error)) from None
     for key, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
-            raise CheckpointError(name, f"{key} holds NaN or infinite values")
+            raise CheckpointError(name, _("{key} holds NaN or infinite values").format(key=key))
     model = build_model(inspected.model_config)
     model.load_state_dict(tensors)
     model.to(device).eval()
@@ -502,13 +534,14 @@ def _scan(directory: Path | None) -> tuple[list[str], list[tuple[str, str]]]:
     try:
         paths = sorted(root.iterdir())
     except OSError as error:
-        return [], [(root.name, f"cannot read the folder: {error.strerror or 'I/O error'}")]
+        return [], [(root.name, _("cannot read the folder: {problem}").format(
+            problem=error.strerror or _("I/O error")))]
     for path in paths:
         if path.name.startswith("."):  # a save's temp file, swept by the next save
             continue
         if path.suffix == ".safetensors":
             if not _valid_name(path.stem):
-                bad.append((path.name, "not a valid checkpoint name (letters, digits, _ . -)"))
+                bad.append((path.name, _("not a valid checkpoint name (letters, digits, _ . -)")))
                 continue
             try:
                 _inspect_cached(path.stem, root)
@@ -516,7 +549,7 @@ def _scan(directory: Path | None) -> tuple[list[str], list[tuple[str, str]]]:
             except CheckpointError as error:
                 bad.append((path.name, error.problem))
         elif path.suffix == ".json" and not (root / f"{path.stem}.safetensors").exists():
-            bad.append((path.name, "metadata with no weights beside it"))
+            bad.append((path.name, _("metadata with no weights beside it")))
     return good, bad
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import seqrev.cli.runs as runs_cli
 import seqrev.training.settings as settings
+from seqrev.cli.messages import COULD_NOT_WRITE, WROTE, scores_line
 from seqrev.decoding.evaluation import greedy_by_length, score_outputs
 from seqrev.decoding.search import beam_search, greedy_trace
 from seqrev.errors import UsageError, one_line
+from seqrev.i18n import _
 from seqrev.tasks.data import lab_line
 from seqrev.tasks.pairs import PairsError, load_task, write_csv
 from seqrev.tasks.vocab import MAX_INPUT_LEN, decode
@@ -29,12 +31,12 @@ def pairs_configs(args):
     """The configs for ``train --pairs FILE``: the flags, over the file's task and lengths;
     the file is checked before any run or file is made."""
     if args.resume or args.run:
-        raise UsageError("--pairs starts a new run; a resumed run keeps its own file")
+        raise UsageError(_("--pairs starts a new run; a resumed run keeps its own file"))
     given = settings.from_arguments(args)
     clash = [settings.by_name()[n].flag for n in SET_BY_PAIRS if n in given]
     if clash:
-        raise UsageError(f"--pairs takes the task, the lengths and the held-out set from the "
-                         f"file; leave out {', '.join(clash)}")
+        raise UsageError(_("--pairs takes the task, the lengths and the held-out set from the "
+                           "file; leave out {flags}").format(flags=", ".join(clash)))
     path = Path(args.pairs).expanduser().resolve()
     try:
         task = load_task(str(path))
@@ -66,16 +68,17 @@ def eval_pairs(args, checkpoint, task) -> int:
                                     "held_out_rows": len(task.held_out)},
                           **report.to_dict(), "failures": failures}))
         return 0
-    print(f"{checkpoint.name}: the {report.n} held-out rows of {one_line(info.get('name'))} "
-          f"(sha256 {str(info.get('sha256'))[:12]}, none trained on; --n, --min-len, "
-          f"--max-len and --seed do not apply)")
-    print(f"exact match {report.exact_match:.2%}  char accuracy {report.char_accuracy:.2%}  "
-          f"fine accuracy {report.fine_accuracy:.2%}")
+    print(_("{name}: the {n} held-out rows of {file} (sha256 {sha}, none trained on; --n, "
+            "--min-len, --max-len and --seed do not apply)").format(
+                name=checkpoint.name, n=report.n, file=one_line(info.get("name")),
+                sha=str(info.get("sha256"))[:12]))
+    print(scores_line(report))
     for failure in failures[:10]:
-        print(f"input {failure['input']!r}: expected {failure['expected']!r}, "
-              f"produced {failure['produced']!r}")
+        print(_("input {input}: expected {expected}, produced {produced}").format(
+            input=repr(failure["input"]), expected=repr(failure["expected"]),
+            produced=repr(failure["produced"])))
     if args.export:
-        print(f"wrote {args.export}")
+        print(_(WROTE).format(path=args.export))
     return 0
 
 
@@ -85,7 +88,8 @@ def export_rows(path: str, rows) -> None:
     try:
         Path(path).write_text(buffer.getvalue(), encoding="utf-8")
     except OSError as error:
-        raise UsageError(f"could not write {path}: {error.strerror}") from None
+        raise UsageError(_(COULD_NOT_WRITE).format(path=path, problem=error.strerror)
+                         ) from None
 
 
 def decode_pairs(args, checkpoint, task, overrides_for: Callable[[list[str]], list]) -> int:
@@ -96,7 +100,8 @@ def decode_pairs(args, checkpoint, task, overrides_for: Callable[[list[str]], li
         raise UsageError(str(error)) from None
     for text in letters:
         if not 1 <= len(text) <= MAX_INPUT_LEN:
-            raise UsageError(f"an input has {len(text)} symbols; give 1 to {MAX_INPUT_LEN}")
+            raise UsageError(_("an input has {n} symbols; give 1 to {limit}").format(
+                n=len(text), limit=MAX_INPUT_LEN))
     overrides = overrides_for(letters)
     results = []
     for source, text in zip(args.text, letters, strict=True):

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import seqrev.checkpoints.store as checkpoints
 import seqrev.training.settings as settings
 from seqrev.errors import UsageError
+from seqrev.i18n import N_, _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.history import MILESTONES, format_duration, milestones_line
 from seqrev.runs.scheduler import launch_pending, try_launch_pending
@@ -31,31 +32,39 @@ from seqrev.training.trainer import PRESETS, TrainConfig, Trainer, preset
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 EXIT_RUN_FAILED = 1
+# how a run ended, in the summary line (the run store and --json keep the English word)
+OUTCOMES = {"finished": N_("finished"), "stopped": N_("stopped"), "failed": N_("failed"),
+            "interrupted": N_("interrupted")}
+RUNS_HEADER = N_("id          status       model      steps           exact   wall      started")
 
 
 def _threads(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a whole number, got {text}").format(
+            text=repr(text))) from None
     if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"expected 1 to 256 threads, got {value}")
+        raise argparse.ArgumentTypeError(_("expected 1 to 256 threads, got {value}").format(
+            value=value))
     return value
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """``train``'s flags: the preset, one per setting (from ``seqrev.settings``), and the run's."""
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="start from these settings; the flags below override them")
+                        help=_("start from these settings; the flags below override them"))
     settings.add_arguments(parser)
     parser.add_argument("--threads", type=_threads, default=1,
-                        help="torch CPU threads (default 1: at these sizes a second thread "
-                             "saves about 10%% on an idle machine and costs many times that "
-                             "when another process holds a core; docs/speed.md)")
-    parser.add_argument("--out", help="save the trained model as this checkpoint")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--resume", metavar="ID", help="carry a stopped or interrupted run on")
+                        help=_("torch CPU threads (default 1: at these sizes a second thread "
+                               "saves about 10%% on an idle machine and costs many times that "
+                               "when another process holds a core; docs/speed.md)"))
+    parser.add_argument("--out", help=_("save the trained model as this checkpoint"))
+    parser.add_argument("--overwrite", action="store_true",
+                        help=_("replace an existing checkpoint"))
+    parser.add_argument("--quiet", action="store_true", help=_("no progress bar"))
+    parser.add_argument("--resume", metavar="ID",
+                        help=_("carry a stopped or interrupted run on"))
     parser.add_argument("--run", action="append", metavar="ID", help=argparse.SUPPRESS)
 
 
@@ -89,9 +98,11 @@ def _progress_printer(total: int, stream=sys.stderr):
         done = event.step / total
         elapsed = now - state["start"]
         bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-        exact = "" if state["exact"] is None else f" exact {state['exact']:.3f}"
-        stream.write(f"\r[{bar}] {event.step}/{total} loss {event.loss:.4f}{exact} "
-                     f"{elapsed:.0f}s ")
+        exact = ("" if state["exact"] is None
+                 else " " + _("exact {exact}").format(exact=f"{state['exact']:.3f}"))
+        stream.write("\r" + _("[{bar}] {step}/{total} loss {loss}{exact} {seconds}s ").format(
+            bar=bar, step=event.step, total=total, loss=f"{event.loss:.4f}", exact=exact,
+            seconds=f"{elapsed:.0f}"))
         stream.flush()
 
     return on_step, on_eval
@@ -101,7 +112,7 @@ def _execute(store: RunStore, runs: list[RunRecord], quiet: bool) -> tuple[str, 
     try:
         worker = Worker(store, runs)
     except RunStoreError as error:
-        raise UsageError(f"the run can't start: {error}") from None
+        raise UsageError(_("the run can't start: {problem}").format(problem=error)) from None
     except (ValueError, RuntimeError) as error:
         for run in runs:
             store.set_status(run.id, "failed", error=str(error).splitlines()[0])
@@ -130,7 +141,8 @@ def out_name(args) -> str | None:
     except ValueError as error:
         raise UsageError(str(error)) from None
     if checkpoints.exists(name) and not args.overwrite:
-        raise UsageError(f"checkpoint {name!r} exists; pass --overwrite to replace it")
+        raise UsageError(_("checkpoint {name} exists; pass --overwrite to replace it").format(
+            name=repr(name)))
     return name
 
 
@@ -151,10 +163,12 @@ def cmd_train(args: argparse.Namespace, configs: tuple | None = None) -> int:
     outcome, worker = _execute(store, runs, args.quiet)
     run = store.get(runs[0].id)
     cause = run.error if outcome != "failed" or run.status == "failed" else worker.failure
-    print(f"{outcome}: {run.steps_done} of {run.steps_total} steps in "
-          f"{format_duration(run.wall_seconds)}"
-          + (f"; held-out exact match {run.exact_match:.1%}" if run.exact_match is not None
-             else "") + (f" ({cause})" if cause else ""))
+    print(_("{outcome}: {done} of {total} steps in {duration}").format(
+        outcome=_(OUTCOMES.get(outcome, outcome)), done=run.steps_done, total=run.steps_total,
+        duration=format_duration(run.wall_seconds))
+          + (_("; held-out exact match {exact}").format(exact=f"{run.exact_match:.1%}")
+             if run.exact_match is not None else "")
+          + (_(" ({cause})").format(cause=cause) if cause else ""))
     if outcome == "failed":
         return EXIT_RUN_FAILED
     if name and outcome == "finished":
@@ -167,8 +181,8 @@ def cmd_train(args: argparse.Namespace, configs: tuple | None = None) -> int:
             return _checkpoint_failed(store, run, name, str(error.disk_error))
         _print_saved(name, run, record)
     elif name:
-        print(f"not saved as {name}: the run did not finish (resume it with "
-              f"train --resume {run.id} --out {name})")
+        print(_("not saved as {name}: the run did not finish (resume it with train --resume "
+                "{run} --out {name})").format(name=name, run=run.id))
     return 0
 
 
@@ -178,25 +192,28 @@ def _print_saved(name: str, run: RunRecord, record: dict) -> None:
     evaluation = record["evaluation"]
     if "held_out" in evaluation:
         held_out, pairs = evaluation["held_out"], record["pairs"]
-        print(f"saved checkpoint {name} ({run.kind}, alphabet {pairs['alphabet']!r})")
-        print(f"held-out rows of {' '.join(str(pairs['name']).split())}: {held_out['n']} "
-              f"(never trained on), exact {held_out['exact_match']:.1%}, "
-              f"char {held_out['char_accuracy']:.1%}")
+        print(_("saved checkpoint {name} ({kind}, alphabet {alphabet})").format(
+            name=name, kind=run.kind, alphabet=repr(pairs["alphabet"])))
+        print(_("held-out rows of {file}: {n} (never trained on), exact {exact}, char {char}"
+                ).format(file=" ".join(str(pairs["name"]).split()), n=held_out["n"],
+                         exact=f"{held_out['exact_match']:.1%}",
+                         char=f"{held_out['char_accuracy']:.1%}"))
         return
     config = run.train_config
-    print(f"saved checkpoint {name} ({run.kind})")
-    print(f"length 10: exact {evaluation['length_10']['exact_match']:.1%}, "
-          f"char {evaluation['length_10']['char_accuracy']:.1%}; "
-          f"lengths {config.min_len}-{config.max_len}: "
-          f"exact {evaluation['training_range']['exact_match']:.1%}")
+    print(_("saved checkpoint {name} ({kind})").format(name=name, kind=run.kind))
+    print(_("length 10: exact {exact}, char {char}; lengths {low}-{high}: exact {range_exact}"
+            ).format(exact=f"{evaluation['length_10']['exact_match']:.1%}",
+                     char=f"{evaluation['length_10']['char_accuracy']:.1%}",
+                     low=config.min_len, high=config.max_len,
+                     range_exact=f"{evaluation['training_range']['exact_match']:.1%}"))
 
 
 def _checkpoint_failed(store: RunStore, run: RunRecord, name: str, cause: str) -> int:
     """The run trained but its checkpoint could not be written: failed, resumable to save."""
     with contextlib.suppress(RunStoreError):  # a full store: the line below still says it
         store.set_status(run.id, "failed", error=cause)
-    print(f"failed: {cause}; the trained state is kept (train --resume {run.id} --out {name} "
-          f"saves it once there is space)")
+    print(_("failed: {cause}; the trained state is kept (train --resume {run} --out {name} "
+            "saves it once there is space)").format(cause=cause, run=run.id, name=name))
     return EXIT_RUN_FAILED
 
 
@@ -213,18 +230,19 @@ def _resumable(store: RunStore, run_id: str, saving: bool = False) -> list[RunRe
         else RESUMABLE
     for member in group:
         if member.status not in allowed:
-            raise UsageError(f"run {member.id} is {member.status}; only a stopped, interrupted "
-                             f"or failed run can be resumed")
+            raise UsageError(_("run {run} is {status}; only a stopped, interrupted or failed "
+                               "run can be resumed").format(run=member.id, status=member.status))
     for member in group:
         if not store.set_status(member.id, "running", only_from=allowed):
-            raise UsageError(f"run {member.id} was resumed by another process just now")
+            raise UsageError(_("run {run} was resumed by another process just now").format(
+                run=member.id))
         store.attach_worker(member.id, os.getpid())
     return [store.get(m.id) for m in group]
 
 
 def _run_worker(store: RunStore, args: argparse.Namespace) -> int:
     runs = [_get(store, run_id) for run_id in args.run]
-    outcome, _ = _execute(store, runs, quiet=True)
+    outcome, _worker = _execute(store, runs, quiet=True)
     launch_pending(store)  # hand the freed slot to the next queued run
     return 1 if outcome == "failed" else 0
 
@@ -233,20 +251,21 @@ def _get(store: RunStore, run_id: str) -> RunRecord:
     try:
         return store.get(run_id)
     except RunNotFound:
-        raise UsageError(f"no run {run_id!r} (python -m seqrev runs lists them)") from None
+        raise UsageError(_("no run {run} (python -m seqrev runs lists them)").format(
+            run=repr(run_id))) from None
 
 
 def add_runs_parser(commands) -> None:
     """``runs [--json]``, ``runs show ID [--json]``, ``runs stop ID``."""
-    runs = commands.add_parser("runs", help="training runs recorded in the run store")
-    runs.add_argument("--json", action="store_true", help="one JSON array on stdout")
+    runs = commands.add_parser("runs", help=_("training runs recorded in the run store"))
+    runs.add_argument("--json", action="store_true", help=_("one JSON array on stdout"))
     actions = runs.add_subparsers(dest="runs_command", parser_class=type(runs))
-    show = actions.add_parser("show", help="one run with its history")
+    show = actions.add_parser("show", help=_("one run with its history"))
     show.add_argument("id")
     show.add_argument("--json", action="store_true", dest="show_json")
-    stop = actions.add_parser("stop", help="stop a queued or running run")
+    stop = actions.add_parser("stop", help=_("stop a queued or running run"))
     stop.add_argument("id")
-    delete = actions.add_parser("delete", help="remove a run and its history")
+    delete = actions.add_parser("delete", help=_("remove a run and its history"))
     delete.add_argument("id")
 
 
@@ -260,28 +279,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = _open_store()
     problem = try_launch_pending(store)  # reading must work on a full disk too
     if problem:
-        print(f"warning: could not update the queue ({problem}); showing runs as stored",
-              file=sys.stderr)
+        print(_("warning: could not update the queue ({problem}); showing runs as stored"
+                ).format(problem=problem), file=sys.stderr)
     command = getattr(args, "runs_command", None)
     if command == "show":
         return _show(store, args.id, args.show_json)
     if command == "stop":
         _get(store, args.id)
         status = store.request_stop(args.id)
-        print(f"run {args.id}: " + ("stop requested" if status == "running" else status))
+        print(_("run {run}: {status}").format(
+            run=args.id, status=_("stop requested") if status == "running" else status))
         return 0
     if command == "delete":
         run = _get(store, args.id)
         if run.status == "running":
-            raise UsageError(f"run {run.id} is running; stop it first")
+            raise UsageError(_("run {run} is running; stop it first").format(run=run.id))
         store.delete(run.id)
-        print(f"deleted run {run.id}")
+        print(_("deleted run {run}").format(run=run.id))
         return 0
     runs = store.list_runs()
     if args.json:
         print(json.dumps([r.to_dict() for r in runs]))
         return 0
-    print("id          status       model      steps           exact   wall      started")
+    print(_(RUNS_HEADER))
     for run in runs:
         exact = "-" if run.exact_match is None else f"{run.exact_match:.1%}"
         print(f"{run.id}  {run.status:<11}  {run.kind:<9}  "
@@ -301,10 +321,11 @@ def _show(store: RunStore, run_id: str, as_json: bool) -> int:
     for key, value in run.to_dict().items():
         if key not in ("model_config", "train_config", "extra"):
             print(f"{key}: {value}")
-    print("command: " + settings.command_line(run.model_config, run.train_config))
+    print(_("command: {command}").format(
+        command=settings.command_line(run.model_config, run.train_config)))
     print(milestones_line({target: store.first_reaching(target, [run.id]).get(run.id)
                            for target in MILESTONES}))
-    print("step   exact    char")
+    print(_("step   exact    char"))
     for row in history.evals.itertuples():
         print(f"{row.step:<6} {row.exact_match:6.1%} {row.char_accuracy:6.1%}")
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from seqrev.i18n import N_, _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.training.settings import Setting, all_settings
 from seqrev.training.trainer import TrainConfig
@@ -24,6 +25,8 @@ GRID_LIMIT = 10_000  # more trials than this need --yes
 TOTAL_STEPS_LIMIT = 5_000_000  # more training steps in all (trials x steps) need --yes too
 SHORTHANDS = {"hidden": "hidden_dim", "embedding": "embedding_dim"}  # besides the flags' names
 NOT_SWEPT = ("device", "eval_size")  # trials train on the CPU, held out at the default size
+UNKNOWN_SETTING = N_("unknown setting {name}; sweepable: {names}")
+NO_VALUES = N_("{name}: no values given")
 
 
 class SweepError(ValueError):
@@ -49,7 +52,8 @@ def parse_value(name: str, text: str) -> Any:
     """One grid value of setting ``name`` from text, range-checked; SweepError if not."""
     knobs = sweepable()
     if name not in knobs:
-        raise SweepError(f"unknown setting {name!r}; sweepable: {', '.join(sorted(knobs))}")
+        raise SweepError(_(UNKNOWN_SETTING).format(name=repr(name),
+                                                    names=", ".join(sorted(knobs))))
     try:
         return knobs[name].parse(text)
     except (ValueError, TypeError) as error:
@@ -65,12 +69,12 @@ def parse_grid(items: Iterable[str]) -> dict[str, tuple]:
     grid: dict[str, tuple] = {}
     for item in items:
         if "=" not in item:
-            raise SweepError(f"grid item {item!r} is not NAME=VALUES")
+            raise SweepError(_("grid item {item} is not NAME=VALUES").format(item=repr(item)))
         raw_name, raw_values = item.split("=", 1)
         name = canonical_name(raw_name)
         texts = [t for t in (part.strip() for part in raw_values.split(",")) if t]
         if not texts:
-            raise SweepError(f"{name}: no values given")
+            raise SweepError(_(NO_VALUES).format(name=name))
         values: list[Any] = []
         for text in texts:
             if text.count(":") == 2:
@@ -85,11 +89,14 @@ def _expand_range(name: str, text: str) -> list[Any]:
     try:
         start, stop, step = (int(part) for part in text.split(":"))
     except ValueError:
-        raise SweepError(f"{name}: range {text!r} must be START:STOP:STEP whole numbers") from None
+        raise SweepError(_("{name}: range {text} must be START:STOP:STEP whole numbers").format(
+            name=name, text=repr(text))) from None
     if step < 1 or stop < start:
-        raise SweepError(f"{name}: range {text!r} needs STEP >= 1 and STOP >= START")
+        raise SweepError(_("{name}: range {text} needs STEP >= 1 and STOP >= START").format(
+            name=name, text=repr(text)))
     if (stop - start) // step > GRID_LIMIT:
-        raise SweepError(f"{name}: range {text!r} has more than {GRID_LIMIT} values")
+        raise SweepError(_("{name}: range {text} has more than {limit} values").format(
+            name=name, text=repr(text), limit=GRID_LIMIT))
     return [parse_value(name, str(v)) for v in range(start, stop + 1, step)]
 
 
@@ -146,11 +153,13 @@ def size_problem(spec: SweepSpec) -> str | None:
     """Why the sweep is too big to start without a confirmation (``--yes``, the page's tick),
     or None: more than GRID_LIMIT trials, or more than TOTAL_STEPS_LIMIT steps in all."""
     if spec.size > GRID_LIMIT:
-        return f"the grid has {spec.size:,} trials, over {GRID_LIMIT:,}"
+        return _("the grid has {size} trials, over {limit}").format(
+            size=f"{spec.size:,}", limit=f"{GRID_LIMIT:,}")
     total = spec.size * spec.steps
     if total > TOTAL_STEPS_LIMIT:
-        return (f"the sweep trains {total:,} steps in all ({spec.size:,} trials x "
-                f"{spec.steps:,} steps), over {TOTAL_STEPS_LIMIT:,}")
+        return _("the sweep trains {total} steps in all ({size} trials x {steps} steps), over "
+                 "{limit}").format(total=f"{total:,}", size=f"{spec.size:,}",
+                                   steps=f"{spec.steps:,}", limit=f"{TOTAL_STEPS_LIMIT:,}")
     return None
 
 
@@ -161,32 +170,35 @@ def validate(spec: SweepSpec, *, yes: bool = False) -> list[tuple[ModelConfig, T
     combinations (e.g. min_len > max_len) and more than GRID_LIMIT trials without ``yes``.
     """
     if not spec.grid:
-        raise SweepError("the grid is empty: give at least one NAME=VALUES")
+        raise SweepError(_("the grid is empty: give at least one NAME=VALUES"))
     knobs = sweepable()
     for name, values in {**spec.grid, **{k: (v,) for k, v in spec.base.items()}}.items():
         if name not in knobs:
-            raise SweepError(f"unknown setting {name!r}; sweepable: {', '.join(sorted(knobs))}")
+            raise SweepError(_(UNKNOWN_SETTING).format(name=repr(name),
+                                                        names=", ".join(sorted(knobs))))
         if not values:
-            raise SweepError(f"{name}: no values given")
+            raise SweepError(_(NO_VALUES).format(name=name))
         for value in values:
             try:
                 knobs[name].check(value)
             except (ValueError, TypeError) as error:
                 raise SweepError(str(error)) from None
     if spec.steps < 1 or spec.eval_every < 0 or spec.eval_per_length < 1 or spec.threads < 1:
-        raise SweepError("steps, eval_per_length and threads must be at least 1")
+        raise SweepError(_("steps, eval_per_length and threads must be at least 1"))
     if spec.target is not None and not 0 < spec.target <= 1:
-        raise SweepError(f"target must be in (0, 1], got {spec.target}")
+        raise SweepError(_("target must be in (0, 1], got {target}").format(target=spec.target))
     if spec.pack < 1:
-        raise SweepError(f"pack must be at least 1 (1 trains each trial alone), got {spec.pack}")
+        raise SweepError(_("pack must be at least 1 (1 trains each trial alone), got {pack}"
+                           ).format(pack=spec.pack))
     problem = size_problem(spec)
     if problem and not yes:
-        raise SweepError(f"{problem}; pass --yes to run it anyway")
+        raise SweepError(_("{problem}; pass --yes to run it anyway").format(problem=problem))
     configs = []
     for settings in spec.trials():
         try:
             configs.append(build_configs(spec, settings))
         except (ValueError, TypeError) as error:
             shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k in spec.grid)
-            raise SweepError(f"trial ({shown}): {error}") from None
+            raise SweepError(_("trial ({settings}): {problem}").format(settings=shown,
+                                                                        problem=error)) from None
     return configs

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import torch
 
+from seqrev.i18n import N_, _
 from seqrev.tasks.data import Batch, batch_from_target
 from seqrev.tasks.vocab import FIRST_LETTER, PAD, VOCAB_SIZE
 
@@ -39,13 +40,16 @@ class LetterTask(ABC):
     length_power: float = 0.0
 
     name: ClassVar[str]
-    description: ClassVar[str]  # one line, shown beside the task's name
+    # one line, shown beside the task's name: marked N_() where declared, shown with _()
+    description: ClassVar[str]
     option_range: ClassVar[tuple[int, int] | None] = None  # e.g. rotate's k: "rotate:3"
-    outline_rule: ClassVar[str] = "step t reads the input letters the task names"  # in words
+    # in words, marked N_() and shown with _() like the description
+    outline_rule: ClassVar[str] = N_("step t reads the input letters the task names")
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_len <= self.max_len:
-            raise ValueError(f"need 1 <= min_len <= max_len, got {self.min_len}..{self.max_len}")
+            raise ValueError(_("need 1 <= min_len <= max_len, got {low}..{high}").format(
+                low=self.min_len, high=self.max_len))
 
     @property
     def spec(self) -> str:

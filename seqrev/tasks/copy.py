@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqrev.i18n import N_
 from seqrev.tasks.base import LetterTask, register
 
 
@@ -15,8 +16,8 @@ class CopyTask(LetterTask):
     """Write the string out unchanged."""
 
     name = "copy"
-    description = "write the string out unchanged: ABC stays ABC"
-    outline_rule = "step t reads input t"
+    description = N_("write the string out unchanged: ABC stays ABC")
+    outline_rule = N_("step t reads input t")
 
     def target(self, source: str) -> str:
         return source

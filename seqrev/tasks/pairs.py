@@ -47,6 +47,7 @@ from typing import Any, ClassVar, TextIO
 
 import torch
 
+from seqrev.i18n import N_, _
 from seqrev.tasks.base import LetterTask
 from seqrev.tasks.data import Batch
 from seqrev.tasks.vocab import EOS, FIRST_LETTER, LETTERS, MAX_INPUT_LEN, PAD, SOS, decode
@@ -63,6 +64,9 @@ UNKNOWN_SYMBOL = "\ufffd"  # shown for a letter slot the file's alphabet does no
 RECORD_VERSION = 1
 HEADERS = {("input", "output"), ("source", "target"), ("in", "out"), ("x", "y")}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FIELDS = {"input": N_("input"), "output": N_("output")}  # a row's two fields, named in errors
+TOO_BIG = N_("{name} is {size} bytes; the limit is {limit}")
+CANNOT_READ = N_("cannot read {name}: {problem}")
 
 
 class PairsError(ValueError):
@@ -112,7 +116,8 @@ def _records(text: str, file_format: str):
         except StopIteration:
             return
         except csv.Error as error:
-            raise PairsError(f"line {reader.line_num}: not valid CSV ({error})") from None
+            raise PairsError(_("line {line}: not valid CSV ({problem})").format(
+                line=reader.line_num, problem=error)) from None
         if fields:
             yield start, fields
         start = reader.line_num + 1
@@ -124,17 +129,22 @@ def _bad_symbol(ch: str) -> bool:
 
 
 def _field_problem(text: str, what: str, known: set[str]) -> str | None:
-    """What is wrong with one field, if anything; ``known`` holds symbols already accepted."""
+    """What is wrong with one field, if anything; ``known`` holds symbols already accepted.
+    ``what`` is "input" or "output"."""
+    what = _(FIELDS[what])
     if not text:
-        return f"the {what} is empty"
+        return _("the {what} is empty").format(what=what)
     for ch in set(text) - known:
         if _bad_symbol(ch):
             ch = next(c for c in text if _bad_symbol(c))  # the first one
-            return f"the {what} holds the control or space character U+{ord(ch):04X}"
+            return _("the {what} holds the control or space character {code}").format(
+                what=what, code=f"U+{ord(ch):04X}")
     if text[0] == " " or text[-1] == " ":
-        return f"the {what} starts or ends with a space, which is ambiguous; remove it"
+        return _("the {what} starts or ends with a space, which is ambiguous; remove it").format(
+            what=what)
     if len(text) > MAX_FIELD:
-        return f"the {what} has {len(text)} symbols; the limit is {MAX_FIELD}"
+        return _("the {what} has {n} symbols; the limit is {limit}").format(
+            what=what, n=len(text), limit=MAX_FIELD)
     return None
 
 
@@ -142,12 +152,14 @@ def parse_pairs(data: bytes, name: str = "pairs.csv") -> PairsTable:
     """The rows of a pairs file's bytes; PairsError in one line (with the line) otherwise."""
     name = Path(str(name)).name or "pairs"
     if len(data) > MAX_FILE_BYTES:
-        raise PairsError(f"{name} is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        raise PairsError(_(TOO_BIG).format(name=name, size=f"{len(data):,}",
+                                            limit=f"{MAX_FILE_BYTES:,}"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise PairsError(f"line {line}: {name} is not UTF-8 text (byte {error.start})") from None
+        raise PairsError(_("line {line}: {name} is not UTF-8 text (byte {byte})").format(
+            line=line, name=name, byte=error.start)) from None
     text = text.removeprefix("\ufeff")
     file_format, reason = _detect_format(name, text)
     rows: list[Row] = []
@@ -156,9 +168,10 @@ def parse_pairs(data: bytes, name: str = "pairs.csv") -> PairsTable:
     symbols: set[str] = set()
     for line, fields in _records(text, file_format):
         if len(fields) != 2:
-            raise PairsError(f"line {line}: expected 2 fields (input, output) separated by "
-                             f"{'a tab' if file_format == 'tsv' else 'a comma'}, found "
-                             f"{len(fields)}")
+            raise PairsError((_("line {line}: expected 2 fields (input, output) separated by "
+                                "a tab, found {n}") if file_format == "tsv" else
+                              _("line {line}: expected 2 fields (input, output) separated by "
+                                "a comma, found {n}")).format(line=line, n=len(fields)))
         if not rows and not header and (fields[0].strip().lower(),
                                         fields[1].strip().lower()) in HEADERS:
             header = True
@@ -166,21 +179,23 @@ def parse_pairs(data: bytes, name: str = "pairs.csv") -> PairsTable:
         for text_field, what in zip(fields, ("input", "output"), strict=True):
             problem = _field_problem(text_field, what, symbols)
             if problem:
-                raise PairsError(f"line {line}: {problem}")
+                raise PairsError(_("line {line}: {problem}").format(line=line, problem=problem))
         symbols.update(fields[0], fields[1])
         if len(symbols) > MAX_SYMBOLS:
-            raise PairsError(f"line {line}: the file uses more than {MAX_SYMBOLS} distinct "
-                             f"symbols ({len(symbols)} so far); the models have {MAX_SYMBOLS} "
-                             f"letter slots")
+            raise PairsError(_("line {line}: the file uses more than {limit} distinct symbols "
+                               "({n} so far); the models have {limit} letter slots").format(
+                                   line=line, limit=MAX_SYMBOLS, n=len(symbols)))
         if len(rows) == MAX_ROWS:
-            raise PairsError(f"line {line}: the file has more than {MAX_ROWS:,} rows")
+            raise PairsError(_("line {line}: the file has more than {limit} rows").format(
+                line=line, limit=f"{MAX_ROWS:,}"))
         rows.append((fields[0], fields[1]))
         numbers.append(line)
     if not rows:
-        raise PairsError(f"{name} is empty: no input/output rows"
-                         + (" after its header" if header else ""))
-    if len({source for source, _ in rows}) < 2:
-        raise PairsError(f"{name} has one distinct input; at least 2 are needed to hold one out")
+        raise PairsError((_("{name} is empty: no input/output rows after its header") if header
+                          else _("{name} is empty: no input/output rows")).format(name=name))
+    if len({source for source, _output in rows}) < 2:
+        raise PairsError(_("{name} has one distinct input; at least 2 are needed to hold one "
+                           "out").format(name=name))
     return PairsTable(tuple(rows), tuple(numbers), name, hashlib.sha256(data).hexdigest(),
                       file_format, reason, header)
 
@@ -188,7 +203,7 @@ def parse_pairs(data: bytes, name: str = "pairs.csv") -> PairsTable:
 def split_rows(rows: tuple[Row, ...]) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
     """(training rows, held-out rows) by the rule ``sha256-input-v1`` (the module docstring)."""
     groups: dict[str, list[int]] = {}
-    for index, (source, _) in enumerate(rows):
+    for index, (source, _output) in enumerate(rows):
         groups.setdefault(source, []).append(index)
     wanted = max(HELD_OUT_MIN, min(HELD_OUT_MAX, int(len(rows) * HELD_OUT_SHARE)))
     held: set[int] = set()
@@ -198,8 +213,8 @@ def split_rows(rows: tuple[Row, ...]) -> tuple[tuple[Row, ...], tuple[Row, ...]]
         if len(held) + len(groups[source]) <= HELD_OUT_MAX:
             held.update(groups[source])
     if not held:
-        raise PairsError(f"every input repeats over {HELD_OUT_MAX} times; no input can be held "
-                         f"out")
+        raise PairsError(_("every input repeats over {limit} times; no input can be held out"
+                           ).format(limit=HELD_OUT_MAX))
     return (tuple(r for i, r in enumerate(rows) if i not in held),
             tuple(r for i, r in enumerate(rows) if i in held))
 
@@ -249,21 +264,22 @@ class PairsTask(LetterTask):
     source_info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     name = PAIRS_TASK
-    description = "your own input/output pairs, read from a CSV or TSV file"
-    outline_rule = "unknown: the file does not say which input symbols an output reads"
+    description = N_("your own input/output pairs, read from a CSV or TSV file")
+    outline_rule = N_("unknown: the file does not say which input symbols an output reads")
     uses_file: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 1 <= len(self.alphabet) <= MAX_SYMBOLS or len(set(self.alphabet)) != len(
                 self.alphabet):
-            raise PairsError(f"the alphabet must be 1 to {MAX_SYMBOLS} distinct symbols")
+            raise PairsError(_("the alphabet must be 1 to {limit} distinct symbols").format(
+                limit=MAX_SYMBOLS))
         unknown = set(alphabet_of(self.train_rows + self.held_out)) - set(self.alphabet)
         if unknown:
-            raise PairsError(f"the rows use symbols outside the alphabet: "
-                             f"{', '.join(map(repr, sorted(unknown)[:5]))}")
+            raise PairsError(_("the rows use symbols outside the alphabet: {symbols}").format(
+                symbols=", ".join(map(repr, sorted(unknown)[:5]))))
         if not self.held_out:
-            raise PairsError("the held-out set is empty")
+            raise PairsError(_("the held-out set is empty"))
         object.__setattr__(self, "_outputs", {self.to_letters(s): self.to_letters(o)
                                               for s, o in reversed(self.train_rows
                                                                    + self.held_out)})
@@ -279,8 +295,8 @@ class PairsTask(LetterTask):
         known, table = self._slots
         if not known.issuperset(text):
             unknown = sorted(set(text) - known, key=text.index)
-            raise PairsError(f"not in the file's alphabet: "
-                             f"{', '.join(repr(ch) for ch in unknown[:5])}")
+            raise PairsError(_("not in the file's alphabet: {symbols}").format(
+                symbols=", ".join(repr(ch) for ch in unknown[:5])))
         return text.translate(table)
 
     def to_symbols(self, letters: str) -> str:
@@ -294,7 +310,8 @@ class PairsTask(LetterTask):
         try:
             return self._outputs[source]  # type: ignore[attr-defined]
         except KeyError:
-            raise PairsError(f"{self.to_symbols(source)!r} is not an input of the file") from None
+            raise PairsError(_("{input} is not an input of the file").format(
+                input=repr(self.to_symbols(source)))) from None
 
     def known_output(self, text: str) -> str | None:
         """The output the rows give ``text`` (both in file symbols), or None if none does."""
@@ -327,8 +344,8 @@ class PairsTask(LetterTask):
     @functools.cached_property
     def _train_tensors(self) -> tuple[torch.Tensor, ...]:
         if not self.train_rows:
-            raise PairsError("this pairs task holds no training rows (it was rebuilt from a "
-                             "checkpoint's held-out record)")
+            raise PairsError(_("this pairs task holds no training rows (it was rebuilt from a "
+                               "checkpoint's held-out record)"))
         source, lengths = _padded([self.to_letters(s) for s, _ in self.train_rows])
         output, output_lengths = _padded([self.to_letters(o) for _, o in self.train_rows])
         return source, lengths, output, output_lengths
@@ -365,7 +382,8 @@ class PairsTask(LetterTask):
             return cls(min(lengths), max(lengths), 0.0, str(record["alphabet"]), (), held_out,
                        info)
         except (KeyError, TypeError, ValueError) as error:
-            raise PairsError(f"malformed pairs record ({error})") from None
+            raise PairsError(_("malformed pairs record ({problem})").format(problem=error)
+                             ) from None
 
 
 def task_from_table(table: PairsTable) -> PairsTask:
@@ -384,19 +402,20 @@ def read_pairs_file(path: str | os.PathLike) -> PairsTable:
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never block on a FIFO
     except OSError as error:
-        raise PairsError(f"cannot read {path.name}: {error.strerror or 'I/O error'}") from None
+        raise PairsError(_(CANNOT_READ).format(name=path.name, problem=error.strerror
+                                                or _("I/O error"))) from None
     with os.fdopen(handle, "rb") as stream:
         info = os.fstat(stream.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise PairsError(f"{path.name} is not a regular file")
+            raise PairsError(_("{name} is not a regular file").format(name=path.name))
         if info.st_size > MAX_FILE_BYTES:
-            raise PairsError(f"{path.name} is {info.st_size:,} bytes; the limit is "
-                             f"{MAX_FILE_BYTES:,}")
+            raise PairsError(_(TOO_BIG).format(name=path.name, size=f"{info.st_size:,}",
+                                                limit=f"{MAX_FILE_BYTES:,}"))
         try:
             data = stream.read(MAX_FILE_BYTES + 1)
         except OSError as error:
-            raise PairsError(f"cannot read {path.name}: {error.strerror or 'I/O error'}"
-                             ) from None
+            raise PairsError(_(CANNOT_READ).format(name=path.name, problem=error.strerror
+                                                    or _("I/O error"))) from None
     return parse_pairs(data, path.name)
 
 
@@ -405,8 +424,9 @@ def load_task(path: str, sha256: str = "") -> PairsTask:
     """The task over the file at ``path``; with ``sha256``, PairsError unless the file has it."""
     table = read_pairs_file(path)
     if sha256 and table.sha256 != sha256:
-        raise PairsError(f"{table.name} has changed since the run was set up (its SHA-256 is "
-                         f"{table.sha256[:12]}…, the run's {sha256[:12]}…)")
+        raise PairsError(_("{name} has changed since the run was set up (its SHA-256 is "
+                           "{found}…, the run's {wanted}…)").format(
+                               name=table.name, found=table.sha256[:12], wanted=sha256[:12]))
     return task_from_table(table)
 
 

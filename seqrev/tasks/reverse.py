@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqrev.i18n import N_
 from seqrev.tasks.base import LetterTask, register
 from seqrev.tasks.data import reversed_letters
 
@@ -22,8 +23,8 @@ class ReversalTask(LetterTask):
     """
 
     name = "reverse"
-    description = "write the string backwards: ABC becomes CBA (the lab's task)"
-    outline_rule = "step t reads input S−1−t"
+    description = N_("write the string backwards: ABC becomes CBA (the lab's task)")
+    outline_rule = N_("step t reads input S−1−t")
 
     def target(self, source: str) -> str:
         return source[::-1]

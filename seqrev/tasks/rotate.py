@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
+from seqrev.i18n import N_, _
 from seqrev.tasks.base import LetterTask, positions, register
 from seqrev.tasks.vocab import PAD
 
 MAX_SHIFT = 5
+RULE = N_("step t reads input (t+{k}) mod S")  # rotate:k's outline rule
 
 
 @register
@@ -20,13 +22,14 @@ class RotateTask(LetterTask):
     shift: int = 1
 
     name = "rotate"
-    description = "move the first k letters to the end: rotate:2 makes ABCDE into CDEAB"
+    description = N_("move the first k letters to the end: rotate:2 makes ABCDE into CDEAB")
     option_range = (1, MAX_SHIFT)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 1 <= self.shift <= MAX_SHIFT:
-            raise ValueError(f"rotate's k must be 1 to {MAX_SHIFT}, got {self.shift}")
+            raise ValueError(_("rotate's k must be 1 to {limit}, got {k}").format(
+                limit=MAX_SHIFT, k=self.shift))
 
     @property
     def spec(self) -> str:
@@ -34,7 +37,8 @@ class RotateTask(LetterTask):
 
     @property
     def outline_rule(self) -> str:  # type: ignore[override]
-        return f"step t reads input (t+{self.shift}) mod S"
+        """The rule with this task's k, in the current language (built when asked)."""
+        return _(RULE).format(k=self.shift)
 
     def target(self, source: str) -> str:
         k = self.shift % len(source) if source else 0

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqrev.i18n import N_
 from seqrev.tasks.base import LetterTask, positions, register
 from seqrev.tasks.vocab import PAD, VOCAB_SIZE
 
@@ -16,8 +17,8 @@ class SortTask(LetterTask):
     """Write the letters in alphabetical order; step t reads every copy of its letter."""
 
     name = "sort"
-    description = "write the letters in alphabetical order: CAB becomes ABC"
-    outline_rule = "step t reads where the t-th letter in alphabetical order sits"
+    description = N_("write the letters in alphabetical order: CAB becomes ABC")
+    outline_rule = N_("step t reads where the t-th letter in alphabetical order sits")
 
     def target(self, source: str) -> str:
         return "".join(sorted(source))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import string
 
+from seqrev.i18n import _
+
 PAD, SOS, EOS = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<sos>", "<eos>")
 LETTERS = string.ascii_uppercase
@@ -27,16 +29,18 @@ class InputError(ValueError):
 def normalize(text: str, max_len: int = MAX_INPUT_LEN) -> str:
     """Upper-case ASCII a–z and return the string, or raise InputError naming what is wrong."""
     if not isinstance(text, str):
-        raise InputError(f"expected text, got {type(text).__name__}")
+        raise InputError(_("expected text, got {type}").format(type=type(text).__name__))
     upper = "".join(ch.upper() if "a" <= ch <= "z" else ch for ch in text)
     bad = sorted({ch for ch in upper if ch not in _LETTER_SET}, key=upper.index)
     if bad:
         shown = ", ".join(repr(ch) for ch in bad)
-        raise InputError(f"only the letters A-Z are allowed; found {shown}")
+        raise InputError(_("only the letters A-Z are allowed; found {letters}").format(
+            letters=shown))
     if not upper:
-        raise InputError("the input is empty; type at least one letter A-Z")
+        raise InputError(_("the input is empty; type at least one letter A-Z"))
     if len(upper) > max_len:
-        raise InputError(f"the input has {len(upper)} letters; the limit is {max_len}")
+        raise InputError(_("the input has {n} letters; the limit is {limit}").format(
+            n=len(upper), limit=max_len))
     return upper
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from seqrev.i18n import _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.settings import GROUPS, WIDGETS, Setting, settings_of, share_url
 from seqrev.training.trainer import SET_BY_PAIRS, TrainConfig
@@ -46,7 +47,7 @@ def build_configs(values: Mapping[str, Any], base=None):
     known = by_name()
     unknown = set(values) - set(known)
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}")
+        raise ValueError(_("unknown settings {names}").format(names=sorted(unknown)))
     checked = {name: known[name].check(value) for name, value in values.items()}
     model_changes = {n: v for n, v in checked.items() if known[n].owner == "model"}
     train_changes = {n: v for n, v in checked.items() if known[n].owner == "train"}
@@ -61,14 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 return item.parse(text)
             except ValueError as error:
                 raise argparse.ArgumentTypeError(str(error)) from None
-        convert.__name__ = item.label
+        convert.__name__ = _(item.label)
         extra = f" ({item.range_text()})" if not item.choices else ""
         metavar = ("{" + ",".join(map(item.format, item.choices)) + "}" if item.choices
                    else item.query_key.upper().replace("-", "_"))
         # a bool setting alone (--bidirectional) means true; --bidirectional false spells it out
         flag_alone = {"nargs": "?", "const": True} if item.kind is bool else {}
         parser.add_argument(item.flag, dest=item.name, type=convert, default=argparse.SUPPRESS,
-                            metavar=metavar, help=f"{item.help}{extra}".replace("%", "%%"),
+                            metavar=metavar, help=f"{_(item.help)}{extra}".replace("%", "%%"),
                             **flag_alone)
 
 
@@ -125,7 +126,8 @@ def from_query(params: Mapping[str, str], other_keys: Iterable[str] = ()
             continue
         item = spellings.get(key)
         if item is None:
-            problems.append(f"The link's parameter {_short(key)!r} is not a setting.")
+            problems.append(_("The link's parameter {key} is not a setting.").format(
+                key=repr(_short(key))))
             continue
         try:
             value = item.parse(raw)
@@ -136,8 +138,10 @@ def from_query(params: Mapping[str, str], other_keys: Iterable[str] = ()
         if earlier is _CONFLICT:
             continue
         if earlier != value:
-            problems.append(f"The link sets {item.label} twice ({given[item.name]!r} and "
-                            f"{_short(key)!r}) to different values, so neither is used.")
+            problems.append(_("The link sets {label} twice ({first} and {second}) to different "
+                              "values, so neither is used.").format(
+                                  label=_(item.label), first=repr(given[item.name]),
+                                  second=repr(_short(key))))
             values[item.name] = _CONFLICT
             continue
         values[item.name], given[item.name] = value, key
