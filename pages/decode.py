@@ -229,8 +229,9 @@ with input_column:
                         key=TEXT_KEY, on_change=_restart,
                         placeholder=_("e.g. {text}").format(text="HELLO"))
 with method_column:
+    method_labels = {method: _(method) for method in (GREEDY, BEAM)}  # bound while drawn
     method = st.radio(_("Decoding"), (GREEDY, BEAM), key=METHOD_KEY, horizontal=True,
-                      format_func=_)
+                      format_func=method_labels.get)
 with width_column:
     width = st.slider(_("Beam width"), 1, 8, key=WIDTH_KEY, disabled=method != BEAM)
 st.session_state[SAVED_KEY] = raw

@@ -32,40 +32,38 @@ NO_OUTLINE = N_("No outline: the file says what each input becomes, not which in
 COLUMN_NAMES = {"input": N_("input"), "expected": N_("expected"), "produced": N_("produced"),
                 "correct": N_("correct")}
 
-# Sentences the library writes in English (seqrev.tasks.vocab's InputError,
-# seqrev.inspection's length warning and alignment sentence, seqrev.tasks.pairs' PairsError),
-# matched whole so the Decode page can show them translated; a placeholder matches any text,
-# itself looked up in turn. Drop an entry once the library takes that sentence through _().
-LIBRARY_TEMPLATES = (
-    N_("only the letters A-Z are allowed; found {found}"),
-    N_("the input is empty; type at least one letter A-Z"),
-    N_("the input has {length} letters; the limit is {limit}"),
+# Sentences seqrev.inspection writes in English (the length warning of analysis, the sentence of
+# alignment.describe), matched whole so the Decode page can show them translated. A placeholder
+# matches any text; those named in _WORDS are looked up in turn, among the sentences and
+# LIBRARY_PARTS. Drop an entry once the library takes that sentence through _().
+LIBRARY_SENTENCES = (
+    N_("This input has {length} letters, outside the lengths these models were trained on "
+       "({each}): expect more mistakes than the training scores suggest."),
     N_("This input has {length} letters, outside the lengths {models} was trained on "
        "({low} to {high}): expect more mistakes than the training scores suggest."),
     N_("This input has {length} letters, outside the lengths {models} were trained on "
        "({low} to {high}): expect more mistakes than the training scores suggest."),
-    N_("This input has {length} letters, outside the lengths these models were trained on "
-       "({each}): expect more mistakes than the training scores suggest."),
+    N_("Lined up letter by letter, the two outputs are the same."),
+    N_("Lined up letter by letter: {parts}; {same} letter(s) agree."),
+)
+LIBRARY_PARTS = (  # the joins first: a part never holds "; " or ", "
     N_("{first}; {rest}"),
+    N_("{first}, {rest}"),
     N_("the {kind} model on {low} to {high}"),
     N_("the {kind} model and the {other} model"),
     N_("the {kind} model"),
-    N_("Lined up letter by letter, the two outputs are the same."),
-    N_("Lined up letter by letter: {parts}; {same} letter(s) agree."),
-    N_("{first}, {rest}"),
     N_("{n} letter(s) changed"),
     N_("{n} letter(s) only in {output}"),
     N_("the first output"), N_("the second output"),
-    N_("not in the file's alphabet: {symbols}"),
 )
 _FIELD = re.compile(r"\{(\w+)\}")
 _WORDS = frozenset({"models", "each", "first", "rest", "kind", "other", "parts", "output"})
 
 
-@lru_cache(maxsize=1)
-def _library_patterns() -> tuple[tuple[re.Pattern, str], ...]:
+@lru_cache(maxsize=2)
+def _library_patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str], ...]:
     patterns = []
-    for template in LIBRARY_TEMPLATES:
+    for template in templates:
         parts, last = [], 0
         for match in _FIELD.finditer(template):
             parts += [re.escape(template[last:match.start()]), f"(?P<{match.group(1)}>.+?)"]
@@ -75,12 +73,21 @@ def _library_patterns() -> tuple[tuple[re.Pattern, str], ...]:
     return tuple(patterns)
 
 
-def library_message(text: object) -> str:
+def library_message(text: object, templates: tuple[str, ...] = LIBRARY_SENTENCES) -> str:
     """A sentence of the library's in the reader's language: whole, or as one of
-    LIBRARY_TEMPLATES with its parts translated in turn. English, and unknown text, as it is."""
+    LIBRARY_SENTENCES with its parts translated in turn. English, and unknown text, as it is."""
     text = str(text)
     if current_language() == DEFAULT_LANGUAGE:
         return text
+    if _(text) != text:
+        return _(text)
+    for pattern, template in _library_patterns(templates):
+        match = pattern.match(text)
+        if match and _(template) != template:
+            values = {name: library_message(value, LIBRARY_PARTS) if name in _WORDS else value
+                      for name, value in match.groupdict().items()}
+            return _(template).format(**values)
+    return text
     if _(text) != text:
         return _(text)
     for pattern, template in _library_patterns():
