@@ -112,11 +112,13 @@ def overlay(store: RunStore, chosen) -> None:
     series = {label(run, shown): history_view(store.history(run.id, CHART_POINTS))
               for run in chosen}
     metric_col, axis_col = st.columns([3, 2])
+    # labels looked up when drawn, so format_func is the same words wherever it is called
+    metrics = {metric: _(title) for metric, (title, _axis) in METRICS.items()}
+    axes = {axis: _(title) for axis, title in X_AXES.items()}
     metric = metric_col.segmented_control(
-        _("Curve"), list(METRICS), format_func=lambda m: _(METRICS[m][0]), key="runs_metric",
+        _("Curve"), list(METRICS), format_func=metrics.get, key="runs_metric",
         default="exact_match", required=True)
-    x_axis = axis_col.segmented_control(_("Against"), list(X_AXES),
-                                        format_func=lambda a: _(X_AXES[a]),
+    x_axis = axis_col.segmented_control(_("Against"), list(X_AXES), format_func=axes.get,
                                         key="runs_x_axis", default="step", required=True)
     st.plotly_chart(compare_figure(series, metric, x_axis), width="stretch",
                     key="runs_compare_chart")
@@ -174,8 +176,9 @@ def page() -> None:
         overlay(store, chosen)
     st.subheader(_("One run"))
     by_id = {run.id: run for run in runs}
+    labels = {run.id: label(run) for run in runs}
     target = st.selectbox(_("Run"), [run.id for run in reversed(runs)], key="runs_target",
-                          format_func=lambda run_id: label(by_id[run_id]))
+                          format_func=labels.get)
     actions(store, by_id[target])
 
 

@@ -58,6 +58,12 @@ def listed(items) -> str:
     return _(LIST_SEPARATOR).join(items)
 
 
+def translated(options):
+    """A format_func showing each option in the reader's language, looked up as it is drawn
+    (so it gives the same words wherever Streamlit calls it)."""
+    return {option: _(option) for option in options}.get
+
+
 def number(value: int) -> str:
     """A whole number with thousands separators (12,000), as both languages write it."""
     return f"{value:,}"
@@ -72,8 +78,8 @@ def figures(frame: pd.DataFrame, key: str) -> None:
     pick_col, scope_col = st.columns(2)
     train_max = pick_col.selectbox(
         _("Heatmaps: trials trained up to"), [None, *train_maxes], key=f"{key}_max",
-        format_func=lambda m: (_("any length (best trial per cell)") if m is None
-                               else _("{n} letters").format(n=m)))
+        format_func={None: _("any length (best trial per cell)"),
+                     **{m: _("{n} letters").format(n=m) for m in train_maxes}}.get)
     within = scope_col.toggle(_("Curve: count a length only inside its trial's training range"),
                               value=True, key=f"{key}_within")
     table = capacity.aggregate(frame, max_len=train_max)
@@ -244,8 +250,9 @@ def start_form(store) -> None:
         lengths = cols[1].multiselect(_("Train on lengths 1 to"), LENGTH_CHOICES,
                                       default=[5, 10])
         kinds = cols[2].multiselect(_("Models"), list(KIND_NAMES), default=list(KIND_NAMES),
-                                    format_func=_)
-        tasks = st.multiselect(_("Tasks"), task_specs(), default=[DEFAULT_TASK], format_func=_,
+                                    format_func=translated(KIND_NAMES))
+        tasks = st.multiselect(_("Tasks"), task_specs(), default=[DEFAULT_TASK],
+                               format_func=translated(task_specs()),
                                help=_("Each trial trains on one task; several tasks multiply "
                                       "the grid."))
         cols = st.columns(4)
@@ -307,11 +314,10 @@ if wanted not in ids:
     st.error(_("No sweep with id {id}; showing the shipped one.").format(
         id=escape_markdown(wanted, max_len=40)))
     wanted = SHIPPED
-choice = st.selectbox(
-    _("Results"), ids, index=ids.index(wanted), key=f"sweep_choice_{wanted}",
-    format_func=lambda i: (_("the shipped sweep") if i == SHIPPED
-                           else _("{id} ({status})").format(id=i,
-                                                           status=status_text(statuses[i]))))
+choices = {i: _("the shipped sweep") if i == SHIPPED
+           else _("{id} ({status})").format(id=i, status=status_text(statuses[i])) for i in ids}
+choice = st.selectbox(_("Results"), ids, index=ids.index(wanted), key=f"sweep_choice_{wanted}",
+                      format_func=choices.get)
 if choice != wanted:
     st.query_params["sweep"] = choice
     st.rerun()
