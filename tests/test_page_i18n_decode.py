@@ -115,6 +115,11 @@ def test_the_main_inputs_error_and_a_bad_link_in_chinese():
     assert len(at.warning) == 1 and at.warning[0].value.startswith("已忽略链接中的 beam=99")
     at.text_input(key="decode_text").input("hello").run()
     assert not at.error and any(c.value == "小写字母已转为大写：HELLO" for c in at.caption)
+    for bad in ("AB12", "A" * 65):  # digits, too long: named in Chinese, from seqrev.tasks.vocab
+        at.text_input(key="decode_text").input(bad).run()
+        error = at.error[0].value
+        assert error.startswith("无法解码") and not at.get("plotly_chart")
+        assert not english_words(error.replace(escape_markdown(bad, 40), ""), ALLOWED), error
 
 
 def test_the_pairs_view_in_chinese(with_pairs):  # noqa: F811
