@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from seqrev.charts.decoding import ATTENTION, CHOSEN_RIGHT, OTHER, TARGET_EDGE
-from seqrev.i18n import _
+from seqrev.i18n import _, current_language, translations
 from seqrev.inspection.analysis import source_labels
 from seqrev.inspection.mechanism import StepMechanism
 from seqrev.tasks.vocab import token_label
@@ -19,6 +19,12 @@ from seqrev.tasks.vocab import token_label
 VECTOR_SCALE = "RdBu"
 FORCED_COLOR = "#bf8700"
 WINNER_COLOR = "#8250df"
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the current language, told apart from the same English word elsewhere
+    ("score" is the score function on the Home page, one score s_i here)."""
+    return translations(current_language()).pgettext(context, message)
 
 
 def _edge_colors(mechanism: StepMechanism) -> list[str]:
@@ -89,7 +95,7 @@ def scores_figure(mechanism: StepMechanism, title: str = "") -> go.Figure:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                            subplot_titles=(_("scores s_i"), _("weights a_i = softmax(s)_i")))
     figure.add_trace(go.Bar(
-        x=labels, y=mechanism.scores.tolist(), name=_("score"), marker={
+        x=labels, y=mechanism.scores.tolist(), name=pgettext("one score s_i", "score"), marker={
             "color": score_colors, "line": {"color": edges, "width": 3}},
         hovertemplate=_("input %{x}<br>s = %{y:.3f}<extra></extra>")), row=1, col=1)
     figure.add_trace(go.Bar(
