@@ -3,7 +3,8 @@
 Every function takes plain per-model data (``seqrev.runs.history.HistoryView`` or anything with the
 same fields) keyed by model kind, and optionally the run's length in steps to fix the x axis
 while it grows, and returns a ``plotly.graph_objects.Figure``. When two
-models race they share each chart, always in the colours of ``MODEL_COLORS``.
+models race they share each chart, always in the colours of ``MODEL_COLORS``. Words (titles,
+axes, legends, hover texts) come through ``_()`` when a figure is built, in the current language.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 
 import plotly.graph_objects as go
 
+from seqrev.i18n import N_, _
 from seqrev.models.kinds import KINDS
 from seqrev.runs.history import SPEED_WINDOW
 
@@ -24,13 +26,15 @@ CHART_HEIGHT = 380
 MAX_LOG_TICKS = 6  # more labels than this stack on a chart CHART_HEIGHT tall
 # Tick stops per decade on a log axis, coarse to fine.
 LOG_TICK_STOPS = ((1,), (1, 3), (1, 2, 5))
-# The three live charts' titles, and what each one shows before its first point arrives.
-CHART_TITLES = {"loss": "Training loss", "accuracy": "Held-out accuracy", "speed": "Speed"}
+# The three live charts' titles, and what each one shows before its first point arrives
+# (marked only: shown with ``_()``).
+CHART_TITLES = {"loss": N_("Training loss"), "accuracy": N_("Held-out accuracy"),
+                "speed": N_("Speed")}
 WAITING_NOTES = {
-    "loss": "Each step's loss appears here from the first step on, bold when smoothed.",
-    "accuracy": "Exact match and character accuracy on the held-out strings appear here at "
-                "each evaluation.",
-    "speed": "Steps per wall second appear here once the first steps are done.",
+    "loss": N_("Each step's loss appears here from the first step on, bold when smoothed."),
+    "accuracy": N_("Exact match and character accuracy on the held-out strings appear here at "
+                   "each evaluation."),
+    "speed": N_("Steps per wall second appear here once the first steps are done."),
 }
 NICE_STEPS = (5, 2, 1)  # linear tick steps, per decade, for a range narrower than one stop
 
@@ -109,6 +113,11 @@ def set_log_ticks(figure: go.Figure, values: Iterable[float]) -> None:
         figure.update_yaxes(tickmode="array", tickvals=tick_values, ticktext=tick_text)
 
 
+def _title(chart: str) -> str:
+    """``CHART_TITLES[chart]`` in the current language."""
+    return _(CHART_TITLES[chart])
+
+
 def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
             total_steps: int | None) -> go.Figure:
     figure = go.Figure()
@@ -117,7 +126,7 @@ def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
         height=CHART_HEIGHT,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0.0},
-        xaxis_title="step",
+        xaxis_title=_("step"),
         yaxis_title=y_title,
         hovermode="x unified",
     )
@@ -132,18 +141,19 @@ def _figure(title: str, subtitle: str, y_title: str, empty_note: str | None,
 def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Training loss per model: the smoothed curve, with each step's raw loss faint behind it."""
     has_points = any(len(run.steps) for run in runs.values())
-    figure = _figure(CHART_TITLES["loss"], "faint: each step · bold: smoothed",
-                     "cross-entropy per symbol (log)",
-                     None if has_points else "no steps yet", total_steps)
+    figure = _figure(_title("loss"), _("faint: each step · bold: smoothed"),
+                     _("cross-entropy per symbol (log)"),
+                     None if has_points else _("no steps yet"), total_steps)
     for kind, run in runs.items():
-        color = model_color(kind)
+        color, name = model_color(kind), _(kind)
         figure.add_trace(go.Scatter(
-            x=list(run.steps), y=list(run.loss), name=f"{kind} raw", legendgroup=kind,
+            x=list(run.steps), y=list(run.loss), name=_("{kind} raw").format(kind=name),
+            legendgroup=kind,
             mode="lines", line={"color": color, "width": 1}, opacity=0.25, showlegend=False,
             hoverinfo="skip",
         ))
         figure.add_trace(go.Scatter(
-            x=list(run.steps), y=list(run.smoothed_loss), name=kind, legendgroup=kind,
+            x=list(run.steps), y=list(run.smoothed_loss), name=name, legendgroup=kind,
             mode="lines", line={"color": color, "width": 2.5},
             hovertemplate="%{y:.4f}",
         ))
@@ -154,17 +164,19 @@ def loss_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -
 def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Exact match (solid) and character accuracy (dotted) on the fixed held-out set."""
     has_points = any(len(run.eval_steps) for run in runs.values())
-    figure = _figure(CHART_TITLES["accuracy"], "solid: exact match · dotted: characters",
-                     "accuracy", None if has_points else "no evaluation yet", total_steps)
+    figure = _figure(_title("accuracy"), _("solid: exact match · dotted: characters"),
+                     _("accuracy"), None if has_points else _("no evaluation yet"), total_steps)
     for kind, run in runs.items():
-        color = model_color(kind)
+        color, name = model_color(kind), _(kind)
         figure.add_trace(go.Scatter(
-            x=list(run.eval_steps), y=list(run.exact_match), name=f"{kind} exact match",
+            x=list(run.eval_steps), y=list(run.exact_match),
+            name=_("{kind} exact match").format(kind=name),
             legendgroup=kind, mode="lines+markers", marker={"size": 5},
             line={"color": color, "width": 2.5}, hovertemplate="%{y:.1%}",
         ))
         figure.add_trace(go.Scatter(
-            x=list(run.eval_steps), y=list(run.char_accuracy), name=f"{kind} characters",
+            x=list(run.eval_steps), y=list(run.char_accuracy),
+            name=_("{kind} characters").format(kind=name),
             legendgroup=kind, mode="lines", line={"color": color, "width": 1.5, "dash": "dot"},
             hovertemplate="%{y:.1%}",
         ))
@@ -175,14 +187,15 @@ def accuracy_figure(runs: Mapping[str, RunSeries], total_steps: int | None = Non
 def speed_figure(runs: Mapping[str, RunSeries], total_steps: int | None = None) -> go.Figure:
     """Real progress: optimizer steps per wall second of each run, over its recent steps."""
     has_points = any(len(run.steps) for run in runs.values())
-    figure = _figure(CHART_TITLES["speed"],
-                     f"steps per wall second, over the last {SPEED_WINDOW} steps",
-                     "steps per second", None if has_points else "no steps yet", total_steps)
+    figure = _figure(_title("speed"),
+                     _("steps per wall second, over the last {n} steps").format(n=SPEED_WINDOW),
+                     _("steps per second"), None if has_points else _("no steps yet"),
+                     total_steps)
     for kind, run in runs.items():
         figure.add_trace(go.Scatter(
-            x=list(run.steps), y=list(run.steps_per_second), name=kind, legendgroup=kind,
+            x=list(run.steps), y=list(run.steps_per_second), name=_(kind), legendgroup=kind,
             mode="lines", line={"color": model_color(kind), "width": 2},
-            hovertemplate="%{y:.1f} steps/s",
+            hovertemplate=_("%{y:.1f} steps/s"),
         ))
     figure.update_yaxes(rangemode="tozero")
     return figure
