@@ -20,7 +20,14 @@ import seqrev.checkpoints.store as checkpoints
 import seqrev.runs.scheduler as scheduler
 import seqrev.training.settings as settings
 from pages.common import escape_markdown, picker_key, require_router
-from pages.run_common import can_control, open_store, owner_key, remember_token, tokens
+from pages.run_common import (
+    can_control,
+    open_store,
+    owner_key,
+    remember_token,
+    tokens,
+    translate_message,
+)
 from pages.widgets import page_url, report_download
 from seqrev.charts.training import (
     CHART_HEIGHT,
@@ -31,15 +38,17 @@ from seqrev.charts.training import (
     loss_figure,
     speed_figure,
 )
+from seqrev.i18n import N_, _
 from seqrev.models.kinds import KIND_NAMES, KINDS
-from seqrev.runs.history import (
-    CHART_POINTS,
-    MILESTONES,
-    format_duration,
-    history_view,
-    milestones_line,
+from seqrev.runs.history import CHART_POINTS, MILESTONES, format_duration, history_view
+from seqrev.runs.progress import (
+    LENGTH_RANGE,
+    ONE_LENGTH,
+    QUEUED,
+    STARTING,
+    metrics_table,
+    race_progress,
 )
-from seqrev.runs.progress import lengths_text, metrics_table, race_progress
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.runs.worker import save_run_checkpoint
 from seqrev.tasks.pairs import PairsError
@@ -49,8 +58,8 @@ from seqrev.training.trainer import DEFAULT_STEPS, preset
 
 require_router("pages/train.py")
 
-CHOICES = {"both": f"{'Both' if len(KINDS) == 2 else 'All'}: a fair race"} | {
-    kind.name: kind.title.removesuffix(" model") for kind in KINDS.values()}
+CHOICES = {"both": N_("Both: a fair race") if len(KINDS) == 2 else N_("All: a fair race")} | {
+    kind.name: kind.title.removesuffix(" model") for kind in KINDS.values()}  # shown with _()
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
 DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md: scaling)
 ACTIVE = ("queued", "running")
@@ -58,18 +67,46 @@ STATUS_SECONDS = 0.5  # progress and numbers
 QUEUED_SECONDS = 2.0  # a queued run's place changes only when a run ends
 LAUNCH_KEY = "train_last_launch"
 CHART_SECONDS = 2.0  # charts: building three figures costs far more than reading the store
-GROUP_TITLES = {"model": "Model", "data": "Data", "optimisation": "Optimisation"}
-TRAINED_ON = ("Trained on strings of {lengths}; the held-out exact match is measured on fresh "
-              "strings of the same lengths.")
-TRAINED_ON_PAIRS = ("Trained on the rows of {file}; the held-out exact match is measured on its "
-                    "held-out rows, never trained on.")
-SAVED_NOTE = ("Saved the {kind} model as {name} (exact match on {n} fresh strings of {lengths}, "
-              "its training lengths: {exact:.1%}). It is now selected in the sidebar.")
-SAVED_PAIRS_NOTE = ("Saved the {kind} model as {name} (exact match on the file's {n} held-out "
-                    "rows, never trained on: {exact:.1%}). It is now selected in the sidebar; "
-                    "the Decode page reads and writes the file's symbols.")
+GROUP_TITLES = {"model": N_("Model"), "data": N_("Data"), "optimisation": N_("Optimisation")}
+TRAINED_ON = N_("Trained on strings of {lengths}; the held-out exact match is measured on fresh "
+                "strings of the same lengths.")
+TRAINED_ON_PAIRS = N_("Trained on the rows of {file}; the held-out exact match is measured on "
+                      "its held-out rows, never trained on.")
+SAVED_NOTE = N_("Saved the {kind} model as {name} (exact match on {n} fresh strings of "
+                "{lengths}, its training lengths: {exact:.1%}). It is now selected in the "
+                "sidebar.")
+SAVED_PAIRS_NOTE = N_("Saved the {kind} model as {name} (exact match on the file's {n} held-out "
+                      "rows, never trained on: {exact:.1%}). It is now selected in the "
+                      "sidebar; the Decode page reads and writes the file's symbols.")
+SAVE_FAILED = N_("Could not save {name}: {error}")
+STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "stopped": N_("stopped"),
+                "finished": N_("finished"), "interrupted": N_("interrupted"),
+                "failed": N_("failed")}
+# The library's own English messages that this page shows (seqrev.settings, the configs'
+# checks, seqrev.runs.progress), in their words; translate_message matches them, most
+# specific first, until the library takes them through _() itself.
+LIBRARY_MESSAGES = (
+    N_("{label} ({flag}) must be {range}, got a {n}-character value"),
+    N_("{label} ({flag}) must be {range}, got {value}"),
+    N_("The link's parameter {key} is not a setting."),
+    N_("The link sets {label} twice ({first} and {second}) to different values, so neither is "
+       "used."),
+    N_("min_len {low} is above max_len {high}: the shortest training string must not be longer "
+       "than the longest"),
+    N_("score: {score} compares keys and queries of one size; a bidirectional encoder's keys "
+       "are twice the hidden size, so use bilinear or additive"),
+    N_("{low} to {high} (0 = off)"), N_("{low} to {high}"), N_("one of {choices}"),
+    N_("true or false"),
+    N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed · about {left} left"),
+    N_("{status}: step {step} of {total} · {elapsed} elapsed · about {left} left"),
+    N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed"),
+    N_("{status}: step {step} of {total} · {elapsed} elapsed"),
+    QUEUED, STARTING, LENGTH_RANGE, ONE_LENGTH,
+    N_("Running"), N_("Stopped"), N_("Finished"), N_("Interrupted"), N_("Failed"),
+)
 PAIRS_KEY = "train_pairs_file"
-PAGE_PARAMS = ("model", "run", "token")  # the page's own URL parameters, besides settings
+# the page's own URL parameters, besides settings, and the router's language (pages/common.py)
+PAGE_PARAMS = ("model", "run", "token", "lang")
 
 
 def widget_key(item: settings.Setting) -> str:
@@ -116,8 +153,8 @@ def init_from_link() -> None:
     model = st.query_params.get("model")
     st.session_state[MODELS_KEY] = model if model in CHOICES else "both"
     if model is not None and model not in CHOICES:
-        problems.append("The link's model must be one of {choices}, got {model!r}.".format(
-            choices=", ".join(CHOICES), model=model[:40]))
+        problems.append(_("The link's model must be one of {choices}, got {model}.").format(
+            choices=", ".join(CHOICES), model=repr(model[:40])))
     defaults = defaults_for(st.session_state[MODELS_KEY])
     st.session_state.update(widget_state(*defaults))
     values.pop("kind", None)
@@ -126,43 +163,46 @@ def init_from_link() -> None:
     except ValueError as error:
         problems.append(str(error))
     for problem in problems:
-        st.warning(f"Ignored a setting in the link: {escape_markdown(problem, 200)}")
+        st.warning(_("Ignored a setting in the link: {problem}").format(
+            problem=escape_markdown(translate_message(problem, LIBRARY_MESSAGES), 200)))
 
 
 def setting_widget(item: settings.Setting, disabled: bool):
     """One setting's widget; returns its raw value."""
-    key = widget_key(item)
+    key, label, help_text = widget_key(item), _(item.label), _(item.help)
     if item.kind is bool:
-        return st.toggle(item.label, key=key, help=item.help, disabled=disabled)
+        return st.toggle(label, key=key, help=help_text, disabled=disabled)
     if item.widget == "slider":
         kind = item.kind
-        return st.slider(item.label, kind(item.minimum), kind(item.maximum),
-                         step=kind(item.step or 1), key=key, help=item.help, disabled=disabled)
-    if item.widget == "select":
-        return st.selectbox(item.label, item.choices or item.suggestions, key=key, help=item.help,
+        return st.slider(label, kind(item.minimum), kind(item.maximum),
+                         step=kind(item.step or 1), key=key, help=help_text, disabled=disabled)
+    if item.widget == "select":  # the choices are the command line's words: kept as they are
+        return st.selectbox(label, item.choices or item.suggestions, key=key, help=help_text,
                             disabled=disabled)
     if item.widget == "select_slider":
         options = sorted(set(item.suggestions) | {st.session_state[key]})
-        return st.select_slider(item.label, options, key=key, help=item.help,
+        return st.select_slider(label, options, key=key, help=help_text,
                                 format_func=lambda v: f"{v:g}", disabled=disabled)
-    return st.text_input(item.label, key=key, help=f"{item.help} ({item.range_text()})",
+    range_text = translate_message(item.range_text(), LIBRARY_MESSAGES)
+    return st.text_input(label, key=key, help=f"{help_text} ({range_text})",
                          max_chars=40, disabled=disabled)
 
 
 def settings_form() -> tuple[list, object] | None:
     """Every setting's widget, generated from the config fields; the configs, or None."""
     init_from_link()
-    choice = st.segmented_control("Model", list(CHOICES), format_func=CHOICES.get,
+    choice = st.segmented_control(_("Model"), list(CHOICES), format_func=lambda c: _(CHOICES[c]),
                                   key=MODELS_KEY, required=True, on_change=follow_model_choice,
-                                  help="A race trains both models in one worker, one step each "
-                                       "in turn, on identical batches from the same seed.")
+                                  help=_("A race trains both models in one worker, one step "
+                                         "each in turn, on identical batches from the same "
+                                         "seed."))
     kinds = list(KIND_NAMES) if choice == "both" else [choice]
     groups = {group: [s for s in settings.all_settings() if s.group == group and s.name != "kind"]
               for group in settings.GROUPS}
     raw: dict = {}
     for column, group in zip(st.columns(3), GROUP_TITLES, strict=True):
         with column:
-            st.markdown(f"**{GROUP_TITLES[group]}**")
+            st.markdown(f"**{_(GROUP_TITLES[group])}**")
             for item in groups[group]:
                 raw[item.name] = setting_widget(
                     item, disabled=item.name == "score" and "attention" not in kinds)
@@ -182,13 +222,14 @@ def settings_form() -> tuple[list, object] | None:
         except ValueError as error:
             problems.append(str(error))
     if problems:
-        st.error("Start is off until these are fixed:\n\n" + "\n\n".join(
-            f"- {escape_markdown(p, 200)}" for p in problems))
+        st.error(_("Start is off until these are fixed:") + "\n\n" + "\n\n".join(
+            f"- {escape_markdown(translate_message(p, LIBRARY_MESSAGES), 200)}"
+            for p in problems))
         return None
     return [replace(model_config, kind=kind) for kind in kinds], train_config
 
 
-@st.cache_data(show_spinner="Checking the file…", max_entries=4)
+@st.cache_data(show_spinner=_("Checking the file…"), max_entries=4)
 def _kept_upload(data: bytes, name: str, folder: str):
     """keep_upload once per file content: a rerun does not parse 5 MB again."""
     return keep_upload(data, name, Path(folder))
@@ -199,10 +240,10 @@ def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | 
     problem named, with the line, and Start off), then kept for the worker. Returns the configs
     (None while the file is refused) and whether they train on a file."""
     upload = st.file_uploader(
-        "Or train on your own pairs: a CSV or TSV file of input,output rows (at most 5 MB)",
+        _("Or train on your own pairs: a CSV or TSV file of input,output rows (at most 5 MB)"),
         type=["csv", "tsv", "tab", "txt"], key=PAIRS_KEY,
-        help="The file's own symbols (up to 26) become the model's alphabet; a tenth of its "
-             "inputs (at most 500 rows) are held out and only ever scored.")
+        help=_("The file's own symbols (up to 26) become the model's alphabet; a tenth of its "
+               "inputs (at most 500 rows) are held out and only ever scored."))
     if upload is None:
         return chosen, False
     try:
@@ -211,15 +252,19 @@ def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | 
             _kept_upload.clear()
             path, task = _kept_upload(upload.getvalue(), upload.name, str(store.root / "pairs"))
     except PairsError as error:
-        st.error(f"This file can't be trained on: {escape_markdown(error, 300)}")
+        st.error(_("This file can't be trained on: {error}").format(
+            error=escape_markdown(error, 300)))
         return None, True
     except OSError as error:
-        st.error(f"Could not keep the file for the run: {escape_markdown(error, 200)}")
+        st.error(_("Could not keep the file for the run: {error}").format(
+            error=escape_markdown(error, 200)))
         return None, True
-    st.success(f"{escape_markdown(upload.name, 60)}: {len(task.train_rows):,} rows to train "
-               f"on, {len(task.held_out):,} held out; alphabet "
-               f"{escape_markdown(task.alphabet)}; inputs of {task.min_len} to {task.max_len} "
-               "symbols. The file decides the task, the lengths and the held-out set.",
+    st.success(_("{file}: {train:,} rows to train on, {held_out:,} held out; alphabet "
+                 "{alphabet}; inputs of {low} to {high} symbols. The file decides the task, the "
+                 "lengths and the held-out set.").format(
+                     file=escape_markdown(upload.name, 60), train=len(task.train_rows),
+                     held_out=len(task.held_out), alphabet=escape_markdown(task.alphabet),
+                     low=task.min_len, high=task.max_len),
                icon=":material/table_rows:")
     model_configs, train_config = chosen
     return (model_configs, on_pairs(train_config, path, task)), True
@@ -231,10 +276,11 @@ def slow_settings_ok(model_configs, train_config) -> bool:
     if cost <= SLOW_FACTOR:
         return True
     per_step = cost * DEFAULT_STEP_SECONDS
-    st.warning(f"These settings make each step about {cost:,.0f}× a default step: roughly "
-               f"{per_step:.1f} s per step and {format_duration(per_step * train_config.steps)} "
-               "for the run on this machine.")
-    return st.checkbox("Start anyway", key=CONFIRM_KEY)
+    st.warning(_("These settings make each step about {cost:,.0f}× a default step: roughly "
+                 "{per_step:.1f} s per step and {total} for the run on this machine.").format(
+                     cost=cost, per_step=per_step,
+                     total=format_duration(per_step * train_config.steps)))
+    return st.checkbox(_("Start anyway"), key=CONFIRM_KEY)
 
 
 def start(store: RunStore, model_configs, train_config) -> None:
@@ -248,12 +294,12 @@ def start(store: RunStore, model_configs, train_config) -> None:
 
 def show_run_link(run: RunRecord) -> None:
     token = tokens().get(run.id)
-    with st.expander("Links to this run"):
-        st.caption("Read-only: anyone with it can watch.")
+    with st.expander(_("Links to this run")):
+        st.caption(_("Read-only: anyone with it can watch."))
         here = page_url("train")
         st.code(settings.share_url(here, {"run": run.id}), language=None)
         if token:
-            st.caption("With control: whoever holds it can stop, resume, save or delete.")
+            st.caption(_("With control: whoever holds it can stop, resume, save or delete."))
             st.code(settings.share_url(here, {"run": run.id, "token": token}), language=None)
 
 
@@ -261,12 +307,14 @@ def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
     queued = runs[0].status == "queued"
     progress = race_progress(runs, time.time(),
                              store.queue_position(runs[0].id) if queued else None)
-    st.progress(progress.fraction, text=progress.text)
+    st.progress(progress.fraction, text=translate_message(progress.text, LIBRARY_MESSAGES))
     if queued:
         return
     for member in runs:
         if member.error:
-            st.error(f"The {member.kind} run {member.status}: {escape_markdown(member.error, 300)}")
+            st.error(_("The {kind} run {status}: {error}").format(
+                kind=_(member.kind), status=_(STATUS_WORDS.get(member.status, member.status)),
+                error=escape_markdown(member.error, 300)))
 
 
 def launch_due(runs: list[RunRecord]) -> bool:
@@ -296,7 +344,7 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
         losses = {run.id: store.latest_smoothed_loss(run.id) for run in runs}
         firsts = {target: store.first_reaching(target, run_ids) for target in MILESTONES}
     except RunStoreError as error:
-        st.error(f"Could not read the run: {escape_markdown(error, 300)}")
+        st.error(_("Could not read the run: {error}").format(error=escape_markdown(error, 300)))
         return
     if tuple(run.status for run in runs) != statuses:
         st.rerun()
@@ -304,19 +352,34 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
     for column, run in zip(st.columns(len(runs)), runs, strict=True):
         with column:
             color = KINDS[run.kind].text_color if run.kind in KINDS else "gray"
-            st.markdown(f":{color}[**{run.kind.capitalize()}**] "
-                        f"· run `{run.id}` · {run.status}")
+            st.markdown(_(":{color}[**{kind}**] · run `{id}` · {status}").format(
+                color=color, kind=_(run.kind.capitalize()), id=run.id,
+                status=_(STATUS_WORDS.get(run.status, run.status))))
             loss_col, exact_col, speed_col = st.columns(3)
             loss = losses[run.id]
-            loss_col.metric("Loss (smoothed)", "–" if loss is None else f"{loss:.3f}")
-            exact_col.metric("Exact match", "–" if run.exact_match is None
+            loss_col.metric(_("Loss (smoothed)"), "–" if loss is None else f"{loss:.3f}")
+            exact_col.metric(_("Exact match"), "–" if run.exact_match is None
                              else f"{run.exact_match:.1%}",
-                             help="Strings reversed perfectly, of the fixed held-out set.")
+                             help=_("Strings reversed perfectly, of the fixed held-out set."))
             speed = run.steps_per_second
-            speed_col.metric("Steps/s", "–" if speed is None else f"{speed:.1f}",
-                             help="Real progress: steps done per wall second of this run.")
-            st.caption(milestones_line({t: firsts[t].get(run.id) for t in MILESTONES}))
+            speed_col.metric(_("Steps/s"), "–" if speed is None else f"{speed:.1f}",
+                             help=_("Real progress: steps done per wall second of this run."))
+            st.caption(milestones_text({t: firsts[t].get(run.id) for t in MILESTONES}))
 
+
+def milestones_text(reached: dict[float, tuple[int, float] | None]) -> str:
+    """When held-out exact match first reached each milestone (``runs.history.milestones_line``
+    in the reader's language)."""
+    parts = [_("{target:.0%} at step {step:,} ({time})").format(
+        target=target, step=found[0], time=format_duration(found[1]))
+        for target, found in reached.items() if found is not None]
+    missing = [f"{target:.0%}" for target, found in reached.items() if found is None]
+    if not parts:
+        return _("Exact match has not reached {target} yet.").format(target=missing[0])
+    if missing:
+        return _("First reached {parts}; not yet {target}.").format(
+            parts=" · ".join(parts), target=missing[0])
+    return _("First reached {parts}.").format(parts=" · ".join(parts))
 
 
 def charts_panel(runs: list[RunRecord]) -> None:
@@ -327,14 +390,16 @@ def charts_panel(runs: list[RunRecord]) -> None:
     try:
         views = {run.kind: history_view(store.history(run.id, CHART_POINTS)) for run in runs}
     except RunStoreError as error:
-        st.error(f"Could not read the run's history: {escape_markdown(error, 300)}")
+        st.error(_("Could not read the run's history: {error}").format(
+            error=escape_markdown(error, 300)))
         return
     total = runs[0].steps_total
     if not has_points(views):  # titled boxes at once: no chart to load before the first step
         for column, chart in zip(st.columns(3), CHART_TITLES, strict=True):
             with column.container(border=True, height=CHART_HEIGHT):
-                st.markdown(f"**{CHART_TITLES[chart]}**")
-                st.caption(WAITING_NOTES[chart])
+                title = CHART_TITLES[chart]
+                st.markdown(f"**{_(title)}**")
+                st.caption(_(WAITING_NOTES[chart]))
         return
     loss_col, accuracy_col, speed_col = st.columns(3)
     loss_col.plotly_chart(loss_figure(views, total), width="stretch", key="train_loss_chart")
@@ -343,56 +408,81 @@ def charts_panel(runs: list[RunRecord]) -> None:
     speed_col.plotly_chart(speed_figure(views, total), width="stretch", key="train_speed_chart")
 
 
+def lengths_words(low: int, high: int) -> str:
+    """``1 to 16 letters``, or ``10 letters`` for one length (``runs.progress.lengths_text``
+    in the reader's language)."""
+    return _(ONE_LENGTH if low == high else LENGTH_RANGE).format(low=low, high=high)
+
+
 def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
-    """Button callback: evaluate and save a run's model, then pick it in the sidebar."""
+    """Button callback: evaluate and save a run's model, then pick it in the sidebar.
+
+    The note keeps its template and values, not the text: a callback runs before the page
+    has set the reader's language, so the words are chosen when the note is drawn.
+    """
     try:
         run = store.get(run_id)
-        with st.spinner(f"Measuring the {run.kind} model on fresh strings and saving it..."):
+        with st.spinner(_("Measuring the {kind} model on fresh strings and saving it...").format(
+                kind=_(run.kind))):
             record = save_run_checkpoint(store, run, name, overwrite=overwrite)
     except (OSError, ValueError, RunStoreError, checkpoints.CheckpointError) as error:
-        st.session_state[NOTE_KEY] = ("error", f"Could not save {name}: "
-                                               f"{str(error).splitlines()[0][:300]}")
+        st.session_state[NOTE_KEY] = ("error", SAVE_FAILED, {
+            "name": name, "error": str(error).splitlines()[0][:300]})
         return
     st.session_state[picker_key(run.kind)] = name
     evaluation = record["evaluation"]
     if "held_out" in evaluation:  # a file of pairs: its held-out rows
         measured = evaluation["held_out"]
-        st.session_state[NOTE_KEY] = ("success", SAVED_PAIRS_NOTE.format(
-            kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"]))
+        st.session_state[NOTE_KEY] = ("success", SAVED_PAIRS_NOTE, {
+            "kind": run.kind, "name": name, "n": measured["n"],
+            "exact": measured["exact_match"]})
         return
     measured = evaluation["training_range"]
-    st.session_state[NOTE_KEY] = ("success", SAVED_NOTE.format(
-        kind=run.kind, name=name, n=measured["n"], exact=measured["exact_match"],
-        lengths=lengths_text(run.train_config.min_len, run.train_config.max_len)))
+    st.session_state[NOTE_KEY] = ("success", SAVED_NOTE, {
+        "kind": run.kind, "name": name, "n": measured["n"], "exact": measured["exact_match"],
+        "lengths": (run.train_config.min_len, run.train_config.max_len)})
+
+
+def note_text(template: str, values: dict) -> str:
+    """A save note in the reader's language: its kind and lengths translated too."""
+    values = dict(values)
+    if "kind" in values:
+        values["kind"] = _(values["kind"])
+    if "lengths" in values:
+        values["lengths"] = lengths_words(*values["lengths"])
+    return _(template).format(**values)
 
 
 def save_panel(store: RunStore, runs: list[RunRecord]) -> None:
     """A name, a Replace tick tied to that name, and Save, for each run with a saved state."""
-    st.subheader("Save as a checkpoint")
-    st.caption("Saving measures the model on fresh strings of every length (a few seconds), "
-               "then lists it in the sidebar's model pickers on every page.")
+    st.subheader(_("Save as a checkpoint"))
+    st.caption(_("Saving measures the model on fresh strings of every length (a few seconds), "
+                 "then lists it in the sidebar's model pickers on every page."))
     for column, run in zip(st.columns(len(runs)), runs, strict=True):
         with column:
-            raw = st.text_input(f"Name for the {run.kind} model", value=f"my-{run.kind}",
-                                key=f"train_name_{run.id}", max_chars=64)
+            raw = st.text_input(_("Name for the {kind} model").format(kind=_(run.kind)),
+                                value=f"my-{run.kind}", key=f"train_name_{run.id}",
+                                max_chars=64)
             try:
                 name = checkpoints.sanitize_name(raw)
             except ValueError:
-                st.error("Use letters, digits, _ . - for the name.")
+                st.error(_("Use letters, digits, _ . - for the name."))
                 continue
             if name != raw.strip():
-                st.caption("Will be saved as:")
+                st.caption(_("Will be saved as:"))
                 st.code(name, language=None)
             if checkpoints.is_shipped(name):
-                st.error(f"{name} is a shipped model and can't be replaced from the app: "
-                         "choose another name.")
+                st.error(_("{name} is a shipped model and can't be replaced from the app: "
+                           "choose another name.").format(name=name))
                 continue
             overwrite = False
             if checkpoints.exists(name):
-                st.warning(f"A checkpoint called {escape_markdown(name)} exists.")
-                overwrite = st.checkbox(f"Replace {escape_markdown(name)}",
+                st.warning(_("A checkpoint called {name} exists.").format(
+                    name=escape_markdown(name)))
+                overwrite = st.checkbox(_("Replace {name}").format(name=escape_markdown(name)),
                                         key=f"train_replace_{run.id}_{name}")
-            st.button(f"Save {run.kind}", key=f"train_save_{run.id}", on_click=save,
+            st.button(_("Save {kind}").format(kind=_(run.kind)), key=f"train_save_{run.id}",
+                      on_click=save,
                       args=(store, run.id, name, overwrite),
                       disabled=checkpoints.exists(name) and not overwrite)
 
@@ -406,34 +496,35 @@ def run_view(store: RunStore, run_id: str) -> None:
     try:
         runs = store.group(store.get(run_id))
     except RunStoreError:
-        st.error(f"There is no run {escape_markdown(run_id, 40)} in this app's run store. "
-                 "The Runs page lists every run.")
+        st.error(_("There is no run {run} in this app's run store. The Runs page lists every "
+                   "run.").format(run=escape_markdown(run_id, 40)))
         return
     remember_token(store, runs[0], st.query_params.get("token"))
     config = runs[0].train_config
     if config.pairs_file:
-        st.caption(TRAINED_ON_PAIRS.format(file=escape_markdown(Path(config.pairs_file).name)))
+        st.caption(_(TRAINED_ON_PAIRS).format(
+            file=escape_markdown(Path(config.pairs_file).name)))
     else:
-        st.caption(TRAINED_ON.format(lengths=lengths_text(config.min_len, config.max_len)))
+        st.caption(_(TRAINED_ON).format(lengths=lengths_words(config.min_len, config.max_len)))
     control = can_control(store, runs[0])
     active = any(run.status in ACTIVE for run in runs)
     buttons = st.container(horizontal=True)
-    if buttons.button("Stop", key="train_stop", disabled=not (active and control),
+    if buttons.button(_("Stop"), key="train_stop", disabled=not (active and control),
                       icon=":material/stop:"):
         for run in runs:
             store.request_stop(run.id)
         st.rerun()
     resumable = all(scheduler.can_resume(run) for run in runs)
-    if buttons.button("Resume", key="train_resume", icon=":material/resume:",
+    if buttons.button(_("Resume"), key="train_resume", icon=":material/resume:",
                       disabled=not (resumable and control)):
         scheduler.resume(store, runs[0])
         st.rerun()
-    if buttons.button("New run", key="train_new", icon=":material/add:"):
+    if buttons.button(_("New run"), key="train_new", icon=":material/add:"):
         st.query_params.clear()
         st.rerun()
     if not control:
-        st.info("You are watching this run read-only: only the browser that started it "
-                "(or a link with its token) can stop, resume or save it.")
+        st.info(_("You are watching this run read-only: only the browser that started it "
+                  "(or a link with its token) can stop, resume or save it."))
     queued = any(run.status == "queued" for run in runs)
     st.fragment(run_every=(QUEUED_SECONDS if queued else STATUS_SECONDS) if active else None)(
         status_panel)([r.id for r in runs], tuple(r.status for r in runs))
@@ -443,75 +534,78 @@ def run_view(store: RunStore, run_id: str) -> None:
         save_panel(store, runs)
     note = st.session_state.get(NOTE_KEY)
     if note:
-        (st.success if note[0] == "success" else st.error)(escape_markdown(note[1], 400))
-    st.download_button("Metrics (CSV)", data=lambda: metrics_csv(store, runs),
+        (st.success if note[0] == "success" else st.error)(
+            escape_markdown(note_text(note[1], note[2]), 400))
+    st.download_button(_("Metrics (CSV)"), data=lambda: metrics_csv(store, runs),
                        file_name=f"seqrev-{runs[0].id}-metrics.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="train_csv")
     for run in runs:
         report_download(store, run, key=f"train_report_{run.id}")
     show_run_link(runs[0])
-    with st.expander("The same training from the command line"):
+    with st.expander(_("The same training from the command line")):
         for run in runs:
             st.code(settings.command_line(run.model_config, run.train_config, f"my-{run.kind}",
                                           threads=scheduler.WORKER_THREADS), language="bash")
 
 
-st.title("Train")
-st.markdown(
+st.title(_("Train"))
+st.markdown(_(
     "Each step draws a fresh batch of random strings and nudges the weights to lower the "
     "**loss**: how surprised the decoder is by the next correct letter, fed the true previous "
     "one (teacher forcing). Every few steps each model reverses a fixed set of held-out "
     "strings on its own: **exact match** counts the strings it gets entirely right. In a race "
     "both models see the very same batches, one step each in turn. Training runs in its own "
     "process: reload, close the tab or come back tomorrow, and this page's link finds it."
-)
+))
 
 store = open_store()
 run_id = st.query_params.get("run")
 if store is not None and run_id is not None and not valid_run_id(run_id):
-    st.error(f"There is no run {escape_markdown(run_id, 40)}: run ids look like r2x7k9q4mz.")
+    st.error(_("There is no run {run}: run ids look like r2x7k9q4mz.").format(
+        run=escape_markdown(run_id, 40)))
     run_id = None
-with st.expander("Settings", expanded=run_id is None):
+with st.expander(_("Settings"), expanded=run_id is None):
     presets = st.container(horizontal=True)
-    presets.button("Lab settings", on_click=load_preset, args=("seed",), key="train_lab",
-                   help="The course lab: embedding 64, hidden 100, batch 64, length 10, "
-                        "Adam 1e-3 constant, no clipping, 5000 steps.")
-    presets.button("App defaults", on_click=load_preset, args=("default",),
+    presets.button(_("Lab settings"), on_click=load_preset, args=("seed",), key="train_lab",
+                   help=_("The course lab: embedding 64, hidden 100, batch 64, length 10, "
+                          "Adam 1e-3 constant, no clipping, 5000 steps."))
+    presets.button(_("App defaults"), on_click=load_preset, args=("default",),
                    key="train_defaults",
-                   help="Tuned for a model that reverses what you type: strings of 1 "
-                        "to 16 letters, the longest growing from 4 over the first 30% of "
-                        "the steps and long ones drawn more often; embedding 16 with scaled "
-                        "initialization, Adam 7e-3 onecycle, clipping at 5; "
-                        "{attention} steps for attention alone, {plain} for plain or a "
-                        "race.".format(**DEFAULT_STEPS))
+                   help=_("Tuned for a model that reverses what you type: strings of 1 "
+                          "to 16 letters, the longest growing from 4 over the first 30% of "
+                          "the steps and long ones drawn more often; embedding 16 with scaled "
+                          "initialization, Adam 7e-3 onecycle, clipping at 5; "
+                          "{attention} steps for attention alone, {plain} for plain or a "
+                          "race.").format(**DEFAULT_STEPS))
     chosen = settings_form()
     on_file = False
     if chosen is not None and store is not None:
         chosen, on_file = pairs_upload(store, chosen)
     ready = chosen is not None and slow_settings_ok(*chosen)
     if on_file:
-        st.caption("A run on an uploaded file has no share link: the file stays on this server.")
+        st.caption(_("A run on an uploaded file has no share link: the file stays on this "
+                     "server."))
     elif chosen is not None:
         kinds = [c.kind for c in chosen[0]]
         model = "both" if len(kinds) > 1 else kinds[0]
         default_model, default_training = defaults_for(model)
         query = settings.to_query(chosen[0][0], chosen[1], (
             replace(default_model, kind=chosen[0][0].kind), default_training))
-        st.caption("A link that opens this page with these settings:")
+        st.caption(_("A link that opens this page with these settings:"))
         st.code(settings.share_url(page_url("train"), {"model": model, **query}),
                 language=None)
-    if st.button("Start", type="primary", key="train_start", icon=":material/play_arrow:",
+    if st.button(_("Start"), type="primary", key="train_start", icon=":material/play_arrow:",
                  disabled=store is None or not ready):
         try:
             start(store, *chosen)
         except scheduler.StartRefusedError as error:  # a queue limit, a run too long
-            st.error(escape_markdown(error, 400))
+            st.error(escape_markdown(translate_message(str(error), LIBRARY_MESSAGES), 400))
         except RunStoreError as error:
-            st.error(f"Could not start: {escape_markdown(error, 300)}")
+            st.error(_("Could not start: {error}").format(error=escape_markdown(error, 300)))
         else:
             st.rerun()
 
 if store is not None and run_id is not None:
     run_view(store, run_id)
 elif store is not None:
-    st.info("Choose settings and press **Start**. Earlier runs are on the **Runs** page.")
+    st.info(_("Choose settings and press **Start**. Earlier runs are on the **Runs** page."))
