@@ -228,17 +228,6 @@ MISSING_HIDDEN, MISSING_LENGTH = N_("a hidden size"), N_("a training length")
 MISSING_MODEL, MISSING_TASK = N_("a model"), N_("a task")
 
 
-def size_text(spec: SweepSpec) -> str:
-    """``size_problem(spec)`` in the reader's language (word for word the same in English)."""
-    total = spec.size * spec.steps
-    if spec.size > GRID_LIMIT:
-        return _("the grid has {size} trials, over {limit}").format(
-            size=number(spec.size), limit=number(GRID_LIMIT))
-    return _("the sweep trains {total} steps in all ({size} trials x {steps} steps), over "
-             "{limit}").format(total=number(total), size=number(spec.size),
-                               steps=number(spec.steps), limit=number(TOTAL_STEPS_LIMIT))
-
-
 def start_form(store) -> None:
     """A small sweep from the page: grid over hidden size, training length, model and seed."""
     if not is_local_user():
@@ -285,7 +274,7 @@ def start_form(store) -> None:
     problem = size_problem(spec)
     if problem and not confirmed:
         st.warning(_("Not started: {problem}. Tick \"Start it even if it is huge\" and press "
-                     "Start again to run it anyway.").format(problem=size_text(spec)))
+                     "Start again to run it anyway.").format(problem=problem))
         return
     try:
         address = driver.resolve_address(address.strip() or None)

@@ -170,17 +170,23 @@ def test_a_finished_tiny_sweep_in_chinese(store):
     assert any(c.value.startswith("网格：类型：普通模型、注意力模型") for c in at.caption)
 
 
-@pytest.mark.parametrize("status", ["created", "stopped"])
-def test_a_waiting_or_stopped_sweep_in_chinese(store, status):
+SHOWN = {"created": "已创建", "stopped": "已停止", "running": "已中断"}
+
+
+@pytest.mark.parametrize("status", list(SHOWN))
+def test_a_waiting_stopped_or_interrupted_sweep_in_chinese(store, status):
     spec = SweepSpec(grid={"hidden_dim": (8, 16)}, base={"max_len": 3}, steps=10, target=0.9)
     record = create_sweep(spec, store=store)
-    if status != "created":
-        update_sweep(store, record.id, status=status)
+    if status != "created":  # "running" with no driver alive reads "interrupted"
+        update_sweep(store, record.id, status=status, note="RuntimeError: Ray died")
     at = zh("pages/sweep.py", {"sweep": record.id})
     assert_chinese(at)
-    assert at.metric[0].value == {"created": "已创建", "stopped": "已停止"}[status]
+    assert at.metric[0].value == SHOWN[status]
     assert any("提前停止" in c.value for c in at.caption)
     assert any("还没有完成的试验" in i.value for i in at.info)
+    if status == "running":
+        assert at.warning[0].value == "扫参的驱动进程停止了："
+        assert at.code[0].value == "RuntimeError: Ray died"  # its note, as it is
 
 
 def test_the_start_form_and_its_errors_in_chinese(store, monkeypatch, local_user):
@@ -224,11 +230,8 @@ def test_the_size_warning_reads_word_for_word_as_the_library_says_it_in_english(
     assert at.warning[0].value == (f"Not started: {size_problem(spec)}. Tick \"Start it even if "
                                    "it is huge\" and press Start again to run it anyway.")
     many = SweepSpec(grid={"hidden_dim": tuple(range(1, GRID_LIMIT + 2))}, steps=1)
-    with use_language("en"):
-        from seqrev.i18n import _
-
-        assert _("the grid has {size} trials, over {limit}").format(
-            size=f"{many.size:,}", limit=f"{GRID_LIMIT:,}") == size_problem(many)
+    with use_language("zh_CN"):  # the library says it in the reader's language itself
+        assert size_problem(many) == "网格共有 10,001 次试验，超过了 10,000"
 
 
 def test_a_remote_browser_reads_why_it_cannot_start_sweeps_in_chinese(store):
