@@ -48,6 +48,12 @@ def test_the_settings_form_and_its_toggle_read_in_chinese(runs_dir):
     at.button(key="train_lab").click().run()  # the preset buttons, and their helps
     assert at.text_input(key="train_steps").value == "5000"
     assert_no_english(at, OPTIONS)
+    at.slider(key="train_hidden_dim").set_value(512)  # far slower than a default step
+    at.select_slider(key="train_batch_size").set_value(512)
+    at.text_input(key="train_max_len").input("64").run()
+    assert any("倍" in w.value and "每步约" in w.value for w in at.warning)
+    assert at.checkbox(key="train_confirm_slow").label == "仍然开始"
+    assert_no_english(at, OPTIONS)
 
 
 def test_english_is_unchanged(runs_dir):
@@ -89,13 +95,15 @@ def test_a_bad_field_blocks_start_with_a_chinese_reason(runs_dir, key, value, me
     assert_no_english(at, OPTIONS | {flag, "min", "max"})
 
 
-def test_a_starting_worker_and_an_unknown_run_read_in_chinese(runs_dir):
+def test_a_starting_worker_and_an_unknown_run_read_in_chinese(runs_dir, monkeypatch):
+    monkeypatch.setenv("SEQREV_SHARED", "1")  # another browser's run: watched read-only
     store = RunStore(runs_dir)
     run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
                            TrainConfig(steps=10), status="running")  # no step recorded yet
     at = open_train({"run": run.id})
     assert progress_text(at).startswith("正在启动工作进程")
     assert {"**训练损失**", "**留出集正确率**", "**速度**"} <= {m.value for m in at.markdown}
+    assert any(i.value.startswith("你正以只读方式观看这次运行") for i in at.info)
     assert_no_english(at, OPTIONS)
     store.set_status(run.id, "stopped")  # no worker to stop it at teardown
     bad = open_train({"run": "[x](http://e.x)"})
@@ -103,7 +111,7 @@ def test_a_starting_worker_and_an_unknown_run_read_in_chinese(runs_dir):
     assert "](" not in bad.error[0].value
 
 
-def test_a_finished_race_reads_in_chinese(runs_dir):
+def test_a_finished_race_reads_in_chinese(runs_dir, checkpoint_dir):
     at = open_train()
     tiny(at, 20)
     at.button(key="train_start").click().run()
@@ -123,4 +131,12 @@ def test_a_finished_race_reads_in_chinese(runs_dir):
     captions = [c.value for c in at.caption]
     assert "只读：拿到链接的人都可以观看。" in captions
     assert any(c.startswith("在长度为 1 到 5 个字母的字符串上训练") for c in captions)
+    assert_no_english(at, OPTIONS)
+    plain = race[0].id
+    at.text_input(key=f"train_name_{plain}").input("q7 k!").run()
+    assert "将保存为：" in [c.value for c in at.caption]
+    at.button(key=f"train_save_{plain}").click().run()
+    assert not at.exception and not at.error
+    [saved] = [shown(s.value) for s in at.success]
+    assert saved.startswith("已把普通模型保存为 q7-k（在 ") and "1 到 5 个字母" in saved
     assert_no_english(at, OPTIONS)
