@@ -200,6 +200,13 @@ def test_the_start_form_and_its_errors_in_chinese(store, monkeypatch, local_user
     assert at.error[0].value == "请选择隐状态维数、模型。"
     at.multiselect[0].set_value([16])
     at.multiselect[2].set_value(["plain"])
+    at.text_input[0].set_value("[x](http://evil.example)")  # a Ray address that is none
+    at.button[0].click().run()
+    assert_chinese(at, ALLOWED | {"http", "evil", "example"})  # the user's own text, escaped
+    [error] = at.error
+    assert error.value.startswith("无法连接") and "地址应当写成 HOST" in error.value
+    assert "](http" not in error.value  # the user's text, escaped
+    at.text_input[0].set_value("")
     huge(at)
     assert_chinese(at)
     [warning] = at.warning
