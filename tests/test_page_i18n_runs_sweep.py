@@ -257,3 +257,13 @@ def test_the_chart_modules_build_in_either_language():
         figure = compare_figure({}, "smoothed_loss", "wall")
     assert figure.layout.title.text == "训练损失（平滑后）"
     assert figure.layout.annotations[0].text == "请选择要比较的运行"
+
+
+def test_a_corrupt_run_store_is_named_in_chinese_on_both_pages(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "runs.sqlite3").write_bytes(b"garbage" * 1000)
+    monkeypatch.setenv("SEQREV_RUNS_DIR", str(folder))
+    for page in ("pages/runs.py", "pages/sweep.py"):
+        at = zh(page)
+        assert at.error and not re.match(r"[A-Za-z]", at.error[0].value), at.error[0].value
