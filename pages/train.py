@@ -101,6 +101,15 @@ LIBRARY_MESSAGES = (
     N_("{status}: step {step} of {total} · {elapsed} elapsed · about {left} left"),
     N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed"),
     N_("{status}: step {step} of {total} · {elapsed} elapsed"),
+    N_("Start refused: you already have {n} runs queued or running, the limit per person "
+       "({limit}, SEQREV_MAX_QUEUED_PER_OWNER). Stop one or wait for one to finish; {ahead} runs "
+       "are ahead in the queue."),
+    N_("Start refused: the queue is full with {n} runs waiting, the limit of this server "
+       "({limit}, SEQREV_MAX_QUEUED). Try again once some have started; {ahead} runs are ahead "
+       "in the queue."),
+    N_("Start refused: these settings would train for about {time} here, over the {limit} "
+       "minutes a run may take on this shared server (SEQREV_MAX_RUN_MINUTES). Use fewer "
+       "steps, a smaller model or shorter strings."),
     QUEUED, STARTING, LENGTH_RANGE, ONE_LENGTH,
     N_("Running"), N_("Stopped"), N_("Finished"), N_("Interrupted"), N_("Failed"),
 )

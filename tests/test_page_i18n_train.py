@@ -95,6 +95,17 @@ def test_a_bad_field_blocks_start_with_a_chinese_reason(runs_dir, key, value, me
     assert_no_english(at, OPTIONS | {flag, "min", "max"})
 
 
+def test_a_refused_start_says_why_in_chinese(runs_dir, monkeypatch):
+    monkeypatch.setenv("SEQREV_SHARED", "1")
+    monkeypatch.setenv("SEQREV_MAX_RUN_MINUTES", "0.001")  # any run is too long
+    at = open_train()
+    at.button(key="train_start").click().run()
+    assert not at.exception and "run" not in at.query_params
+    [error] = [shown(e.value) for e in at.error]
+    assert error.startswith("不能开始：按这些设置，在这里大约要训练 "), error
+    assert_no_english(at, OPTIONS)
+
+
 def test_a_starting_worker_and_an_unknown_run_read_in_chinese(runs_dir, monkeypatch):
     monkeypatch.setenv("SEQREV_SHARED", "1")  # another browser's run: watched read-only
     store = RunStore(runs_dir)
