@@ -122,7 +122,9 @@ class Setting:
                 raise ValueError(self._refusal(repr(text[:40])))
             return word in TRUE_WORDS
         if len(text) > 40:
-            raise ValueError(self._refusal(_("a {n}-character value").format(n=len(text))))
+            raise ValueError(_("{label} ({flag}) must be {range}, got a {n}-character value"
+                               ).format(label=_(self.label), flag=self.flag,
+                                        range=self.range_text(), n=len(text)))
         try:
             number = int(text) if self.kind is int else float(text)
         except ValueError:

@@ -20,8 +20,6 @@ WORDS = (
     N_("letters wrong"), N_("the letters each step should read"),
     N_("output %{y}<br>reads input %{x}<br>weight %{z:.3f}<extra></extra>"),
     N_("output %{y}<br>reads input %{x}<br>weight %{customdata[2]:.3f}<extra></extra>"),
-    # seqrev/tasks/*.py: the outline rules
-    N_("step t reads input S−1−t"),
     # seqrev/charts/training.py
     N_("Training loss"), N_("Held-out accuracy"), N_("Speed"),
     N_("faint: each step · bold: smoothed"), N_("cross-entropy per symbol (log)"),

@@ -4,6 +4,9 @@ It holds the model's settings, its training curves, exact match by length, one a
 heatmap (attention models) and ten lines in the lab's printout format on fresh random strings.
 plotly.js is embedded once, so the file opens offline. Every piece of text that a user chose
 (a checkpoint's name, a run's id) is HTML-escaped.
+
+Its headings, prose and figures are in the current language (``seqrev.i18n``); the lab's
+printout lines are the same in every language.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from seqrev.charts.attention import exact_match_figure, trace_heatmap
 from seqrev.charts.training import accuracy_figure, loss_figure
 from seqrev.decoding.evaluation import evaluate_by_length, greedy_batch
 from seqrev.decoding.search import decode_text
+from seqrev.i18n import N_, _, current_language
+from seqrev.i18n.figures import translate_figure
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq
 from seqrev.runs.history import HistoryView
 from seqrev.runs.smoothing import ema
@@ -108,7 +113,7 @@ def from_checkpoint(checkpoint) -> ReportInput:
     """A report's material from a loaded ``seqrev.checkpoints.store.Checkpoint``."""
     meta = checkpoint.meta or {}
     return ReportInput(
-        title=f"checkpoint {checkpoint.name}", model=checkpoint.model,
+        title=_("checkpoint {name}").format(name=checkpoint.name), model=checkpoint.model,
         model_config=checkpoint.model_config, train_config=checkpoint.train_config,
         history=history_from_sidecar(meta), by_length=by_length_from_sidecar(meta),
         steps_done=meta.get("steps_done"), training_seconds=meta.get("training_seconds"))
@@ -121,7 +126,7 @@ def from_run(run, model: Seq2Seq, history: HistoryView | None, seed: int) -> Rep
     run's longest training string.
     """
     return ReportInput(
-        title=f"run {run.id}", model=model, model_config=run.model_config,
+        title=_("run {run}").format(run=run.id), model=model, model_config=run.model_config,
         train_config=run.train_config, history=history,
         by_length=measure_by_length(model, 2 * run.train_config.max_len, seed,
                                     task=run.train_config.task),
@@ -144,12 +149,18 @@ def run_report(store, run, seed: int | None = None) -> str:
 
 def unavailable_report(run_id: str, error: Exception) -> str:
     """A one-paragraph HTML page saying why a run's report could not be made."""
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>seqrev</title>"
-            "</head><body><p>{text}</p></body></html>\n").format(text=html.escape(
-                UNAVAILABLE.format(run=run_id, problem=str(error).splitlines()[0][:300])))
+    return ("<!DOCTYPE html>\n<html lang='{lang}'><head><meta charset='utf-8'><title>seqrev"
+            "</title></head><body><p>{text}</p></body></html>\n").format(
+                lang=_html_lang(), text=html.escape(_(UNAVAILABLE).format(
+                    run=run_id, problem=str(error).splitlines()[0][:300])))
 
 
-UNAVAILABLE = "The lab report of run {run} could not be made: {problem}."
+UNAVAILABLE = N_("The lab report of run {run} could not be made: {problem}.")
+
+
+def _html_lang() -> str:
+    """The document's ``lang``: "en" or "zh-CN"."""
+    return current_language().replace("_", "-")
 
 
 def has_report(store, run) -> bool:
@@ -172,7 +183,7 @@ def _settings_rows(material: ReportInput) -> str:
     for item in settings.all_settings():
         if item.owner == "train" and material.train_config is None:
             continue
-        rows.append(f"<tr><th>{html.escape(item.label)}</th>"
+        rows.append(f"<tr><th>{html.escape(_(item.label))}</th>"
                     f"<td>{html.escape(item.format(values[item.name]))}</td></tr>")
     return "\n".join(rows)
 
@@ -181,15 +192,29 @@ def _by_length_table(frame: pd.DataFrame) -> str:
     cells = "".join(f"<tr><td>{int(r.length)}</td><td>{r.exact_match:.1%}</td>"
                     f"<td>{r.char_accuracy:.1%}</td><td>{int(r.n)}</td></tr>"
                     for r in frame.itertuples())
-    return ("<table><tr><th>length</th><th>exact match</th><th>characters</th>"
-            f"<th>strings</th></tr>{cells}</table>")
+    headers = "".join(f"<th>{html.escape(_(word))}</th>" for word in BY_LENGTH_HEADERS)
+    return f"<table><tr>{headers}</tr>{cells}</table>"
 
 
-TRAINED_ON = "<p>It was trained on strings of {low} to {high} letters.</p>"
-SAMPLES_ONE_LENGTH = ("<p>{n} fresh random strings of {low} letters (seed {seed}): {right} of {n} "
-                      "{done}.</p>")
-SAMPLES_RANGE = ("<p>{n} fresh random strings of {low} to {high} letters (seed {seed}): {right} "
-                 "of {n} {done}.</p>")
+BY_LENGTH_HEADERS = (N_("length"), N_("exact match"), N_("characters"), N_("strings"))
+REPORT_TITLE = N_("seqrev lab report: {title}")
+MADE = N_("{when} · model kind {kind}")
+TRAINED_STEPS = N_("Trained for {steps} steps.")
+TRAINED_STEPS_TIME = N_("Trained for {steps} steps in {seconds} s of wall time.")
+TRAINED_ON = N_("It was trained on strings of {low} to {high} letters.")
+SAMPLES_ONE_LENGTH = N_("{n} fresh random strings of {low} letters (seed {seed}): {right} of {n} "
+                        "{done}.")
+SAMPLES_RANGE = N_("{n} fresh random strings of {low} to {high} letters (seed {seed}): {right} "
+                   "of {n} {done}.")
+REVERSED_EXACTLY = N_("reversed exactly")
+EXACTLY_RIGHT = N_("exactly right ({task})")
+SETTINGS = N_("Settings")
+SAME_COMMAND = N_("The same training from the command line:")
+PRINTOUT = N_("The lab's printout")
+CURVES = N_("Training curves")
+BY_LENGTH = N_("Exact match by length")
+HEATMAP = N_("One attention heatmap")
+HEATMAP_TITLE = N_("Where each output letter looks, for {text}")
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
@@ -203,55 +228,66 @@ def build_report(material: ReportInput, seed: int | None = None) -> str:
     """The whole report as one HTML document; ``seed`` draws the sample strings (random)."""
     seed = secrets.randbelow(2**31) if seed is None else seed
     model_config, train_config = material.model_config, material.train_config
-    title = html.escape(material.title)
-    parts = [f"<h1>seqrev lab report: {title}</h1>",
-             "<p class='note'>{when} · model kind {kind}</p>".format(
+    heading = _(REPORT_TITLE).format(title=html.escape(material.title))
+    parts = [f"<h1>{heading}</h1>",
+             "<p class='note'>{text}</p>".format(text=_(MADE).format(
                  when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                 kind=html.escape(model_config.kind))]
+                 kind=html.escape(model_config.kind)))]
     if material.steps_done is not None:
-        parts.append("<p>Trained for {steps:,} steps{time}.</p>".format(
-            steps=int(material.steps_done),
-            time="" if material.training_seconds is None
-            else f" in {material.training_seconds:.0f} s of wall time"))
+        steps = f"{int(material.steps_done):,}"
+        parts.append(_paragraph(
+            _(TRAINED_STEPS).format(steps=steps) if material.training_seconds is None else
+            _(TRAINED_STEPS_TIME).format(steps=steps,
+                                         seconds=f"{material.training_seconds:.0f}")))
     if train_config is not None:
-        parts.append(TRAINED_ON.format(low=train_config.min_len, high=train_config.max_len))
-    parts += ["<h2>Settings</h2>", f"<table>{_settings_rows(material)}</table>"]
+        parts.append(_paragraph(_(TRAINED_ON).format(low=train_config.min_len,
+                                                     high=train_config.max_len)))
+    parts += [_heading(SETTINGS), f"<table>{_settings_rows(material)}</table>"]
     if train_config is not None:
         command = settings.command_line(model_config, train_config, "my-model")
-        parts += ["<p>The same training from the command line:</p>",
-                  f"<pre>{html.escape(command)}</pre>"]
+        parts += [_paragraph(_(SAME_COMMAND)), f"<pre>{html.escape(command)}</pre>"]
 
     task = train_config.task if train_config is not None else DEFAULT_TASK
     low, high = sample_lengths(train_config)
     lines = sample_lines(material.model, (low, high), seed, task=task)
     right = sum(line.endswith("True") for line in lines)
-    done = "reversed exactly" if task == DEFAULT_TASK else f"exactly right ({html.escape(task)})"
-    parts += ["<h2>The lab's printout</h2>",
-              (SAMPLES_ONE_LENGTH if low == high else SAMPLES_RANGE).format(
-                  n=len(lines), low=low, high=high, seed=seed, right=right, done=done),
+    done = _(REVERSED_EXACTLY) if task == DEFAULT_TASK else _(EXACTLY_RIGHT).format(task=task)
+    parts += [_heading(PRINTOUT),
+              _paragraph(_(SAMPLES_ONE_LENGTH if low == high else SAMPLES_RANGE).format(
+                  n=len(lines), low=low, high=high, seed=seed, right=right, done=done)),
               "<pre>\n" + "\n".join(html.escape(line, quote=False) for line in lines)
               + "\n</pre>"]
 
     figures: list[tuple[str, go.Figure]] = []
     if material.history is not None:
         view = {model_config.kind: material.history}
-        figures += [("Training curves", loss_figure(view)), ("", accuracy_figure(view))]
+        figures += [(CURVES, loss_figure(view)), ("", accuracy_figure(view))]
     if material.by_length is not None and len(material.by_length):
         frame = material.by_length.assign(model=model_config.kind)
         trained = (train_config.min_len, train_config.max_len) if train_config else None
-        figures.append(("Exact match by length", exact_match_figure(frame, trained)))
+        figures.append((BY_LENGTH, exact_match_figure(frame, trained)))
     if model_config.kind == "attention":
         text = decode(make_task(task, high, high).eval_set(1, seed + 1).source[0])
         trace = decode_text(material.model, text, task=make_task(task))
-        figures.append(("One attention heatmap", trace_heatmap(
-            trace, title=f"Where each output letter looks, for {text}")))
-    for index, (heading, figure) in enumerate(figures):
-        if heading:
-            parts.append(f"<h2>{html.escape(heading)}</h2>")
-        parts.append(_figure_html(figure, first=index == 0))
-        if heading == "Exact match by length":
+        figures.append((HEATMAP, trace_heatmap(
+            trace, title=_(HEATMAP_TITLE).format(text=text))))
+    for index, (key, figure) in enumerate(figures):
+        if key:
+            parts.append(_heading(key))
+        parts.append(_figure_html(translate_figure(figure), first=index == 0))
+        if key == BY_LENGTH:
             parts.append(_by_length_table(material.by_length))
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>seqrev lab report: {title}</title><style>{STYLE}</style></head>"
+    return (f"<!DOCTYPE html>\n<html lang='{_html_lang()}'><head><meta charset='utf-8'>"
+            f"<title>{heading}</title><style>{STYLE}</style></head>"
             f"<body>\n{body}\n</body></html>\n")
+
+
+def _paragraph(text: str) -> str:
+    """``text`` (ours, with user text inside it) as an escaped paragraph."""
+    return f"<p>{html.escape(text, quote=False)}</p>"
+
+
+def _heading(message: str) -> str:
+    """``message`` in the current language as a section heading."""
+    return f"<h2>{html.escape(_(message), quote=False)}</h2>"
