@@ -71,24 +71,13 @@ def po_path(language: str, locale_dir: Path | None = None) -> Path:
     return (locale_dir or LOCALE_DIR) / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def part_paths(language: str, locale_dir: Path | None = None) -> list[Path]:
-    """Work-in-progress parts (``LC_MESSAGES/parts/*.po``) folded into the catalogue when it is
-    compiled, so that pages can be translated side by side; merged into the one ``.po``."""
-    return sorted(po_path(language, locale_dir).parent.glob("parts/*.po"))
-
-
-def compile_po(path: Path, parts: list[Path] = ()) -> gettext.GNUTranslations:
+def compile_po(path: Path) -> gettext.GNUTranslations:
     """``path`` (a ``.po`` file) compiled in memory; OSError or ValueError when it can't be."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     with path.open("rb") as handle:
         catalog = read_po(handle, abort_invalid=True)
-    for part in parts:
-        with part.open("rb") as handle:
-            for message in read_po(handle, abort_invalid=True):
-                if message.id:
-                    catalog[message.id] = message
     if not any(message.id for message in catalog):  # e.g. a truncated file Babel reads as empty
         raise ValueError(f"{path} holds no messages")
     buffer = io.BytesIO()
@@ -104,7 +93,7 @@ def translations(language: str, locale_dir: Path | None = None) -> gettext.NullT
     if language == DEFAULT_LANGUAGE and not po_path(language, locale_dir).exists():
         return gettext.NullTranslations()
     try:
-        return compile_po(po_path(language, locale_dir), part_paths(language, locale_dir))
+        return compile_po(po_path(language, locale_dir))
     except Exception as error:  # any bad file means English, never a traceback on a page
         log.warning("seqrev: the %s catalogue could not be read (%s: %s); showing English",
                     language, type(error).__name__, error)
