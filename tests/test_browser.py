@@ -264,3 +264,16 @@ def test_home_page_in_chinese(page, server):
     page.wait_for_timeout(800)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "zh-home.png"), full_page=True)
+
+
+@pytest.mark.parametrize(("name", "charts"), [
+    ("train", False), ("runs", False), ("decode", True), ("attention", True), ("sweep", True)])
+def test_page_in_chinese(page, server, name, charts):
+    page.goto(f"{server}/{name}?lang=zh", wait_until="domcontentloaded")
+    page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=60_000)
+    if charts:
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    _no_exception(page)
+    assert page.get_by_text("简体中文").count() >= 1
+    page.screenshot(path=str(SHOTS / f"zh-{name}.png"), full_page=True)
