@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "seqrev"
 
 # lowest first; a module may import from its own layer and the layers before it
-LAYERS = ("base", "i18n", "tasks", "models", "decoding", "training", "checkpoints", "inspection",
+LAYERS = ("i18n", "base", "tasks", "models", "decoding", "training", "checkpoints", "inspection",
           "runs", "sweeps", "charts", "teaching", "cli")
 LONG = 400  # lines
 LONG_REASON = "Longer than one screen because"
