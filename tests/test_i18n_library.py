@@ -205,7 +205,8 @@ def test_each_tasks_description_and_outline_rule_have_chinese(spec):
 
 def test_the_pairs_tasks_words_have_chinese():
     with use_language("zh_CN"):
-        for task in (*TASKS.values(), PairsTask):
+        shipped = [task for task in TASKS.values() if task.__module__.startswith("seqrev.")]
+        for task in (*shipped, PairsTask):  # not the toy tasks other tests register
             assert HAN.search(_(task.description))
         assert HAN.search(_(PairsTask.outline_rule))
 
