@@ -8,13 +8,12 @@ them both ways, so every text shown here is in the file's own symbols.
 from __future__ import annotations
 
 import html
-import re
-from functools import lru_cache
 
 import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
 from pages.common import escape_markdown, selected
+from pages.run_common import template_patterns
 from seqrev.charts.attention import attention_heatmap
 from seqrev.charts.decoding import marked_output_html
 from seqrev.decoding.search import greedy_trace
@@ -56,21 +55,7 @@ LIBRARY_PARTS = (  # the joins first: a part never holds "; " or ", "
     N_("{n} letter(s) only in {output}"),
     N_("the first output"), N_("the second output"),
 )
-_FIELD = re.compile(r"\{(\w+)\}")
 _WORDS = frozenset({"models", "each", "first", "rest", "kind", "other", "parts", "output"})
-
-
-@lru_cache(maxsize=2)
-def _library_patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str], ...]:
-    patterns = []
-    for template in templates:
-        parts, last = [], 0
-        for match in _FIELD.finditer(template):
-            parts += [re.escape(template[last:match.start()]), f"(?P<{match.group(1)}>.+?)"]
-            last = match.end()
-        parts.append(re.escape(template[last:]))
-        patterns.append((re.compile("^" + "".join(parts) + "$", re.DOTALL), template))
-    return tuple(patterns)
 
 
 def library_message(text: object, templates: tuple[str, ...] = LIBRARY_SENTENCES) -> str:
@@ -81,19 +66,10 @@ def library_message(text: object, templates: tuple[str, ...] = LIBRARY_SENTENCES
         return text
     if _(text) != text:
         return _(text)
-    for pattern, template in _library_patterns(templates):
+    for pattern, template in template_patterns(templates):
         match = pattern.match(text)
         if match and _(template) != template:
             values = {name: library_message(value, LIBRARY_PARTS) if name in _WORDS else value
-                      for name, value in match.groupdict().items()}
-            return _(template).format(**values)
-    return text
-    if _(text) != text:
-        return _(text)
-    for pattern, template in _library_patterns():
-        match = pattern.match(text)
-        if match and _(template) != template:
-            values = {name: library_message(value) if name in _WORDS else value
                       for name, value in match.groupdict().items()}
             return _(template).format(**values)
     return text

@@ -98,7 +98,7 @@ _FIELD = re.compile(r"(?<!%)\{(\w+)(?::[^}]*)?\}")  # {name} or {name:.0f}
 
 
 @lru_cache(maxsize=16)
-def _patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str], ...]:
+def template_patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str], ...]:
     """Each template as an anchored regex whose groups are its placeholders."""
     compiled = []
     for template in templates:
@@ -120,7 +120,7 @@ def translate_message(text: str, templates: Sequence[str]) -> str:
     whole = _(text)
     if whole != text:
         return whole
-    for pattern, template in _patterns(tuple(templates)):
+    for pattern, template in template_patterns(tuple(templates)):
         match = pattern.match(text)
         if match and _(template) != template:
             values = {name: translate_message(value, templates)
