@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqrev.i18n import _
 from seqrev.models.attention_scores import SCORE_FUNCTIONS, UNPROJECTED_SCORES, make_score
 from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
 from seqrev.models.kinds import KIND_NAMES, KINDS, builder_of
@@ -56,9 +57,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         problems = range_problems(self, "model")
         if self.bidirectional and self.score in UNPROJECTED_SCORES:
-            problems.append(f"score: {self.score} compares keys and queries of one size; a "
-                            "bidirectional encoder's keys are twice the hidden size, so use "
-                            "bilinear or additive")
+            problems.append(_("score: {score} compares keys and queries of one size; a "
+                              "bidirectional encoder's keys are twice the hidden size, so use "
+                              "bilinear or additive").format(score=self.score))
         if self.vocab_size != VOCAB_SIZE:
             problems.append(f"vocab_size must be {VOCAB_SIZE}")
         if problems:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from seqrev.decoding.evaluation import evaluate
 from seqrev.devices import DEVICE_CHOICES, resolve_device
+from seqrev.i18n import _
 from seqrev.models.kinds import KINDS
 from seqrev.models.seq2seq import ModelConfig, Seq2Seq, build_model, scale_embedding
 from seqrev.settings import range_problems, setting
@@ -145,8 +146,9 @@ class TrainConfig:
             object.__setattr__(self, "grad_clip", None)
         problems = range_problems(self, "train")
         if not problems and self.min_len > self.max_len:
-            problems.append(f"min_len {self.min_len} is above max_len {self.max_len}: the "
-                            f"shortest training string must not be longer than the longest")
+            problems.append(_("min_len {low} is above max_len {high}: the shortest training "
+                              "string must not be longer than the longest").format(
+                low=self.min_len, high=self.max_len))
         if (self.task == PAIRS_TASK) != bool(self.pairs_file):
             problems.append("the task pairs is read from a file: give it with --pairs FILE"
                             if self.task == PAIRS_TASK else
