@@ -45,6 +45,11 @@ class Setting:
     suggestions: tuple | None = None  # a select_slider's stops; any value in range is valid
     zero_means_none: bool = False  # 0 on the CLI, the page and the URL means None
     validate: Any = None  # a str setting's own check: raises ValueError saying what is wrong
+    kinds: tuple[str, ...] = ()  # the model kinds it shapes; () = every kind
+
+    def applies_to(self, kind: str) -> bool:
+        """Whether the setting shapes a model of ``kind`` (a training setting shapes all)."""
+        return not self.kinds or kind in self.kinds
 
     @property
     def query_key(self) -> str:
@@ -158,7 +163,7 @@ def setting(flag: str, label: str, help: str, *, group: str, widget: str = "numb
             minimum: float | None = None, maximum: float | None = None,
             step: float | None = None, choices: Iterable | None = None,
             suggestions: Iterable | None = None, zero_means_none: bool = False,
-            validate: Any = None) -> dict:
+            validate: Any = None, kinds: Iterable[str] = ()) -> dict:
     """Field metadata that makes a config field a user-facing setting."""
     if widget not in WIDGETS or group not in GROUPS:
         raise ValueError(f"unknown widget {widget!r} or group {group!r}")
@@ -166,7 +171,7 @@ def setting(flag: str, label: str, help: str, *, group: str, widget: str = "numb
         flag=flag, label=label, help=help, group=group, widget=widget, minimum=minimum,
         maximum=maximum, step=step, choices=tuple(choices) if choices else None,
         suggestions=tuple(suggestions) if suggestions else None,
-        zero_means_none=zero_means_none, validate=validate)}
+        zero_means_none=zero_means_none, validate=validate, kinds=tuple(kinds))}
 
 
 def settings_of(config_class: type, owner: str) -> list[Setting]:

@@ -33,7 +33,7 @@ from seqrev.training.trainer import SAVED_BEFORE, TrainConfig
 MAX_METADATA_BYTES = 2_000_000  # a sidecar with 2000 loss points is about 60 KB
 MAX_HEADER_BYTES = 4_000_000  # the safetensors header: tensor table plus the metadata string
 MAX_JSON_DEPTH = 16  # the deepest real sidecar nests 4 levels
-MAX_TENSORS = 64
+MAX_TENSORS = 512  # a GRU holds about 20; a Transformer of 8 layers, about 350
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 

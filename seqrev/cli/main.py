@@ -18,6 +18,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 
 import seqrev.checkpoints.store as checkpoints
 import seqrev.cli.pairs as pairs_cli
@@ -35,6 +36,8 @@ from seqrev.decoding.search import (
     check_overrides,
     decode_text,
     greedy_trace,
+    head_override,
+    is_transformer,
     parse_override,
 )
 from seqrev.devices import DEVICE_CHOICES, resolve_device
@@ -146,6 +149,9 @@ def _build_parser() -> _Parser:
     decode.add_argument("--blend", default="1", metavar="B",
                         help=_("with --attend: weights = (1-B) * the model's + B * forced "
                                "(0-1)"))
+    decode.add_argument("--head", default=None, metavar="LAYER:HEAD",
+                        help=_("with --attend on a Transformer: the cross-attention head to "
+                               "force (both from 0; default: the last layer's head 0)"))
     decode.add_argument("--json", action="store_true",
                         help=_("one JSON object: the lab line's fields and, per step, the "
                                "attention weights actually used"))
@@ -241,7 +247,31 @@ def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverr
             check_overrides(overrides, len(text), True)
     except OverrideError as error:
         raise UsageError(f"--attend: {error}") from None
-    return overrides
+    return _on_head(args, checkpoint, texts, overrides)
+
+
+def _on_head(args, checkpoint, texts: list[str], overrides: list[AttentionOverride]
+             ) -> list[AttentionOverride]:
+    """``overrides`` aimed at ``--head LAYER:HEAD`` (a Transformer's), or a UsageError."""
+    model = checkpoint.model
+    if args.head is None:
+        return overrides
+    if not is_transformer(model):
+        raise UsageError(_("--head: checkpoint {name} is not a Transformer: it has one "
+                           "attention, not heads").format(name=repr(checkpoint.name)))
+    parts = args.head.strip().split(":")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise UsageError(_("--head: {text} is not LAYER:HEAD (two whole numbers, e.g. 1:0)"
+                           ).format(text=repr(args.head[:40])))
+    layer, head = (int(part) for part in parts)
+    aimed = [replace(o, layer=layer, head=head) for o in overrides]
+    try:
+        for override in aimed:
+            for text in texts:
+                model.check_override(head_override(model, override), len(text))
+    except ValueError as error:
+        raise UsageError(f"--head: {error}") from None
+    return aimed
 
 
 def _decode_record(trace) -> dict:

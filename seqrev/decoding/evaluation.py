@@ -27,7 +27,7 @@ def greedy_batch(model: Seq2Seq, batch: Batch, max_steps: int | None = None) -> 
     outputs = torch.full((source.shape[0], steps), PAD, dtype=torch.long, device=device)
     for t in range(steps):
         out = model.step(tokens, hidden, memory)
-        hidden, tokens = out.hidden, out.logits.argmax(dim=1)  # (batch, hidden), (batch,)
+        hidden, tokens = out.state, out.logits.argmax(dim=1)  # a GRU's (batch, hidden); (batch,)
         outputs[:, t] = tokens.masked_fill(finished, PAD)
         finished |= tokens == EOS
         if bool(finished.all()):

@@ -4,6 +4,10 @@ A trace keeps what the Attention page explains: per step the query (the decoder'
 state), the raw scores, the model's own softmax weights, the weights actually used (they differ
 only where an :class:`AttentionOverride` forced them) and the context; per string the encoder
 states and the keys the score prepared from them.
+
+A Transformer decodes through the same functions: its step takes and returns a cache where a
+GRU's takes a hidden state, each step records every layer's and head's cross-attention, and an
+override pushes one head (its ``layer`` and ``head``; the last layer's first by default).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from seqrev.models.seq2seq import Memory, Seq2Seq, StepOutput, gru_update
+from seqrev.models.transformer import HeadOverride
 from seqrev.tasks.base import LetterTask
 from seqrev.tasks.data import batch_from_strings
 from seqrev.tasks.registry import DEFAULT_TASK, make_task
@@ -42,6 +47,8 @@ class AttentionOverride:
     step: int
     position: int
     blend: float = 1.0
+    layer: int | None = None  # a Transformer's layer and head; None: the last layer, head 0
+    head: int | None = None
 
     def label(self) -> str:
         return f"{self.step}:{self.position}"
@@ -108,13 +115,14 @@ class DecodeStep:
     probabilities: torch.Tensor  # (vocab,) softmax of the logits
     chosen_token: int  # token emitted (argmax for greedy; the path's token for beam)
     attention: torch.Tensor | None  # (S,) weights used over the source letters; None for plain
-    hidden: torch.Tensor  # (hidden,) decoder state after the step
+    hidden: torch.Tensor | None  # (hidden,) a GRU decoder's state after the step
     query: torch.Tensor | None = None  # (hidden,) decoder state before the step; None for plain
     scores: torch.Tensor | None = None  # (S,) raw scores s(h_i, q); None for plain
     model_attention: torch.Tensor | None = None  # (S,) softmax(scores): the model's own weights
     context: torch.Tensor | None = None  # (hidden,) sum_i attention_i h_i, fed to the GRU
     forced_position: int | None = None  # source position an override pushed weight onto
     blend: float = 0.0  # share of the forced one-hot in ``attention`` (0 = the model's own)
+    heads: torch.Tensor | None = None  # (layers, heads, S) a Transformer's cross-attention
 
     @property
     def overridden(self) -> bool:
@@ -185,16 +193,34 @@ class DecodeTrace:
         return torch.stack([s.attention for s in self.steps])
 
 
+def is_transformer(model: Seq2Seq) -> bool:
+    return model.config.kind == "transformer"
+
+
 def _encode_text(model: Seq2Seq, text: str) -> tuple[Memory, torch.Tensor]:
     device = next(model.parameters()).device
     batch = batch_from_strings([text]).to(device)
     return model.encode(batch.source, batch.lengths)
 
 
-def _memory_fields(memory: Memory) -> dict:
-    """The trace's per-string tensors, batch row 0, on the CPU."""
-    keys = memory.keys[0].cpu() if memory.keys is not None else None
+def _memory_fields(model: Seq2Seq, memory: Memory) -> dict:
+    """The trace's per-string tensors, batch row 0, on the CPU (a Transformer keeps no keys
+    of one score: each head has its own, in ``memory.keys``)."""
+    keys = memory.keys[0].cpu() if memory.keys is not None and not is_transformer(model) else None
     return {"encoder_states": memory.states[0].cpu(), "keys": keys}
+
+
+def _select_rows(state, rows: torch.Tensor):
+    """The decoder state of batch rows ``rows``: a GRU's hidden rows or a Transformer's cache."""
+    return state.select(rows) if hasattr(state, "select") and not torch.is_tensor(state) \
+        else state.index_select(0, rows)
+
+
+def head_override(model: Seq2Seq, override: AttentionOverride) -> HeadOverride:
+    """``override`` as the Transformer's: one head pushed, the last layer's first by default."""
+    layer = model.config.n_layers - 1 if override.layer is None else override.layer
+    head = 0 if override.head is None else override.head
+    return HeadOverride(layer, head, override.position, override.blend)
 
 
 def _overridden_step(model: Seq2Seq, fed: torch.Tensor, hidden: torch.Tensor, memory: Memory,
@@ -219,7 +245,15 @@ def _overridden_step(model: Seq2Seq, fed: torch.Tensor, hidden: torch.Tensor, me
 def _traced_step(model: Seq2Seq, fed: int, hidden: torch.Tensor, memory: Memory,
                  override: AttentionOverride | None) -> tuple[StepOutput, dict]:
     """One decoder step, and the override details a DecodeStep records (empty for plain)."""
-    tokens = torch.tensor([fed], device=hidden.device)  # (1,)
+    tokens = torch.tensor([fed], device=memory.states.device)  # (1,)
+    if is_transformer(model):
+        pushed = None if override is None else head_override(model, override)
+        out = model.step(tokens, hidden, memory, pushed)
+        extra = {"heads": out.cross[:, 0].cpu()}  # (layers, heads, S)
+        if pushed is not None:
+            extra |= {"model_attention": out.model_attention[0].cpu(),
+                      "forced_position": override.position, "blend": override.blend}
+        return out, extra
     if override is None:
         out = model.step(tokens, hidden, memory)
         return out, ({} if out.attention is None else {"query": hidden[0]})
@@ -249,8 +283,9 @@ def _add_scores(model: Seq2Seq, steps: list[DecodeStep], memory: Memory) -> None
 
 def _step_record(position, fed, out, chosen, extra: dict | None = None) -> DecodeStep:
     attention = out.attention[0].cpu() if out.attention is not None else None
+    hidden = out.hidden[0].cpu() if isinstance(out, StepOutput) else None
     return DecodeStep(position, fed, torch.softmax(out.logits[0], 0).cpu(), chosen,
-                      attention, out.hidden[0].cpu(), **(extra or {}))
+                      attention, hidden, **(extra or {}))
 
 
 @torch.inference_mode()
@@ -263,14 +298,14 @@ def forced_trace(model: Seq2Seq, text: str, tokens: list[int], method: str = "fo
     fed, steps, log_prob = SOS, [], 0.0
     for position, chosen in enumerate(tokens):
         out, extra = _traced_step(model, fed, hidden, memory, None)
-        hidden = out.hidden
+        hidden = out.state
         record = _step_record(position, fed, out, chosen, extra)
         log_prob += float(torch.log(record.probabilities[chosen]))
         steps.append(record)
         fed = chosen
     _add_scores(model, steps, memory)
     return DecodeTrace(text, decode(tokens), log_prob, steps, method, task=task,
-                       **_memory_fields(memory))
+                       **_memory_fields(model, memory))
 
 
 @torch.inference_mode()
@@ -292,6 +327,12 @@ def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix
     """
     text = normalize(text)
     by_step = {o.step: o for o in check_overrides(overrides, len(text), model.has_attention)}
+    if is_transformer(model):
+        for override in by_step.values():
+            try:
+                model.check_override(head_override(model, override), len(text))
+            except ValueError as error:
+                raise OverrideError(str(error)) from None
     forced = encode(normalize(prefix)) if prefix else []
     model.eval()
     memory, hidden = _encode_text(model, text)
@@ -299,7 +340,7 @@ def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix
     limit = max(max_steps or default_max_steps(len(text)), len(forced) + 1)
     for position in range(limit):
         out, extra = _traced_step(model, fed, hidden, memory, by_step.get(position))
-        hidden = out.hidden
+        hidden = out.state
         log_probs = torch.log_softmax(out.logits[0], 0)  # (vocab,)
         chosen = forced[position] if position < len(forced) else int(log_probs.argmax())
         log_prob += float(log_probs[chosen])
@@ -312,7 +353,8 @@ def greedy_trace(model: Seq2Seq, text: str, max_steps: int | None = None, prefix
     if by_step:
         method += " + forced attention"
     return DecodeTrace(text, decode([s.chosen_token for s in steps]), log_prob, steps, method,
-                       overrides=tuple(by_step.values()), task=task, **_memory_fields(memory))
+                       overrides=tuple(by_step.values()), task=task,
+                       **_memory_fields(model, memory))
 
 
 @torch.inference_mode()
@@ -327,7 +369,7 @@ def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None
     text = normalize(text)
     model.eval()
     memory, hidden = _encode_text(model, text)  # batch of 1
-    device = hidden.device
+    device = memory.states.device
     tokens = torch.tensor([SOS], device=device)  # (beams,)
     scores = torch.zeros(1, device=device)  # (beams,) cumulative log-probs of live beams
     live_index: list[int] = [-1]  # index into the previous step's candidate list
@@ -335,8 +377,8 @@ def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None
     best: tuple[float, int, int] | None = None  # (log_prob, step, candidate index)
     for step in range(max_steps or default_max_steps(len(text))):
         beams = tokens.shape[0]
-        expanded = Memory(*(None if t is None else t.expand(beams, *t.shape[1:])
-                            for t in memory))
+        expanded = type(memory)(*(None if t is None else t.expand(beams, *t.shape[1:])
+                                  for t in memory))
         out = model.step(tokens, hidden, expanded)
         log_probs = torch.log_softmax(out.logits, dim=1) + scores.unsqueeze(1)  # (beams, vocab)
         flat_scores, flat_index = log_probs.flatten().topk(min(width, log_probs.numel()))
@@ -360,7 +402,7 @@ def beam_search(model: Seq2Seq, text: str, width: int = 5, max_steps: int | None
         rows = torch.tensor([k[1] for k in keep], device=device)
         tokens = torch.tensor([k[2] for k in keep], device=device)
         scores = torch.tensor([k[3] for k in keep], device=device)
-        hidden = out.hidden.index_select(0, rows)  # (live, hidden)
+        hidden = _select_rows(out.state, rows)  # a GRU's (live, hidden)
     if best is None:  # nothing finished within max_steps: take the best live hypothesis
         best = (beam_steps[-1][0].log_prob, len(beam_steps) - 1, 0)
     path, tokens_out = [], []

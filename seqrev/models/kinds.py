@@ -36,6 +36,10 @@ KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("attention", "Attention model",
               "the decoder looks back at every encoder state", "#ff7f0e", "orange", 1200,
               "attention", "seqrev.models.seq2seq:Seq2Seq", has_attention=True),
+    ModelKind("transformer", "Transformer",
+              "self-attention in place of the recurrence; every layer's heads look back at the "
+              "encoder", "#2ca02c", "green", 3000, "transformer",
+              "seqrev.models.transformer:Transformer", has_attention=True),
 )}
 KIND_NAMES = tuple(KINDS)
 

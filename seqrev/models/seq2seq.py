@@ -1,4 +1,4 @@
-"""The lab's two GRU encoder-decoders, sharing one decoder step.
+"""The lab's two GRU encoder-decoders, sharing one decoder step, and the config of every kind.
 
 ``plain`` is ``seq2seq.py``: the encoder's final state starts the decoder. ``attention`` is
 ``seq2seq_attention.py``: at step t the previous decoder state queries all encoder states,
@@ -20,9 +20,11 @@ from seqrev.models.attention_scores import SCORE_FUNCTIONS, UNPROJECTED_SCORES, 
 from seqrev.models.fused_recurrence import attention_gru_sequence, gru_sequence
 from seqrev.models.kinds import KIND_NAMES, KINDS, builder_of
 from seqrev.settings import range_problems, setting
-from seqrev.tasks.vocab import PAD, VOCAB_SIZE
+from seqrev.tasks.vocab import MAX_INPUT_LEN, PAD, VOCAB_SIZE
 
 MODEL_KINDS = KIND_NAMES  # declared in seqrev.models.kinds
+GRU_KINDS = ("plain", "attention")  # the settings that shape a GRU say so
+POSITIONAL = ("sinusoidal", "learned")  # the Transformer's positions (seqrev.models.transformer)
 
 
 @dataclass(frozen=True)
@@ -36,22 +38,50 @@ class ModelConfig:
     # lab: 64, shared by encoder and decoder; 16 learned faster (docs/speed.md)
     embedding_dim: int = field(default=16, metadata=setting(
         "--embedding-dim", "Embedding size", "Length of each letter's learned vector.",
-        group="model", widget="slider", minimum=1, maximum=256, step=1))
+        group="model", widget="slider", minimum=1, maximum=256, step=1, kinds=GRU_KINDS))
     # lab: 100, both GRUs
     hidden_dim: int = field(default=100, metadata=setting(
         "--hidden-dim", "Hidden size (GRU)", "Length of the encoder's and decoder's state "
         "vector: all the plain model has to remember the string.",
-        group="model", widget="slider", minimum=1, maximum=512, step=1))
+        group="model", widget="slider", minimum=1, maximum=512, step=1, kinds=GRU_KINDS))
     # attention score function; unused by the plain model
     score: str = field(default="bilinear", metadata=setting(
         "--score", "Attention score function", "bilinear is the lab's (W h_i)·q.",
-        group="model", widget="select", choices=SCORE_FUNCTIONS))
+        group="model", widget="select", choices=SCORE_FUNCTIONS, kinds=GRU_KINDS))
     # off in the lab and every checkpoint saved before it existed; on: bentrevett notebook 3
     bidirectional: bool = field(default=False, metadata=setting(
         "--bidirectional", "Bidirectional encoder", "The encoder also reads the string right "
         "to left; the decoder starts from both final states and attends over both directions' "
         "states (keys of twice the hidden size).", group="model", widget="select",
-        choices=(False, True)))
+        choices=(False, True), kinds=GRU_KINDS))
+    # The Transformer's shape (seqrev.models.transformer); the GRUs ignore these.
+    # width of every token vector; split evenly across the heads
+    d_model: int = field(default=64, metadata=setting(
+        "--d-model", "Model width (Transformer)", "Length of each position's vector.",
+        group="model", widget="slider", minimum=4, maximum=512, step=4, kinds=("transformer",)))
+    n_heads: int = field(default=4, metadata=setting(
+        "--heads", "Attention heads", "Heads per attention layer; must divide the width.",
+        group="model", widget="slider", minimum=1, maximum=16, step=1, kinds=("transformer",)))
+    # in the encoder, and again in the decoder
+    n_layers: int = field(default=2, metadata=setting(
+        "--layers", "Layers", "Encoder layers, and as many decoder layers.",
+        group="model", widget="slider", minimum=1, maximum=8, step=1, kinds=("transformer",)))
+    # hidden size of each position-wise feed-forward block (Vaswani: 4 x width)
+    ff_dim: int = field(default=128, metadata=setting(
+        "--ff-dim", "Feed-forward size", "Hidden size of each layer's feed-forward block.",
+        group="model", widget="slider", minimum=4, maximum=2048, step=4,
+        kinds=("transformer",)))
+    # on each sublayer's output before the residual sum; 0 keeps training deterministic
+    dropout: float = field(default=0.0, metadata=setting(
+        "--dropout", "Dropout", "Share of each sublayer's outputs zeroed while training.",
+        group="model", widget="slider", minimum=0.0, maximum=0.5, step=0.05,
+        kinds=("transformer",)))
+    positional: str = field(default="sinusoidal", metadata=setting(
+        "--positional", "Positions", "sinusoidal: fixed waves, defined at every position; "
+        "learned: one trained vector per position.",
+        group="model", widget="segmented", choices=POSITIONAL, kinds=("transformer",)))
+    # positions a Transformer can number: the longest input and its longest greedy decode
+    max_positions: int = 2 * MAX_INPUT_LEN + 2
     vocab_size: int = VOCAB_SIZE  # <pad>, <sos>, <eos>, A..Z
 
     def __post_init__(self) -> None:
@@ -60,10 +90,21 @@ class ModelConfig:
             problems.append(_("score: {score} compares keys and queries of one size; a "
                               "bidirectional encoder's keys are twice the hidden size, so use "
                               "bilinear or additive").format(score=self.score))
+        if self.kind == "transformer" and not problems and self.d_model % self.n_heads:
+            problems.append(_("heads: {heads} heads do not divide the width {width}; choose a "
+                              "number of heads that does").format(heads=self.n_heads,
+                                                                  width=self.d_model))
+        if not isinstance(self.max_positions, int) or not 1 <= self.max_positions <= 1024:
+            problems.append(f"max_positions must be 1 to 1024, got {self.max_positions!r}")
         if self.vocab_size != VOCAB_SIZE:
             problems.append(f"vocab_size must be {VOCAB_SIZE}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def d_head(self) -> int:
+        """Width of one Transformer head."""
+        return self.d_model // self.n_heads
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +122,11 @@ class StepOutput(NamedTuple):
     logits: torch.Tensor  # (batch, vocab)
     hidden: torch.Tensor  # (batch, hidden)
     attention: torch.Tensor | None  # (batch, S) weights over the source; None for plain
+
+    @property
+    def state(self) -> torch.Tensor:
+        """What the next step takes: the hidden state (a Transformer's step gives its cache)."""
+        return self.hidden
 
 
 def gru_update(
@@ -288,4 +334,4 @@ def build_model(config: ModelConfig) -> Seq2Seq:
 def scale_embedding(model: Seq2Seq) -> None:
     """Redraw the letter vectors from N(0, 1/size): length about 1 instead of about sqrt(size)."""
     with torch.no_grad():
-        nn.init.normal_(model.embedding.weight, std=model.config.embedding_dim**-0.5)
+        nn.init.normal_(model.embedding.weight, std=model.embedding.weight.shape[1]**-0.5)

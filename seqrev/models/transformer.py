@@ -40,71 +40,17 @@ what follows from that, as a GRU's hidden state does.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqrev.settings import range_problems, setting
-from seqrev.tasks.vocab import MAX_INPUT_LEN, PAD, VOCAB_SIZE
+from seqrev.models.seq2seq import POSITIONAL, ModelConfig
+from seqrev.tasks.vocab import PAD
 
-POSITIONAL = ("sinusoidal", "learned")
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """Everything needed to rebuild a Transformer; saved in its checkpoint."""
-
-    kind: str = "transformer"  # the model kind, as ModelConfig.kind names the GRUs
-    # width of every token vector; split evenly across the heads
-    d_model: int = field(default=64, metadata=setting(
-        "--d-model", "Model width (Transformer)", "Length of each position's vector.",
-        group="model", widget="slider", minimum=4, maximum=512, step=4))
-    n_heads: int = field(default=4, metadata=setting(
-        "--heads", "Attention heads", "Heads per attention layer; must divide the width.",
-        group="model", widget="slider", minimum=1, maximum=16, step=1))
-    # in the encoder, and again in the decoder
-    n_layers: int = field(default=2, metadata=setting(
-        "--layers", "Layers", "Encoder layers, and as many decoder layers.",
-        group="model", widget="slider", minimum=1, maximum=8, step=1))
-    # hidden size of each position-wise feed-forward block (Vaswani: 4 x width)
-    ff_dim: int = field(default=128, metadata=setting(
-        "--ff-dim", "Feed-forward size", "Hidden size of each layer's feed-forward block.",
-        group="model", widget="slider", minimum=4, maximum=2048, step=4))
-    # on each sublayer's output before the residual sum; 0 keeps training deterministic
-    dropout: float = field(default=0.0, metadata=setting(
-        "--dropout", "Dropout", "Share of each sublayer's outputs zeroed while training.",
-        group="model", widget="slider", minimum=0.0, maximum=0.5, step=0.05))
-    positional: str = field(default="sinusoidal", metadata=setting(
-        "--positional", "Positions", "sinusoidal: fixed waves, defined at every position; "
-        "learned: one trained vector per position.",
-        group="model", widget="segmented", choices=POSITIONAL))
-    # positions the model can number: the longest input and its longest greedy decode
-    max_positions: int = 2 * MAX_INPUT_LEN + 2
-    vocab_size: int = VOCAB_SIZE  # <pad>, <sos>, <eos>, A..Z
-
-    def __post_init__(self) -> None:
-        problems = range_problems(self, "model")
-        if not problems and self.d_model % self.n_heads:
-            problems.append(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
-        if self.kind != "transformer":
-            problems.append(f"kind must be 'transformer', got {self.kind!r}")
-        if not isinstance(self.max_positions, int) or not 1 <= self.max_positions <= 1024:
-            problems.append(f"max_positions must be 1 to 1024, got {self.max_positions!r}")
-        if self.vocab_size != VOCAB_SIZE:
-            problems.append(f"vocab_size must be {VOCAB_SIZE}")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    @property
-    def d_head(self) -> int:
-        return self.d_model // self.n_heads
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+__all__ = ["POSITIONAL", "HeadOverride", "Transformer", "build_transformer"]
 
 @dataclass(frozen=True)
 class HeadOverride:
@@ -220,7 +166,7 @@ class MultiHeadAttention(nn.Module):
 class Layer(nn.Module):
     """One pre-norm layer: self-attention, cross-attention (decoder layers only), feed-forward."""
 
-    def __init__(self, config: TransformerConfig, cross: bool) -> None:
+    def __init__(self, config: ModelConfig, cross: bool) -> None:
         super().__init__()
         d_model, heads = config.d_model, config.n_heads
         self.norm_self = nn.LayerNorm(d_model)
@@ -246,8 +192,10 @@ class Transformer(nn.Module):
 
     has_attention = True  # there is cross-attention to look at and override
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        if config.kind != "transformer":
+            raise ValueError(f"a Transformer is built from kind 'transformer', not {config.kind!r}")
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         if config.positional == "learned":
@@ -390,6 +338,6 @@ class Transformer(nn.Module):
         return torch.stack(fed, dim=1)  # (batch, T)
 
 
-def build_transformer(config: TransformerConfig) -> Transformer:
+def build_transformer(config: ModelConfig) -> Transformer:
     """A freshly initialized Transformer for ``config``."""
     return Transformer(config)

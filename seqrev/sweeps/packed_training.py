@@ -37,6 +37,8 @@ PACKED_SCORES = ("bilinear", "dot", "scaled_dot")  # scores with a fused recurre
 
 def alone_reason(model_config: ModelConfig, train_config: TrainConfig) -> str | None:
     """Why a trial cannot share a pack (it then trains alone, as one trial); None if it can."""
+    if model_config.kind == "transformer":
+        return "a Transformer has no fused recurrence to batch"
     if train_config.teacher_forcing < 1.0:
         return "teacher forcing below 1 has no fused recurrence to batch"
     if model_config.kind == "attention" and model_config.score not in PACKED_SCORES:
@@ -49,7 +51,8 @@ def alone_reason(model_config: ModelConfig, train_config: TrainConfig) -> str | 
 def pack_key(model_config: ModelConfig, train_config: TrainConfig) -> tuple | None:
     """Trials with equal keys can share a pack; None for a trial that must train alone.
 
-    Teacher forcing below 1, the additive score and a bidirectional encoder: see alone_reason.
+    A Transformer, teacher forcing below 1, the additive score and a bidirectional encoder: see
+    alone_reason.
     """
     attention = model_config.kind == "attention"
     if alone_reason(model_config, train_config) is not None:

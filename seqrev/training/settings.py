@@ -89,8 +89,11 @@ def command_line(model_config, train_config, out: str | None = None,
     pairs_file = getattr(train_config, "pairs_file", "")
     for item, value in zip(all_settings(), values_of(model_config, train_config).values(),
                            strict=True):
-        if not (pairs_file and item.name in SET_BY_PAIRS):
-            parts += [item.flag, item.format(value)]
+        if pairs_file and item.name in SET_BY_PAIRS:
+            continue
+        if item.owner == "model" and not item.applies_to(model_config.kind):
+            continue  # a GRU's command names no Transformer setting, and the other way round
+        parts += [item.flag, item.format(value)]
     if pairs_file:
         parts += ["--pairs", pairs_file]
     if threads:
