@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from pages.attention_heads import heads_section
 from pages.common import escape_markdown, shipped_checkpoint
 from pages.widgets import step_control
 from seqrev.charts.attention import (
@@ -75,6 +76,7 @@ SECTIONS = {  # URL value: label of the section picker
     "whatif": N_("What if it looked elsewhere?"),
     "states": N_("Where the states go"),
     "errors": N_("The plain model's errors"),
+    "heads": N_("The Transformer's heads"),
 }
 SCORE_NAMES = (N_("bilinear"), N_("dot"), N_("scaled_dot"), N_("additive"))  # model.config.score
 # the words of seqrev.inspection.analysis: the comparison's outcomes and its tables' columns
@@ -786,4 +788,4 @@ def show_string(text: str) -> None:
 
 
 RENDER = {"heatmap": heatmap_section, "step": step_section, "whatif": whatif_section,
-          "states": states_section, "errors": errors_section}
+          "states": states_section, "errors": errors_section, "heads": heads_section}

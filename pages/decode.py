@@ -45,7 +45,8 @@ SECOND_KEY = "decode_second"
 GREEDY, BEAM = "Greedy", "Beam search"  # the radio's values; shown through _()
 METHOD_WORDS = (N_("Greedy"), N_("Beam search"))
 HOW = {GREEDY: N_("greedy"), BEAM: N_("beam search")}  # the output caption's first word
-MODEL_TITLES = {"plain": N_("Plain model"), "attention": N_("Attention model")}
+MODEL_TITLES = {"plain": N_("Plain model"), "attention": N_("Attention model"),
+                "transformer": N_("Transformer")}
 # 16 letters, inside both shipped models' training lengths: the shipped plain model writes
 # REVIRIPPISSISISM, the attention model the right answer
 DEFAULT_TEXT = "MISSISSIPPIRIVER"

@@ -8,6 +8,7 @@ from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_
 from seqrev.charts.attention import exact_match_figure
 from seqrev.i18n import N_, _
 from seqrev.i18n.figures import translate_figure
+from seqrev.models.kinds import KIND_NAMES
 
 require_router("pages/home.py")
 
@@ -31,7 +32,7 @@ LINKS = (
 
 st.title(_(TITLE))
 st.markdown(_(INTRO))
-models = {kind: selected(kind) for kind in ("plain", "attention")}
+models = {kind: selected(kind) for kind in KIND_NAMES}
 rows = [cp.meta | {"name": cp.name, "kind": kind} for kind, cp in models.items() if cp]
 if rows:
     st.subheader(_("The selected models"))

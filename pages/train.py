@@ -58,7 +58,9 @@ from seqrev.training.trainer import DEFAULT_STEPS, preset
 
 require_router("pages/train.py")
 
-CHOICES = {"both": N_("Both: a fair race") if len(KINDS) == 2 else N_("All: a fair race")} | {
+# a race trains its kinds in one worker on identical batches; "both" is the lab's pair
+RACES = {"both": ("plain", "attention"), "all": KIND_NAMES}
+CHOICES = {"both": N_("Both GRUs: a fair race"), "all": N_("All three: a fair race")} | {
     kind.name: kind.title.removesuffix(" model") for kind in KINDS.values()}  # shown with _()
 MODELS_KEY, CONFIRM_KEY, NOTE_KEY = "train_models", "train_confirm_slow", "train_save_note"
 DEFAULT_STEP_SECONDS = 0.015  # a default attention step on one core here (docs/speed.md: scaling)
@@ -130,18 +132,24 @@ def widget_state(model_config, train_config) -> dict:
 
 
 def single_kind(choice: str) -> str | None:
-    """The model kind of a choice, or None for a race of both."""
-    return None if choice == "both" else choice
+    """The model kind of a choice, or None for a race."""
+    return None if choice in RACES else choice
+
+
+def kinds_of(choice: str) -> tuple[str, ...]:
+    """The kinds a choice trains: a race's, or the one model's."""
+    return RACES.get(choice, (choice,))
 
 
 def defaults_for(choice: str):
-    """The app defaults for a model choice: one model's own, or the race's for both."""
-    return preset("default", single_kind(choice))
+    """The app defaults for a model choice: one model's own, or its race's."""
+    return preset("default", single_kind(choice), RACES.get(choice, ()))
 
 
 def load_preset(name: str) -> None:
     choice = st.session_state.get(MODELS_KEY, "both")
-    st.session_state.update(widget_state(*preset(name, single_kind(choice))))
+    st.session_state.update(widget_state(*preset(name, single_kind(choice),
+                                                 RACES.get(choice, ()))))
     st.session_state.pop(CONFIRM_KEY, None)
 
 
@@ -202,10 +210,10 @@ def settings_form() -> tuple[list, object] | None:
     init_from_link()
     choice = st.segmented_control(_("Model"), list(CHOICES), format_func=lambda c: _(CHOICES[c]),
                                   key=MODELS_KEY, required=True, on_change=follow_model_choice,
-                                  help=_("A race trains both models in one worker, one step "
+                                  help=_("A race trains its models in one worker, one step "
                                          "each in turn, on identical batches from the same "
                                          "seed."))
-    kinds = list(KIND_NAMES) if choice == "both" else [choice]
+    kinds = list(kinds_of(choice))
     groups = {group: [s for s in settings.all_settings() if s.group == group and s.name != "kind"]
               for group in settings.GROUPS}
     raw: dict = {}
@@ -213,8 +221,9 @@ def settings_form() -> tuple[list, object] | None:
         with column:
             st.markdown(f"**{_(GROUP_TITLES[group])}**")
             for item in groups[group]:
-                raw[item.name] = setting_widget(
-                    item, disabled=item.name == "score" and "attention" not in kinds)
+                unused = item.name == "score" and "attention" not in kinds
+                raw[item.name] = setting_widget(item, disabled=unused or not any(
+                    item.applies_to(kind) for kind in kinds))
     for column, item in zip(st.columns(len(groups["run"])), groups["run"], strict=True):
         with column:
             raw[item.name] = setting_widget(item, disabled=False)
@@ -584,8 +593,9 @@ with st.expander(_("Settings"), expanded=run_id is None):
                           "to 16 letters, the longest growing from 4 over the first 30% of "
                           "the steps and long ones drawn more often; embedding 16 with scaled "
                           "initialization, Adam 7e-3 onecycle, clipping at 5; "
-                          "{attention} steps for attention alone, {plain} for plain or a "
-                          "race.").format(**DEFAULT_STEPS))
+                          "{attention} steps for attention alone, {transformer} for the "
+                          "Transformer alone, {plain} for plain or a race.").format(
+                              **DEFAULT_STEPS))
     chosen = settings_form()
     on_file = False
     if chosen is not None and store is not None:
@@ -596,7 +606,8 @@ with st.expander(_("Settings"), expanded=run_id is None):
                      "server."))
     elif chosen is not None:
         kinds = [c.kind for c in chosen[0]]
-        model = "both" if len(kinds) > 1 else kinds[0]
+        model = next((race for race, members in RACES.items() if tuple(kinds) == members),
+                     kinds[0])
         default_model, default_training = defaults_for(model)
         query = settings.to_query(chosen[0][0], chosen[1], (
             replace(default_model, kind=chosen[0][0].kind), default_training))

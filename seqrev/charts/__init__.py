@@ -15,9 +15,10 @@ from seqrev.tables import ColumnSpec
 
 HEADLINE_COLUMNS = (  # headers and help are marked: the page shows them with _()
     ColumnSpec("model", N_("model"), N_("The checkpoint's name."), 110),
-    ColumnSpec("kind", N_("kind"), N_("plain or attention"), 80),
+    ColumnSpec("kind", N_("kind"), N_("plain, attention or transformer"), 80),
     ColumnSpec("score", N_("score"), N_("The attention score function."), 75),
-    ColumnSpec("hidden", N_("hidden"), N_("The GRU's hidden size."), 70),
+    ColumnSpec("hidden", N_("hidden"), N_("The GRU's hidden size, or the Transformer's width."),
+               70),
     ColumnSpec("lengths", N_("lengths"), N_("The string lengths it was trained on."), 75),
     ColumnSpec("steps", N_("steps"), N_("Optimizer steps it was trained for."), 65),
     ColumnSpec("time", N_("time"), N_("Wall time of its training."), 60),
@@ -46,8 +47,10 @@ def headline_table(sidecars: list[dict]) -> pd.DataFrame:
         rows.append({
             "model": meta.get("name", "?"),
             "kind": config.get("kind", "?"),
-            "score": config.get("score", "") if config.get("kind") == "attention" else "",
-            "hidden": config.get("hidden_dim"),
+            "score": {"attention": config.get("score", ""), "transformer": "scaled_dot"}.get(
+                config.get("kind"), ""),
+            "hidden": config.get("d_model" if config.get("kind") == "transformer"
+                                 else "hidden_dim"),
             "lengths": (f"{train_config.get('min_len')}-{train_config.get('max_len')}"
                         if train_config else "?"),
             "steps": meta.get("steps_done"),

@@ -201,12 +201,20 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
 DEFAULT_STEPS = {kind.name: kind.default_steps for kind in KINDS.values()}
 
 
-def preset(name: str, kind: str | None = None) -> tuple[ModelConfig, TrainConfig]:
-    """The named preset's configs for model ``kind``; without a kind, the race's defaults."""
+def preset(name: str, kind: str | None = None, race: tuple[str, ...] = ()
+           ) -> tuple[ModelConfig, TrainConfig]:
+    """The named preset's configs for model ``kind``; without a kind, a race's defaults.
+
+    A race of the default preset trains every kind in ``race`` for the budget of its slowest
+    (at least TrainConfig's own), so each ends at its target.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     model_config, train_config = PRESETS[name]
     if kind is None:
+        if name == "default" and race:
+            steps = max(train_config.steps, *(DEFAULT_STEPS[k] for k in race))
+            train_config = replace(train_config, steps=steps)
         return model_config, train_config
     if name == "default":
         train_config = replace(train_config, steps=DEFAULT_STEPS[kind])

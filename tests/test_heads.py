@@ -1,0 +1,81 @@
+"""A Transformer's heads: the weights every view draws, one head's arithmetic recomputed by
+hand, and the figures built from them."""
+
+import math
+
+import pytest
+import torch
+
+from seqrev.charts.heads import head_grid_figure, head_heatmap_figure, head_step_figure
+from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.inspection.analysis import source_labels, step_labels
+from seqrev.inspection.heads import head_step, head_weights
+from seqrev.models.seq2seq import ModelConfig, build_model
+
+TEXT = "ABCDEFG"
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(3)
+    return build_model(ModelConfig(kind="transformer", d_model=16, n_heads=4, n_layers=2,
+                                   ff_dim=32)).eval()
+
+
+def test_every_weight_sums_to_one_and_matches_what_decoding_used(model):
+    trace = greedy_trace(model, TEXT, max_steps=6)
+    weights = head_weights(model, trace)
+    steps = len(trace.steps)
+    assert weights.cross.shape == (2, 4, steps, len(TEXT))
+    assert weights.encoder.shape == (2, 4, len(TEXT), len(TEXT))
+    assert weights.decoder.shape == (2, 4, steps, steps)
+    for part in (weights.cross, weights.encoder, weights.decoder):
+        assert torch.allclose(part.sum(dim=-1), torch.ones(part.shape[:-1]), atol=1e-5)
+    used = torch.stack([step.heads for step in trace.steps], dim=2)  # (layers, heads, T, S)
+    assert torch.allclose(weights.cross, used, atol=1e-5)
+    assert torch.equal(weights.decoder.triu(1), torch.zeros_like(weights.decoder))  # causal
+
+
+@pytest.mark.parametrize(("step", "layer", "head"), [(0, 0, 0), (3, 1, 2), (5, 1, 3)])
+def test_one_heads_step_recomputes_by_hand(model, step, layer, head):
+    trace = greedy_trace(model, TEXT, max_steps=6)
+    numbers = head_step(model, trace, step, layer, head)
+    assert torch.allclose(numbers.weights, trace.steps[step].heads[layer, head], atol=1e-5)
+    winner = numbers.winner
+    by_hand = sum(q * k for q, k in zip(numbers.query.tolist(), numbers.keys[winner].tolist(),
+                                        strict=True)) / math.sqrt(model.config.d_head)
+    assert by_hand == pytest.approx(float(numbers.scores[winner]), abs=1e-5)
+    assert numbers.scale == pytest.approx(1 / math.sqrt(4))
+    total = sum(math.exp(s) for s in numbers.scores.tolist())
+    assert math.exp(float(numbers.scores[winner])) / total == pytest.approx(
+        float(numbers.weights[winner]), abs=1e-5)
+    assert torch.allclose(numbers.context, numbers.weights @ numbers.values, atol=1e-6)
+
+
+def test_a_step_or_head_out_of_range_is_refused(model):
+    trace = greedy_trace(model, TEXT, max_steps=3)
+    with pytest.raises(ValueError, match="head 4 is out of range 0-3"):
+        head_step(model, trace, 0, 0, 4)
+    with pytest.raises(ValueError, match="step 3 is out of range 0-2"):
+        head_step(model, trace, 3, 0, 0)
+
+
+def test_a_forced_head_shows_in_the_grid(model):
+    trace = greedy_trace(model, TEXT, overrides=[AttentionOverride(0, 2, 1.0, layer=1, head=1)])
+    assert float(trace.steps[0].heads[1, 1, 2]) == pytest.approx(1.0)
+
+
+def test_the_figures_draw_one_heatmap_per_head_and_frame_the_chosen_one(model):
+    trace = greedy_trace(model, TEXT, max_steps=5)
+    weights = head_weights(model, trace)
+    rows, columns = step_labels(trace), source_labels(TEXT)
+    grid = head_grid_figure(weights.cross, rows, columns, chosen=(1, 2))
+    assert sum(t.type == "heatmap" for t in grid.data) == 8
+    assert grid.layout.shapes[0].xref == "x7 domain"
+    one = head_heatmap_figure(weights.cross[1, 2], rows, columns, "t", "rows", "columns")
+    assert one.data[0].z == tuple(tuple(row) for row in weights.cross[1, 2].tolist()) or \
+        list(map(list, one.data[0].z)) == weights.cross[1, 2].tolist()
+    bars = head_step_figure(head_step(model, trace, 1, 1, 2), columns)
+    assert [len(t.y) for t in bars.data] == [len(TEXT)] * 3
+    with pytest.raises(ValueError):
+        head_grid_figure(weights.cross, rows[:-1], columns)
