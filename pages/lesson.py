@@ -338,9 +338,6 @@ def chapter_scaling():
             st.caption(lesson.model_scaling_sentence(stats))
     st.plotly_chart(scaling_figure(stats, language=current_language()), width="stretch",
                     key="lesson_scaling")
-    st.page_link("pages/attention.py", label=_(lesson.TRANSFORMER_LINK),
-                 icon=":material/grid_view:", query_params=with_language(
-                     {"text": lesson.SURPRISE_TEXT, "section": "heads"}))
     return (lesson.scaling_values(random_stats),
             ("pages/attention.py", {"text": lesson.SURPRISE_TEXT, "section": "step"}))
 

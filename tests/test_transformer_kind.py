@@ -130,3 +130,19 @@ def _one(text):
     from seqrev.tasks.data import batch_from_strings
     batch = batch_from_strings([text])
     return batch.source, batch.lengths
+
+
+def test_a_sweep_grid_takes_the_transformer_and_its_own_settings():
+    from seqrev.sweeps.packed_sweep import plan_packs
+    from seqrev.sweeps.spec import SweepSpec, parse_grid, validate
+
+    grid = parse_grid(["kind=attention,transformer", "heads=1,4"])
+    configs = validate(SweepSpec(grid=grid, base={"max_len": 6}, steps=5))
+    kinds = {(model.kind, model.n_heads) for model, _ in configs}
+    assert kinds == {("attention", 1), ("attention", 4), ("transformer", 1),
+                     ("transformer", 4)}
+    with pytest.raises(ValueError, match="heads"):
+        validate(SweepSpec(grid=parse_grid(["kind=transformer", "heads=3"]), steps=5))
+    packs = plan_packs(configs, max_pack=32, budget=2**40)
+    transformer_packs = [pack for pack in packs if configs[pack[0]][0].kind == "transformer"]
+    assert [len(pack) for pack in transformer_packs] == [1, 1]  # each trains alone

@@ -115,8 +115,6 @@ HEATMAP_TITLE = N_("Attention of the model reversing {text}")
 VECTOR_CHOICES = {"random": N_("Random vectors"),
                   "model": N_("The trained model's queries and keys")}
 CHAPTER_OF = N_("Chapter {number} of {last}: {title}")
-TRANSFORMER_LINK = N_("The Transformer scores every head with this q·k/√d: see its heads on "
-                      "the Attention page")
 PREVIOUS, NEXT = N_("Previous chapter"), N_("Next chapter")
 ALL_CHAPTERS = N_("All chapters (each link opens one: share it with a class)")
 CHAPTER_LINK = N_("{number}. {title}")
