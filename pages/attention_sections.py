@@ -87,7 +87,6 @@ COLUMN_WORDS = (N_("step"), N_("expected"), N_("attention"), N_("plain"), N_("en
 # the two outputs the what-if section lines up (seqrev.inspection.alignment.describe)
 OWN_RUN, FORCED_RUN = N_("the model's own run"), N_("the forced run")
 STOP_WORD = N_("(stop)")  # step_table's "expected" past the end
-MORE = N_("more")  # the worked score's "\underbrace{\dots}_{N more}"
 DEFAULT_SECTION = "heatmap"
 
 
@@ -387,8 +386,7 @@ def step_section(view: View) -> None:
                   "score is a sum of {n} terms; the largest three, then the rest:").format(
                       winner=mechanism.winner, letter=source[mechanism.winner],
                       n=mechanism.contributions.numel()))
-    # the library's LaTeX says "\text{more}"; in the reader's language here
-    st.latex(mechanism.worked_score().replace(r"\text{more}", "\\text{" + _(MORE) + "}"))
+    st.latex(mechanism.worked_score())
     st.latex(mechanism.worked_softmax())
     left, right = st.columns([3, 2])
     left.plotly_chart(contributions_figure(mechanism), width="stretch", key="att_contributions")

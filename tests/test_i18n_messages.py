@@ -213,3 +213,22 @@ def test_the_inspection_sentences_read_in_chinese():
                                best_offset=1)
         chinese(heatmap_reading(numbers, 3, 4), "+1", "80%", "50%", "3", "4")
         chinese(heatmap_reading(replace(numbers, offset_mass={}, best_offset=0), 4, 4), "4")
+
+
+def test_the_worked_scores_one_word_reads_in_chinese():
+    import torch
+
+    from seqrev.decoding.search import greedy_trace
+    from seqrev.inspection.mechanism import step_mechanism
+    from seqrev.models.seq2seq import build_model
+
+    torch.manual_seed(7)
+    model = build_model(replace(TINY_MODEL, hidden_dim=16)).eval()
+    mechanism = step_mechanism(model, greedy_trace(model, "HELLOWORLD"), 2, top_k=4)
+    with use_language("en"):
+        english = mechanism.worked_score()
+    with use_language("zh_CN"):
+        chinese_score = mechanism.worked_score()
+    n_rest = mechanism.contributions.numel() - 3
+    assert rf"_{{{n_rest}\ \text{{more}}}}" in english
+    assert chinese_score == english.replace(r"\text{more}", r"\text{其余项}")
