@@ -1,12 +1,22 @@
 """Server time of each page's first render, for a fresh server and for a second visit.
 
 Each sample runs in a fresh Python process (so Streamlit's in-memory caches start empty): the
-process imports the app's libraries (a server does that once, at start), then times AppTest's
-first run of the page on the shipped checkpoints ("first") and one rerun ("rerun"). The
-median of ``--repeats`` samples per page is printed as a table and as JSON.
+process first imports what a server has imported before its first visitor (``--start``), then
+times AppTest's first run of the page on the shipped checkpoints ("first") and one rerun
+("rerun"). The median of ``--repeats`` samples per page is printed as a table and as JSON.
+
+``--start`` says which server the first visitor arrives at:
+
+- ``serve`` (the default): ``streamlit run serve.py``, which imports every module the app's
+  scripts import at their top when it starts (``pages/preload.py``);
+- ``app``: ``streamlit run app.py``, which has imported only Streamlit's own server (and,
+  through it, plotly's top package), so the first render also imports torch, pandas, ...;
+- ``libraries``: streamlit, plotly and torch, what this benchmark pre-imported until
+  2026-12-03, to compare with the numbers measured before then.
 
     python -m bench.pages                 # every page, 5 samples each
     python -m bench.pages --pages decode attention --repeats 3
+    python -m bench.pages --start app     # the first visitor of `streamlit run app.py`
     python -m bench.pages --pages attention-states attention-errors   # sections, stored
     python -m bench.pages --pages attention-states attention-errors --no-stored
 
@@ -60,12 +70,30 @@ def scan_components_as_a_server_starts(at) -> None:
         at._bidi_component_manager = manager
 
 
-def one_sample(page: str, timeout: float) -> dict:
+STARTS = ("serve", "app", "libraries")
+
+
+def import_as_a_server_starts(start: str) -> None:
+    """Import what a server started by ``start`` (see the module's docstring) has imported
+    before its first visitor arrives."""
+    import streamlit.web.bootstrap  # noqa: F401  `streamlit run` itself
+    import streamlit.web.server.server  # noqa: F401
+
+    if start == "serve":
+        from pages.preload import import_page_modules
+
+        import_page_modules()
+    elif start == "libraries":
+        import plotly  # noqa: F401
+        import torch  # noqa: F401
+
+
+def one_sample(page: str, timeout: float, start_kind: str = "serve") -> dict:
     """Time the first run and one rerun of ``page`` in this (fresh) process."""
-    import plotly  # noqa: F401  the libraries a server has imported before any page runs
     import streamlit as st
-    import torch  # noqa: F401
     from streamlit.testing.v1 import AppTest
+
+    import_as_a_server_starts(start_kind)
 
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -84,12 +112,14 @@ def one_sample(page: str, timeout: float) -> dict:
     return {"first_s": first, "rerun_s": rerun, "errors": errors}
 
 
-def sample_in_fresh_process(page: str, timeout: float, no_stored: bool) -> dict:
+def sample_in_fresh_process(page: str, timeout: float, no_stored: bool,
+                            start: str = "serve") -> dict:
     env = dict(os.environ)
     if no_stored:
         env["SEQREV_ANALYSIS_CACHE"] = "off"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.pages", "--child", page, "--timeout", str(timeout)],
+        [sys.executable, "-m", "bench.pages", "--child", page, "--timeout", str(timeout),
+         "--start", start],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout * 3)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -110,16 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--no-stored", action="store_true",
                         help="ignore the analysis stored beside the checkpoints")
+    parser.add_argument("--start", choices=STARTS, default="serve",
+                        help="which server the first visitor arrives at (see above)")
     parser.add_argument("--child", choices=list(PAGES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(one_sample(args.child, args.timeout)))
+        print(json.dumps(one_sample(args.child, args.timeout, args.start)))
         return 0
     pages = [p for p in (args.pages or default_pages()) if p in available_pages()]
     load_before = os.getloadavg()
     results = {}
     for page in pages:
-        samples = [sample_in_fresh_process(page, args.timeout, args.no_stored)
+        samples = [sample_in_fresh_process(page, args.timeout, args.no_stored, args.start)
                    for _ in range(args.repeats)]
         results[page] = {
             "first_s": median([s["first_s"] for s in samples]),
@@ -133,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         first, rerun = result["first_s"], result["rerun_s"]
         print(f"{page:<17} {first if first is None else f'{first:.2f}':>17} "
               f"{rerun if rerun is None else f'{rerun:.2f}':>10}")
-    print(f"median of {args.repeats} fresh processes; load average before "
+    print(f"median of {args.repeats} fresh processes started as --start {args.start}; "
+          f"load average before "
           f"{load_before[0]:.2f}, after {load_after[0]:.2f}; "
           f"goal {GOAL_FIRST_S} s first, {GOAL_RERUN_S} s rerun on an idle machine")
-    print(json.dumps({"repeats": args.repeats, "no_stored": args.no_stored,
+    print(json.dumps({"repeats": args.repeats, "no_stored": args.no_stored, "start": args.start,
                       "cpus": os.cpu_count(), "load_before": load_before,
                       "load_after": load_after, "pages": results}))
     return 0

@@ -43,7 +43,7 @@ from seqrev.decoding.search import (
     parse_overrides,
 )
 from seqrev.i18n import N_, _
-from seqrev.inspection.analysis import TraceNumbers, letters_right, trace_numbers
+from seqrev.inspection.analysis import heatmap_reading, letters_right, trace_numbers
 from seqrev.tasks.vocab import MAX_INPUT_LEN
 
 require_router("pages/attention.py")
@@ -108,27 +108,6 @@ def sync_link(text: str, section: str, overrides: list[tuple[int, int]], blend: 
 
 def forget_section_warning() -> None:
     st.session_state[SECTION_WARNING_KEY] = None
-
-
-def heatmap_reading(numbers: TraceNumbers, right: int, n_letters: int) -> str:
-    """One sentence on how to read the heatmap, in the reader's language (the words of
-    ``seqrev.inspection.analysis.heatmap_reading``)."""
-    best = numbers.best_offset
-    values = {"best": best, "own": numbers.offset_mass.get(best),
-              "outline": numbers.mean_correct_mass or 0.0, "right": right, "n": n_letters}
-    if right == n_letters:
-        verdict = _("and all {n} letters come out right")
-    else:
-        verdict = _("and {right} of {n} letters come out right")
-    if not numbers.offset_mass:
-        where = _("This task has no outline to compare with, {verdict}.")
-    elif best == 0:
-        where = _("Most weight sits on the textbook outline ({outline:.0%} on average), "
-                  "{verdict}.")
-    else:
-        where = _("Most weight sits on the model's own diagonal, {best:+d} column(s) from the "
-                  "textbook outline ({own:.0%} there, {outline:.0%} on the outline), {verdict}.")
-    return where.format(verdict=verdict.format(**values), **values)
 
 
 st.title(_("Attention: where each output letter looks"))

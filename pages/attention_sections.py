@@ -35,7 +35,7 @@ from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace, override_steps
 from seqrev.i18n import N_, _, current_language, sentence_separator, use_language
 from seqrev.i18n.figures import translate_figure
-from seqrev.inspection.alignment import AlignmentSummary, align_letters, summarize
+from seqrev.inspection.alignment import align_letters, describe, summarize
 from seqrev.inspection.analysis import (
     TraceNumbers,
     attention_frame,
@@ -86,8 +86,9 @@ COLUMN_WORDS = (N_("step"), N_("expected"), N_("attention"), N_("plain"), N_("en
                 N_("weight on correct letter"), N_("input"), N_("length"), N_("first_error"),
                 N_("model"), N_("on the outline (0)"), N_("one column right (+1)"),
                 N_("one column left (−1)"), N_("dimension"), N_("key"), N_("term"))
+# the two outputs the what-if section lines up (seqrev.inspection.alignment.describe)
+OWN_RUN, FORCED_RUN = N_("the model's own run"), N_("the forced run")
 STOP_WORD = N_("(stop)")  # step_table's "expected" past the end
-MORE = N_("more")  # the worked score's "\underbrace{\dots}_{N more}"
 DEFAULT_SECTION = "heatmap"
 
 
@@ -230,22 +231,6 @@ def suggestion_sentence(suggestion: Suggestion, source: str) -> str:
              "the output to change: this model reads the state just right of the outline, "
              "because a left-to-right encoder's state at input i still remembers letter "
              "i−1.").format(**values)
-
-
-def describe_alignment(summary: AlignmentSummary) -> str:
-    """What differs between the model's own run and the forced one, lined up by letter (the
-    words of ``seqrev.inspection.alignment.describe``)."""
-    if not summary.differing:
-        return _("Lined up letter by letter, the two outputs are the same.")
-    parts = []
-    if summary.changed:
-        parts.append(_("{n} letter(s) changed").format(n=summary.changed))
-    if summary.only_first:
-        parts.append(_("{n} letter(s) only in the model's own run").format(n=summary.only_first))
-    if summary.only_second:
-        parts.append(_("{n} letter(s) only in the forced run").format(n=summary.only_second))
-    return _("Lined up letter by letter: {parts}; {same} letter(s) agree.").format(
-        parts=_(", ").join(parts), same=summary.same)
 
 
 def heatmap_section(view: View) -> None:
@@ -403,8 +388,7 @@ def step_section(view: View) -> None:
                   "score is a sum of {n} terms; the largest three, then the rest:").format(
                       winner=mechanism.winner, letter=source[mechanism.winner],
                       n=mechanism.contributions.numel()))
-    # the library's LaTeX says "\text{more}"; in the reader's language here
-    st.latex(mechanism.worked_score().replace(r"\text{more}", "\\text{" + _(MORE) + "}"))
+    st.latex(mechanism.worked_score())
     st.latex(mechanism.worked_softmax())
     left, right = st.columns([3, 2])
     left.plotly_chart(contributions_figure(mechanism), width="stretch", key="att_contributions")
@@ -559,7 +543,7 @@ def whatif_section(view: View) -> None:
                            "wrong."))
     cells[3].metric(_("Whole output"), _("exact") if outcome.exact else _("not exact"))
     lined_up = summarize(align_letters(trace.output, what_if.output))
-    sentence = describe_alignment(lined_up)
+    sentence = describe(lined_up, OWN_RUN, FORCED_RUN)
     if lined_up.differing < len(changed):
         sentence += sentence_separator() + _("Step by step, a skipped letter makes every later "
                                              "step differ; lined up by letter, far fewer do.")

@@ -13,11 +13,10 @@ import streamlit as st
 
 import seqrev.checkpoints.store as checkpoints
 from pages.common import escape_markdown, selected
-from pages.run_common import template_patterns
 from seqrev.charts.attention import attention_heatmap
 from seqrev.charts.decoding import marked_output_html
 from seqrev.decoding.search import greedy_trace
-from seqrev.i18n import DEFAULT_LANGUAGE, N_, _, current_language, decimal, percent
+from seqrev.i18n import N_, _, decimal, percent
 from seqrev.i18n.figures import translate_figure
 from seqrev.inspection.held_out import HeldOut, held_out_csv, score_held_out
 from seqrev.tasks.pairs import PairsError, PairsTask
@@ -31,51 +30,15 @@ NO_OUTLINE = N_("No outline: the file says what each input becomes, not which in
 COLUMN_NAMES = {"input": N_("input"), "expected": N_("expected"), "produced": N_("produced"),
                 "correct": N_("correct")}
 
-# Sentences seqrev.inspection writes in English (the length warning of analysis, the sentence of
-# alignment.describe), matched whole so the Decode page can show them translated. A placeholder
-# matches any text; those named in _WORDS are looked up in turn, among the sentences and
-# LIBRARY_PARTS. Drop an entry once the library takes that sentence through _().
-LIBRARY_SENTENCES = (
-    N_("This input has {length} letters, outside the lengths these models were trained on "
-       "({each}): expect more mistakes than the training scores suggest."),
-    N_("This input has {length} letters, outside the lengths {models} was trained on "
-       "({low} to {high}): expect more mistakes than the training scores suggest."),
-    N_("This input has {length} letters, outside the lengths {models} were trained on "
-       "({low} to {high}): expect more mistakes than the training scores suggest."),
-    N_("Lined up letter by letter, the two outputs are the same."),
-    N_("Lined up letter by letter: {parts}; {same} letter(s) agree."),
-)
-LIBRARY_PARTS = (  # the joins first: a part never holds "; " or ", "
-    N_("{first}; {rest}"),
-    N_("{first}, {rest}"),
-    N_("the {kind} model on {low} to {high}"),
-    N_("the {kind} model and the {other} model"),
-    N_("the {kind} model"),
-    N_("{n} letter(s) changed"),
-    N_("{n} letter(s) only in {output}"),
-    N_("the first output"), N_("the second output"),
-)
-_WORDS = frozenset({"models", "each", "first", "rest", "kind", "other", "parts", "output"})
+
+def library_message(text: object) -> str:
+    """A message of the library's as the page shows it. seqrev.inspection and seqrev.tasks write
+    theirs in the reader's language now, so this is ``str``; kept while pages/decode.py calls
+    it."""
+    return str(text)
 
 
-def library_message(text: object, templates: tuple[str, ...] = LIBRARY_SENTENCES) -> str:
-    """A sentence of the library's in the reader's language: whole, or as one of
-    LIBRARY_SENTENCES with its parts translated in turn. English, and unknown text, as it is."""
-    text = str(text)
-    if current_language() == DEFAULT_LANGUAGE:
-        return text
-    if _(text) != text:
-        return _(text)
-    for pattern, template in template_patterns(templates):
-        match = pattern.match(text)
-        if match and _(template) != template:
-            values = {name: library_message(value, LIBRARY_PARTS) if name in _WORDS else value
-                      for name, value in match.groupdict().items()}
-            return _(template).format(**values)
-    return text
-
-
-@st.cache_data(show_spinner="Scoring the held-out rows…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)  # the spinner is the caller's, translated
 def _held_out(checkpoint_id: str, _model, _task: PairsTask) -> HeldOut:
     return score_held_out(_model, _task)
 
@@ -120,8 +83,9 @@ def _one_model(kind: str, checkpoint: checkpoints.Checkpoint, task: PairsTask, r
                             matrix, raw, _symbols_labels(task, trace), title=title)),
                         width="stretch", key=f"decode_pairs_heatmap_{kind}")
         st.caption(_(NO_OUTLINE))
-    result = _held_out(f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256')}",
-                       checkpoint.model, task)
+    with st.spinner(_("Scoring the held-out rows…")):
+        result = _held_out(f"{checkpoint.name}@{checkpoint.meta.get('weights_sha256')}",
+                           checkpoint.model, task)
     report = result.report
     left, right = st.columns(2)
     left.metric(_("Held-out rows exact"), percent(report.exact_match, 1),

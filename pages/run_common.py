@@ -1,5 +1,5 @@
-"""What the Train and Runs pages share: the run store, control tokens, who may act, and the
-library's English messages in the reader's language.
+"""What the Train and Runs pages share: the run store, control tokens, who may act, and a
+stopgap for the few library messages still raised in English.
 
 Pages only launch, stop and read runs; the training happens in worker processes.
 """
@@ -112,9 +112,14 @@ def template_patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str
 
 
 def translate_message(text: str, templates: Sequence[str]) -> str:
-    """A message the library wrote in English, in the reader's language: looked up whole, or
-    matched against one of ``templates`` (its own wording with {placeholders}, tried in order)
-    whose parts are translated in turn. English, and text with no entry, stay as they are."""
+    """A message the library still writes in English, in the reader's language: looked up
+    whole, or matched against one of ``templates`` (its own wording with {placeholders}, tried
+    in order) whose parts are translated in turn. English, and text with no entry (a message
+    the library already wrote in the reader's language), stay as they are.
+
+    Only for messages raised outside the pages' reach that do not take ``_()`` yet (the Train
+    page's ENGLISH_MESSAGES, the Sweep page's RAY_ERRORS); the rest of the library translates
+    its own messages where it builds them."""
     if not text or current_language() == DEFAULT_LANGUAGE:
         return text
     whole = _(text)

@@ -40,15 +40,14 @@ from seqrev.charts.training import (
 )
 from seqrev.i18n import N_, _
 from seqrev.models.kinds import KIND_NAMES, KINDS
-from seqrev.runs.history import CHART_POINTS, MILESTONES, format_duration, history_view
-from seqrev.runs.progress import (
-    LENGTH_RANGE,
-    ONE_LENGTH,
-    QUEUED,
-    STARTING,
-    metrics_table,
-    race_progress,
+from seqrev.runs.history import (
+    CHART_POINTS,
+    MILESTONES,
+    format_duration,
+    history_view,
+    milestones_line,
 )
+from seqrev.runs.progress import lengths_text, metrics_table, race_progress
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.runs.worker import save_run_checkpoint
 from seqrev.tasks.pairs import PairsError
@@ -84,36 +83,18 @@ SAVE_FAILED = N_("Could not save {name}: {error}")
 STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "stopped": N_("stopped"),
                 "finished": N_("finished"), "interrupted": N_("interrupted"),
                 "failed": N_("failed")}
-# The library's own English messages that this page shows (seqrev.settings, the configs'
-# checks, seqrev.runs.progress), in their words; translate_message matches them, most
-# specific first, until the library takes them through _() itself.
-LIBRARY_MESSAGES = (
-    N_("{label} ({flag}) must be {range}, got a {n}-character value"),
-    N_("{label} ({flag}) must be {range}, got {value}"),
-    N_("The link's parameter {key} is not a setting."),
-    N_("The link sets {label} twice ({first} and {second}) to different values, so neither is "
-       "used."),
+# Library messages still raised in English (the configs' own checks in seqrev.models.seq2seq
+# and seqrev.training.trainer, the run-length limit of seqrev.runs.scheduler), in their
+# words; translate_message matches them until those modules take them through _() themselves.
+# Every other message the page shows comes from the library in the reader's language.
+ENGLISH_MESSAGES = (
     N_("min_len {low} is above max_len {high}: the shortest training string must not be longer "
        "than the longest"),
     N_("score: {score} compares keys and queries of one size; a bidirectional encoder's keys "
        "are twice the hidden size, so use bilinear or additive"),
-    N_("{low} to {high} (0 = off)"), N_("{low} to {high}"), N_("one of {choices}"),
-    N_("true or false"),
-    N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed · about {left} left"),
-    N_("{status}: step {step} of {total} · {elapsed} elapsed · about {left} left"),
-    N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed"),
-    N_("{status}: step {step} of {total} · {elapsed} elapsed"),
-    N_("Start refused: you already have {n} runs queued or running, the limit per person "
-       "({limit}, SEQREV_MAX_QUEUED_PER_OWNER). Stop one or wait for one to finish; {ahead} runs "
-       "are ahead in the queue."),
-    N_("Start refused: the queue is full with {n} runs waiting, the limit of this server "
-       "({limit}, SEQREV_MAX_QUEUED). Try again once some have started; {ahead} runs are ahead "
-       "in the queue."),
     N_("Start refused: these settings would train for about {time} here, over the {limit} "
        "minutes a run may take on this shared server (SEQREV_MAX_RUN_MINUTES). Use fewer "
        "steps, a smaller model or shorter strings."),
-    QUEUED, STARTING, LENGTH_RANGE, ONE_LENGTH,
-    N_("Running"), N_("Stopped"), N_("Finished"), N_("Interrupted"), N_("Failed"),
 )
 PAIRS_KEY = "train_pairs_file"
 # the page's own URL parameters, besides settings, and the router's language (pages/common.py)
@@ -181,7 +162,7 @@ def init_from_link() -> None:
         problems.append(str(error))
     for problem in problems:
         st.warning(_("Ignored a setting in the link: {problem}").format(
-            problem=escape_markdown(translate_message(problem, LIBRARY_MESSAGES), 200)))
+            problem=escape_markdown(translate_message(problem, ENGLISH_MESSAGES), 200)))
 
 
 def setting_widget(item: settings.Setting, disabled: bool):
@@ -200,8 +181,7 @@ def setting_widget(item: settings.Setting, disabled: bool):
         options = sorted(set(item.suggestions) | {st.session_state[key]})
         return st.select_slider(label, options, key=key, help=help_text,
                                 format_func=lambda v: f"{v:g}", disabled=disabled)
-    range_text = translate_message(item.range_text(), LIBRARY_MESSAGES)
-    return st.text_input(label, key=key, help=f"{help_text} ({range_text})",
+    return st.text_input(label, key=key, help=f"{help_text} ({item.range_text()})",
                          max_chars=40, disabled=disabled)
 
 
@@ -241,7 +221,7 @@ def settings_form() -> tuple[list, object] | None:
             problems.append(str(error))
     if problems:
         st.error(_("Start is off until these are fixed:") + "\n\n" + "\n\n".join(
-            f"- {escape_markdown(translate_message(p, LIBRARY_MESSAGES), 200)}"
+            f"- {escape_markdown(translate_message(p, ENGLISH_MESSAGES), 200)}"
             for p in problems))
         return None
     return [replace(model_config, kind=kind) for kind in kinds], train_config
@@ -325,7 +305,7 @@ def progress_line(store: RunStore, runs: list[RunRecord]) -> None:
     queued = runs[0].status == "queued"
     progress = race_progress(runs, time.time(),
                              store.queue_position(runs[0].id) if queued else None)
-    st.progress(progress.fraction, text=translate_message(progress.text, LIBRARY_MESSAGES))
+    st.progress(progress.fraction, text=progress.text)
     if queued:
         return
     for member in runs:
@@ -382,22 +362,7 @@ def status_panel(run_ids: list[str], statuses: tuple[str, ...]) -> None:
             speed = run.steps_per_second
             speed_col.metric(_("Steps/s"), "–" if speed is None else f"{speed:.1f}",
                              help=_("Real progress: steps done per wall second of this run."))
-            st.caption(milestones_text({t: firsts[t].get(run.id) for t in MILESTONES}))
-
-
-def milestones_text(reached: dict[float, tuple[int, float] | None]) -> str:
-    """When held-out exact match first reached each milestone (``runs.history.milestones_line``
-    in the reader's language)."""
-    parts = [_("{target:.0%} at step {step:,} ({time})").format(
-        target=target, step=found[0], time=format_duration(found[1]))
-        for target, found in reached.items() if found is not None]
-    missing = [f"{target:.0%}" for target, found in reached.items() if found is None]
-    if not parts:
-        return _("Exact match has not reached {target} yet.").format(target=missing[0])
-    if missing:
-        return _("First reached {parts}; not yet {target}.").format(
-            parts=" · ".join(parts), target=missing[0])
-    return _("First reached {parts}.").format(parts=" · ".join(parts))
+            st.caption(milestones_line({t: firsts[t].get(run.id) for t in MILESTONES}))
 
 
 def charts_panel(runs: list[RunRecord]) -> None:
@@ -424,12 +389,6 @@ def charts_panel(runs: list[RunRecord]) -> None:
     accuracy_col.plotly_chart(accuracy_figure(views, total), width="stretch",
                               key="train_accuracy_chart")
     speed_col.plotly_chart(speed_figure(views, total), width="stretch", key="train_speed_chart")
-
-
-def lengths_words(low: int, high: int) -> str:
-    """``1 to 16 letters``, or ``10 letters`` for one length (``runs.progress.lengths_text``
-    in the reader's language)."""
-    return _(ONE_LENGTH if low == high else LENGTH_RANGE).format(low=low, high=high)
 
 
 def save(store: RunStore, run_id: str, name: str, overwrite: bool) -> None:
@@ -467,7 +426,7 @@ def note_text(template: str, values: dict) -> str:
     if "kind" in values:
         values["kind"] = _(values["kind"])
     if "lengths" in values:
-        values["lengths"] = lengths_words(*values["lengths"])
+        values["lengths"] = lengths_text(*values["lengths"])
     return _(template).format(**values)
 
 
@@ -523,7 +482,7 @@ def run_view(store: RunStore, run_id: str) -> None:
         st.caption(_(TRAINED_ON_PAIRS).format(
             file=escape_markdown(Path(config.pairs_file).name)))
     else:
-        st.caption(_(TRAINED_ON).format(lengths=lengths_words(config.min_len, config.max_len)))
+        st.caption(_(TRAINED_ON).format(lengths=lengths_text(config.min_len, config.max_len)))
     control = can_control(store, runs[0])
     active = any(run.status in ACTIVE for run in runs)
     buttons = st.container(horizontal=True)
@@ -619,7 +578,7 @@ with st.expander(_("Settings"), expanded=run_id is None):
         try:
             start(store, *chosen)
         except scheduler.StartRefusedError as error:  # a queue limit, a run too long
-            st.error(escape_markdown(translate_message(str(error), LIBRARY_MESSAGES), 400))
+            st.error(escape_markdown(translate_message(str(error), ENGLISH_MESSAGES), 400))
         except RunStoreError as error:
             st.error(_("Could not start: {error}").format(error=escape_markdown(error, 300)))
         else:

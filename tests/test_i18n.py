@@ -160,3 +160,22 @@ def test_a_finished_figure_is_translated_in_chinese_and_unchanged_in_english():
     assert translated.layout.xaxis.title.text != "step"
     with use_language("en"):
         assert translate_figure(figure).layout.title.text == "Training loss"
+
+
+def test_every_settings_label_and_help_is_extracted_and_reads_in_chinese():
+    from seqrev.i18n.extract import setting_texts
+    from seqrev.models.transformer import TransformerConfig
+    from seqrev.settings import settings_of
+    from seqrev.training.settings import all_settings
+
+    declared = [*all_settings(), *settings_of(TransformerConfig, "model")]
+    sources = [*(ROOT / "seqrev/models").glob("*.py"), *(ROOT / "seqrev/training").glob("*.py")]
+    extracted = {text for path in sources for _line, text in setting_texts(path.read_text())}
+    literal = {text for item in declared for text in (item.label, item.help)
+               if text in extracted}
+    assert {"Hidden size (GRU)", "Attention heads", "Teacher forcing"} <= literal
+    assert extracted <= literal  # only whole labels and help texts, no fragment of a join
+    han = re.compile(r"[\u4e00-\u9fff]")
+    with use_language("zh_CN"):
+        for item in declared:  # a help built at import time is in the catalogue whole
+            assert han.search(_(item.label)) and han.search(_(item.help)), item.name

@@ -55,17 +55,29 @@ def _figure_texts(spec: dict):
         yield colorbar.get("text", "") if isinstance(colorbar, dict) else ""
 
 
+def table_headers(node):
+    """The headers a reader sees on an ``st.dataframe`` (AppTest's element type "dataframe"),
+    in their order: a ``column_config`` label where one is given, the column name otherwise,
+    hidden columns apart; then each column's help (its hover text)."""
+    config = json.loads(node.proto.columns or "{}")
+    names = list(node.proto.column_order) or [str(name) for name in node.value.columns]
+    shown = [(name, config.get(name) or {}) for name in names]
+    shown = [(name, column) for name, column in shown if not column.get("hidden")]
+    yield from (column.get("label") or name for name, column in shown)
+    yield from (column["help"] for _name, column in shown if column.get("help"))
+
+
 def _node_texts(node):
     element = getattr(node, "type", "")
     if element == "code":  # the lab's printout, code and commands stay as they are
         return
     proto = getattr(node, "proto", None)
-    if proto is not None and element not in ("plotly_chart", "arrow_data_frame"):
+    if proto is not None and element not in ("plotly_chart", "dataframe"):
         yield from _strings(MessageToDict(proto))
     if element == "plotly_chart":
         yield from _figure_texts(json.loads(proto.spec))
-    if element == "arrow_data_frame":
-        yield from map(str, node.value.columns)
+    if element == "dataframe":
+        yield from table_headers(node)
     for child in getattr(node, "children", {}).values():
         yield from _node_texts(child)
 
@@ -107,7 +119,27 @@ def test_every_lesson_chapter_in_chinese_has_no_english_prose(number):
 def test_the_home_page_in_chinese_has_no_english_prose():
     at = open_page("pages/home.py", {"lang": "zh"})
     assert not at.exception and not at.error
+    headers = list(table_headers(at.dataframe[0]))
+    assert headers and set(headers) <= set(texts(at))  # the table's headers are checked too
     assert_no_english(at)
+
+
+TABLE_SCRIPT = """
+import pandas as pd
+import streamlit as st
+st.dataframe(pd.DataFrame({"exact 10": [0.9], "name": ["x"], "hidden one": [1]}),
+             hide_index=True, column_order=["name", "exact 10"],
+             column_config={"exact 10": st.column_config.NumberColumn(label="完全匹配",
+                                                                      help="在长度 10 上"),
+                            "hidden one": None})
+"""
+
+
+def test_a_tables_headers_are_read_as_the_reader_sees_them(tmp_path):
+    script = tmp_path / "table.py"
+    script.write_text(TABLE_SCRIPT)
+    at = AppTest.from_file(str(script), default_timeout=30).run()
+    assert texts(at) == ["name", "完全匹配", "在长度 10 上"]
 
 
 def test_the_english_pages_are_unchanged_by_the_catalogues():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from seqrev.i18n import _
 from seqrev.models.seq2seq import Memory, Seq2Seq, StepOutput, gru_update
 from seqrev.models.transformer import HeadOverride
 from seqrev.tasks.base import LetterTask
@@ -58,7 +59,8 @@ def parse_override(text: str, blend: float = 1.0) -> AttentionOverride:
     """``"STEP:POS"`` (two whole numbers >= 0) as an override; OverrideError naming the text."""
     parts = text.strip().split(":")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise OverrideError(f"{text!r} is not STEP:POS (two whole numbers, e.g. 3:17)")
+        raise OverrideError(_("{text} is not STEP:POS (two whole numbers, e.g. 3:17)").format(
+            text=repr(text)))
     return AttentionOverride(int(parts[0]), int(parts[1]), check_blend(blend))
 
 
@@ -72,9 +74,10 @@ def check_blend(blend: float) -> float:
     try:
         value = float(blend)
     except (TypeError, ValueError):
-        raise OverrideError(f"blend {blend!r} is not a number between 0 and 1") from None
+        raise OverrideError(_("blend {blend} is not a number between 0 and 1").format(
+            blend=repr(blend))) from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise OverrideError(f"blend {blend!r} is outside [0, 1]")
+        raise OverrideError(_("blend {blend} is outside [0, 1]").format(blend=repr(blend)))
     return value
 
 
@@ -88,20 +91,23 @@ def check_overrides(overrides: Iterable[AttentionOverride], source_len: int, has
     """The overrides sorted by step, or OverrideError naming the first bad one."""
     overrides = tuple(sorted(overrides, key=lambda o: o.step))
     if overrides and not has_attention:
-        raise OverrideError("a plain model has no attention to override")
+        raise OverrideError(_("a plain model has no attention to override"))
     seen: set[int] = set()
     for override in overrides:
         check_blend(override.blend)
         if not 0 <= override.step < override_steps(source_len):
-            raise OverrideError(
-                f"step {override.step} in {override.label()!r} is out of range: a "
-                f"{source_len}-letter input decodes in steps 0-{source_len}")
+            raise OverrideError(_(
+                "step {step} in {override} is out of range: a {n}-letter input decodes in "
+                "steps 0-{n}").format(step=override.step, override=repr(override.label()),
+                                      n=source_len))
         if not 0 <= override.position < source_len:
-            raise OverrideError(
-                f"position {override.position} in {override.label()!r} is out of range: the "
-                f"input has positions 0-{source_len - 1}")
+            raise OverrideError(_(
+                "position {position} in {override} is out of range: the input has positions "
+                "0-{last}").format(position=override.position,
+                                   override=repr(override.label()), last=source_len - 1))
         if override.step in seen:
-            raise OverrideError(f"step {override.step} is overridden twice; one per step")
+            raise OverrideError(_("step {step} is overridden twice; one per step").format(
+                step=override.step))
         seen.add(override.step)
     return overrides
 

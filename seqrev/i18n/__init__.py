@@ -18,6 +18,7 @@ from seqrev.i18n.catalog import (
     language_from_locale,
     ngettext,
     parse_language,
+    pgettext,
     sentence_separator,
     translations,
     use_language,
@@ -26,5 +27,5 @@ from seqrev.i18n.numbers import decimal, percent
 
 __all__ = ["DEFAULT_LANGUAGE", "DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_",
            "current_language", "decimal", "language_from_locale", "ngettext",
-           "parse_language", "percent", "sentence_separator", "translations",
+           "parse_language", "percent", "pgettext", "sentence_separator", "translations",
            "use_language"]

@@ -107,6 +107,12 @@ def _(message: str) -> str:
     return translations(_language.get()).gettext(message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the current language, told apart by ``context`` from the same English
+    word elsewhere ("score": the score function, or one score s_i)."""
+    return translations(_language.get()).pgettext(context, message)
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for ``n``, by the current language's plural rule."""
     return translations(_language.get()).ngettext(singular, plural, n)

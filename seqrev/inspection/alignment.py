@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from seqrev.i18n import N_, _
+
 SAME, CHANGED, ONLY_FIRST, ONLY_SECOND = "same", "changed", "only first", "only second"
 
 
@@ -28,7 +30,7 @@ class AlignedColumn:
 def _common_letters(first: str, second: str) -> list[tuple[int, int]]:
     """Index pairs of one longest common subsequence of the two strings, in order."""
     # longest[i][j]: the longest common subsequence of first[i:] and second[j:]
-    longest = [[0] * (len(second) + 1) for _ in range(len(first) + 1)]
+    longest = [[0] * (len(second) + 1) for _row in range(len(first) + 1)]
     for i in range(len(first) - 1, -1, -1):
         for j in range(len(second) - 1, -1, -1):
             longest[i][j] = (longest[i + 1][j + 1] + 1 if first[i] == second[j]
@@ -85,17 +87,24 @@ def summarize(columns: list[AlignedColumn]) -> AlignmentSummary:
     return AlignmentSummary(count[SAME], count[CHANGED], count[ONLY_FIRST], count[ONLY_SECOND])
 
 
-def describe(summary: AlignmentSummary, first: str = "the first output",
-             second: str = "the second output") -> str:
-    """One sentence for a page: what differs once the outputs are lined up by letter."""
+FIRST_OUTPUT, SECOND_OUTPUT = N_("the first output"), N_("the second output")
+
+
+def describe(summary: AlignmentSummary, first: str = FIRST_OUTPUT,
+             second: str = SECOND_OUTPUT) -> str:
+    """One sentence for a page, in the current language: what differs once the outputs are
+    lined up by letter. ``first`` and ``second`` name the outputs (in English, marked with
+    ``N_``: they are translated here too)."""
     if not summary.differing:
-        return "Lined up letter by letter, the two outputs are the same."
+        return _("Lined up letter by letter, the two outputs are the same.")
     parts = []
     if summary.changed:
-        parts.append(f"{summary.changed} letter(s) changed")
+        parts.append(_("{n} letter(s) changed").format(n=summary.changed))
     if summary.only_first:
-        parts.append(f"{summary.only_first} letter(s) only in {first}")
+        parts.append(_("{n} letter(s) only in {output}").format(n=summary.only_first,
+                                                                output=_(first)))
     if summary.only_second:
-        parts.append(f"{summary.only_second} letter(s) only in {second}")
-    return "Lined up letter by letter: {parts}; {same} letter(s) agree.".format(
-        parts=", ".join(parts), same=summary.same)
+        parts.append(_("{n} letter(s) only in {output}").format(n=summary.only_second,
+                                                                output=_(second)))
+    return _("Lined up letter by letter: {parts}; {same} letter(s) agree.").format(
+        parts=_(", ").join(parts), same=summary.same)

@@ -19,6 +19,7 @@ import torch
 
 from seqrev.decoding.evaluation import exact_rows, greedy_by_length, score_outputs
 from seqrev.decoding.search import DecodeTrace
+from seqrev.i18n import N_, _
 from seqrev.models.kinds import KIND_NAMES
 from seqrev.models.seq2seq import Seq2Seq
 from seqrev.tasks.data import Batch, batch_from_target
@@ -122,24 +123,26 @@ def trace_numbers(trace: DecodeTrace) -> TraceNumbers | None:
 
 
 def heatmap_reading(numbers: TraceNumbers, letters_right: int, n_letters: int) -> str:
-    """One sentence saying how to read an attention heatmap: which diagonal holds the weight,
-    how much sits on the textbook outline, and whether the output came out right."""
+    """One sentence, in the current language, saying how to read an attention heatmap: which
+    diagonal holds the weight, how much sits on the textbook outline, and whether the output
+    came out right."""
     best = numbers.best_offset
-    values = {"best": best, "own": numbers.offset_mass[best],
+    values = {"best": best, "own": numbers.offset_mass.get(best),
               "outline": numbers.mean_correct_mass or 0.0, "right": letters_right,
               "n": n_letters}
     if letters_right == n_letters:
-        verdict = "and all {n} letters come out right"
+        verdict = _("and all {n} letters come out right")
     else:
-        verdict = "and {right} of {n} letters come out right"
+        verdict = _("and {right} of {n} letters come out right")
     if not numbers.offset_mass:
-        return ("This task has no outline to compare with, " + verdict + ".").format(**values)
-    if best == 0:
-        where = "Most weight sits on the textbook outline ({outline:.0%} on average), "
+        where = _("This task has no outline to compare with, {verdict}.")
+    elif best == 0:
+        where = _("Most weight sits on the textbook outline ({outline:.0%} on average), "
+                  "{verdict}.")
     else:
-        where = ("Most weight sits on the model's own diagonal, {best:+d} column(s) from the "
-                 "textbook outline ({own:.0%} there, {outline:.0%} on the outline), ")
-    return (where + verdict + ".").format(**values)
+        where = _("Most weight sits on the model's own diagonal, {best:+d} column(s) from the "
+                  "textbook outline ({own:.0%} there, {outline:.0%} on the outline), {verdict}.")
+    return where.format(verdict=verdict.format(**values), **values)
 
 
 @dataclass
@@ -338,12 +341,28 @@ def training_length_warning(length: int, ranges: dict[str, tuple[int, int] | Non
     spans = set(outside.values())
     if len(spans) == 1:
         low, high = next(iter(spans))
-        models = " and ".join(f"the {name} model" for name in outside)
-        verb = "was" if len(outside) == 1 else "were"
-        return (f"This input has {length} letters, outside the lengths {models} {verb} trained "
-                f"on ({low} to {high}): expect more mistakes than the training scores "
-                "suggest.")
-    each = "; ".join(f"the {name} model on {low} to {high}"
-                     for name, (low, high) in outside.items())
-    return (f"This input has {length} letters, outside the lengths these models were trained on "
-            f"({each}): expect more mistakes than the training scores suggest.")
+        models = _joined([_(THE_MODEL).format(kind=_(name)) for name in outside], AND)
+        sentence = OUTSIDE_ONE if len(outside) == 1 else OUTSIDE_SOME
+        return _(sentence).format(length=length, models=models, low=low, high=high)
+    each = _joined([_(THE_MODEL_ON).format(kind=_(name), low=low, high=high)
+                    for name, (low, high) in outside.items()], SEMICOLON)
+    return _(OUTSIDE_EACH).format(length=length, each=each)
+
+
+OUTSIDE_ONE = N_("This input has {length} letters, outside the lengths {models} was trained on "
+                 "({low} to {high}): expect more mistakes than the training scores suggest.")
+OUTSIDE_SOME = N_("This input has {length} letters, outside the lengths {models} were trained "
+                  "on ({low} to {high}): expect more mistakes than the training scores "
+                  "suggest.")
+OUTSIDE_EACH = N_("This input has {length} letters, outside the lengths these models were "
+                  "trained on ({each}): expect more mistakes than the training scores suggest.")
+THE_MODEL, THE_MODEL_ON = N_("the {kind} model"), N_("the {kind} model on {low} to {high}")
+AND, SEMICOLON = N_("{first} and {rest}"), N_("{first}; {rest}")  # lists, one join at a time
+
+
+def _joined(parts: list[str], join: str) -> str:
+    """``parts`` joined from the right by the ``{first}``/``{rest}`` template ``join``."""
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = _(join).format(first=part, rest=text)
+    return text

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace
+from seqrev.i18n import pgettext
 from seqrev.models.seq2seq import Seq2Seq
 from seqrev.tasks.base import LetterTask
 from seqrev.tasks.registry import DEFAULT_TASK, make_task
@@ -90,7 +91,8 @@ class StepMechanism:
         return keys @ query  # (S,)
 
     def worked_score(self, n_terms: int = 3) -> str:
-        """LaTeX: the winning score as its largest terms plus the rest, with this step's numbers."""
+        """LaTeX: the winning score as its largest terms plus the rest, with this step's numbers
+        (its one word, "more", in the current language)."""
         i = self.winner
         terms = self.top_dims[:n_terms]
         if self.score_name == "additive":
@@ -102,8 +104,9 @@ class StepMechanism:
         n_rest = self.contributions.numel() - len(terms)
         shown = " + ".join(parts)
         values = " + ".join(f"({t.term:.3f})" for t in terms)
+        more = pgettext("the worked score's terms not shown", "more")
         return (rf"\begin{{aligned}} s_{{{i}}} &= {shown} + \underbrace{{\dots}}_{{{n_rest}"
-                rf"\ \text{{more}}}} \\ &= {values} + ({rest:.3f}) = "
+                rf"\ \text{{{more}}}}} \\ &= {values} + ({rest:.3f}) = "
                 rf"{float(self.scores[i]):.3f} \end{{aligned}}")
 
     def worked_softmax(self) -> str:

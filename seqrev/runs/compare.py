@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
 
+from seqrev.i18n import N_, _
 from seqrev.runs.history import MILESTONES, format_duration
 from seqrev.runs.store import RunRecord
 from seqrev.tables import ColumnSpec
@@ -41,24 +43,31 @@ def _reached_text(found: tuple[int, float] | None) -> str:
     return "" if found is None else format_duration(found[1])
 
 
+# a milestone column's words, filled with its target
+MILESTONE_HEADER = N_("to {target}")
+MILESTONE_HELP = N_("Wall time until held-out exact match first reached {target} (empty: not "
+                    "yet).")
+MILESTONE_TARGETS = {f"to {target:.0%}": f"{target:.0%}" for target in MILESTONES}
 # The table's columns, most useful first: whatever a narrow window scrolls out of sight is last.
+# Headers and help are in English here (marked for the catalogues); runs_columns translates them.
 RUN_COLUMNS = (
-    ColumnSpec("id", "run", "The run's id: open it on the Train page.", 95),
-    ColumnSpec("model", "model", "plain or attention", 85),
-    ColumnSpec("status", "status", "queued (with its place), running, stopped, finished, "
-               "interrupted or failed", 100),
-    ColumnSpec("steps", "steps", "Steps done of the run's total.", 85),
-    ColumnSpec("best exact", "best", "The best held-out exact match so far.", 60, "percent"),
-    *(ColumnSpec(f"to {target:.0%}", f"to {target:.0%}",
-                 f"Wall time until held-out exact match first reached {target:.0%} "
-                 "(empty: not yet).", 70) for target in MILESTONES),
-    ColumnSpec("wall time", "time", "Wall time the run has trained.", 60),
-    ColumnSpec("started", "started", "When the run started (UTC).", 95),
-    ColumnSpec("race", "race", "Runs with the same race id trained side by side on the same "
-               "batches.", 95),
-    ColumnSpec("settings", "settings", "The settings that differ between the runs listed "
-               "(steps are in the steps column).", 170),
-    ColumnSpec("checkpoint", "saved as", "The checkpoint this run was saved as.", 110),
+    ColumnSpec("id", N_("run"), N_("The run's id: open it on the Train page."), 95),
+    ColumnSpec("model", N_("model"), N_("plain or attention"), 85),
+    ColumnSpec("status", N_("status"), N_("queued (with its place), running, stopped, finished, "
+                                          "interrupted or failed"), 100),
+    ColumnSpec("steps", N_("steps"), N_("Steps done of the run's total."), 85),
+    ColumnSpec("best exact", N_("best"), N_("The best held-out exact match so far."), 60,
+               "percent"),
+    *(ColumnSpec(name, MILESTONE_HEADER.format(target=target),
+                 MILESTONE_HELP.format(target=target), 70)
+      for name, target in MILESTONE_TARGETS.items()),
+    ColumnSpec("wall time", N_("time"), N_("Wall time the run has trained."), 60),
+    ColumnSpec("started", N_("started"), N_("When the run started (UTC)."), 95),
+    ColumnSpec("race", N_("race"), N_("Runs with the same race id trained side by side on the "
+                                      "same batches."), 95),
+    ColumnSpec("settings", N_("settings"), N_("The settings that differ between the runs listed "
+                                              "(steps are in the steps column)."), 170),
+    ColumnSpec("checkpoint", N_("saved as"), N_("The checkpoint this run was saved as."), 110),
 )
 OPTIONAL_COLUMNS = ("race", "settings", "checkpoint")  # shown only when a row has a value
 
@@ -95,6 +104,15 @@ def runs_frame(runs: Sequence[RunRecord], queue_positions: dict[str, int] | None
     return frame.iloc[::-1].reset_index(drop=True) if len(frame) else frame
 
 
+def shown_spec(spec: ColumnSpec) -> ColumnSpec:
+    """``spec`` with its header and help in the current language."""
+    target = MILESTONE_TARGETS.get(spec.name)
+    if target is not None:
+        return dataclasses.replace(spec, header=_(MILESTONE_HEADER).format(target=target),
+                                   help=_(MILESTONE_HELP).format(target=target))
+    return dataclasses.replace(spec, header=_(spec.header), help=_(spec.help))
+
+
 def runs_columns(frame: pd.DataFrame) -> list[ColumnSpec]:
-    """The specs of ``frame``'s columns, in the table's order."""
-    return [spec for spec in RUN_COLUMNS if spec.name in frame.columns]
+    """The specs of ``frame``'s columns, in the table's order and the current language."""
+    return [shown_spec(spec) for spec in RUN_COLUMNS if spec.name in frame.columns]

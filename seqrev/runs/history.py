@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from seqrev.i18n import N_, _
 from seqrev.runs.store import RunHistory
 
 CHART_POINTS = 600  # most points per series sent to a chart on each poll
@@ -93,14 +94,20 @@ def format_duration(seconds: float | None) -> str:
 
 
 MILESTONES = (0.95, 0.99)  # held-out exact match: the plain and the attention targets
+REACHED = N_("{target:.0%} at step {step:,} ({time})")
+NOT_YET = N_("Exact match has not reached {target} yet.")
+FIRST_REACHED, FIRST_REACHED_NOT_YET = N_("First reached {parts}."), N_(
+    "First reached {parts}; not yet {target}.")
 
 
 def milestones_line(reached: dict[float, tuple[int, float] | None]) -> str:
-    """When held-out exact match first reached each milestone: the time to a good model."""
-    parts = [f"{target:.0%} at step {found[0]:,} ({format_duration(found[1])})"
+    """When held-out exact match first reached each milestone: the time to a good model, in
+    the current language."""
+    parts = [_(REACHED).format(target=target, step=found[0], time=format_duration(found[1]))
              for target, found in reached.items() if found is not None]
     missing = [f"{target:.0%}" for target, found in reached.items() if found is None]
     if not parts:
-        return f"Exact match has not reached {missing[0]} yet."
-    return "First reached " + " · ".join(parts) + (
-        f"; not yet {missing[0]}." if missing else ".")
+        return _(NOT_YET).format(target=missing[0])
+    if missing:
+        return _(FIRST_REACHED_NOT_YET).format(parts=" · ".join(parts), target=missing[0])
+    return _(FIRST_REACHED).format(parts=" · ".join(parts))

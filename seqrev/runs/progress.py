@@ -1,6 +1,6 @@
 """What the Train page says about a run or a race: its progress line, its lengths, its metrics.
 
-Plain data in, text and tables out, so the page only draws them.
+Plain data in, text (in the current language) and tables out, so the page only draws them.
 """
 
 from __future__ import annotations
@@ -10,13 +10,25 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from seqrev.i18n import N_, _
 from seqrev.runs.history import format_duration
 from seqrev.runs.store import RunHistory, RunRecord
 
-STARTING = ("Starting a worker process: it loads PyTorch and builds the models before the first "
-            "step ({seconds:.0f} s so far).")
-QUEUED = "Queued, position {position}: it starts when a worker is free."
-ONE_LENGTH, LENGTH_RANGE = "{low} letters", "{low} to {high} letters"
+STARTING = N_("Starting a worker process: it loads PyTorch and builds the models before the "
+              "first step ({seconds:.0f} s so far).")
+QUEUED = N_("Queued, position {position}: it starts when a worker is free.")
+ONE_LENGTH, LENGTH_RANGE = N_("{low} letters"), N_("{low} to {high} letters")
+STATUSES = {"running": N_("Running"), "stopped": N_("Stopped"), "finished": N_("Finished"),
+            "interrupted": N_("Interrupted"), "failed": N_("Failed")}
+# the progress line, by (a race, still running): a race's steps are each model's
+PROGRESS = {
+    (True, True): N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed · "
+                     "about {left} left"),
+    (False, True): N_("{status}: step {step} of {total} · {elapsed} elapsed · about {left} "
+                      "left"),
+    (True, False): N_("{status}: step {step} of {total} (each model) · {elapsed} elapsed"),
+    (False, False): N_("{status}: step {step} of {total} · {elapsed} elapsed"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,23 +49,25 @@ def race_progress(runs: Sequence[RunRecord], now: float, queue_position: int | N
     """
     run = runs[0]
     if run.status == "queued":
-        return Progress(0.0, QUEUED.format(position=queue_position or "?"))
+        return Progress(0.0, _(QUEUED).format(position=queue_position or "?"))
     step = min(r.steps_done for r in runs)
     wall = max(r.wall_seconds for r in runs)
     if run.status == "running" and not step:
-        return Progress(0.0, STARTING.format(seconds=max(0.0, now - (run.started or run.created))))
-    each = " (each model)" if len(runs) > 1 else ""
-    eta = ""
-    if run.status == "running":
-        eta = f" · about {format_duration(wall * (run.steps_total - step) / step)} left"
-    return Progress(min(1.0, step / run.steps_total),
-                    f"{run.status.capitalize()}: step {step} of {run.steps_total}{each} · "
-                    f"{format_duration(wall)} elapsed{eta}")
+        return Progress(0.0, _(STARTING).format(
+            seconds=max(0.0, now - (run.started or run.created))))
+    running = run.status == "running"
+    status = STATUSES.get(run.status)
+    text = _(PROGRESS[len(runs) > 1, running]).format(
+        status=_(status) if status else run.status.capitalize(), step=step,
+        total=run.steps_total, elapsed=format_duration(wall),
+        left=format_duration(wall * (run.steps_total - step) / step) if running else "")
+    return Progress(min(1.0, step / run.steps_total), text)
 
 
 def lengths_text(min_len: int, max_len: int) -> str:
     """``1 to 16 letters``, or ``10 letters`` for a single length."""
-    return (ONE_LENGTH if min_len == max_len else LENGTH_RANGE).format(low=min_len, high=max_len)
+    return _(ONE_LENGTH if min_len == max_len else LENGTH_RANGE).format(low=min_len,
+                                                                        high=max_len)
 
 
 def metrics_table(histories: Sequence[tuple[RunRecord, RunHistory]]) -> pd.DataFrame:

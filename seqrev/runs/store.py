@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seqrev.i18n import _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.smoothing import LossSmoother
 from seqrev.training.trainer import SAVED_BEFORE, EvalEvent, StepEvent, TrainConfig
@@ -117,7 +118,13 @@ EVAL_COLUMNS = ["step", "exact_match", "char_accuracy", "fine_accuracy", "wall_s
 
 
 class RunStoreError(Exception):
-    """The store is corrupt, locked or unwritable; ``str()`` is one line for the user."""
+    """The store is corrupt, locked or unwritable; ``str()`` is one line for the user, in the
+    current language. ``cause`` is the database's own error, when there is one: its English
+    text names the problem (disk full, read-only) for ``seqrev.disk``."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class RunNotFound(RunStoreError):  # noqa: N818  (the name the API promised)
@@ -165,7 +172,7 @@ def _hash_token(token: str) -> str:
 
 
 def _new_id() -> str:
-    return "r" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
+    return "r" + "".join(secrets.choice(_ID_ALPHABET) for _letter in range(9))
 
 
 def valid_run_id(text: str) -> bool:
@@ -298,13 +305,13 @@ class RunStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RunStoreError(f"run store: cannot create the runs folder "
-                                f"({error.strerror or error})") from None
+            raise RunStoreError(_("run store: cannot create the runs folder ({reason})").format(
+                reason=error.strerror or error), error) from None
         connection = self.connect()
         try:
             connection.executescript(_SCHEMA)  # commits on its own
         except sqlite3.Error as error:
-            raise RunStoreError(self._describe(error)) from None
+            raise RunStoreError(self._describe(error), error) from None
         finally:
             connection.close()
 
@@ -322,11 +329,11 @@ class RunStore:
             connection.execute("PRAGMA synchronous = NORMAL")
             return connection
         except sqlite3.Error as error:
-            raise RunStoreError(self._describe(error)) from None
+            raise RunStoreError(self._describe(error), error) from None
 
     def _describe(self, error: BaseException) -> str:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return f"run store ({self.db_path.name}): {text}"
+        return _("run store ({file}): {error}").format(file=self.db_path.name, error=text)
 
     @contextmanager
     def transaction(self, immediate: bool = True):
@@ -340,7 +347,7 @@ class RunStore:
         except sqlite3.Error as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            raise RunStoreError(self._describe(error)) from None
+            raise RunStoreError(self._describe(error), error) from None
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -353,7 +360,7 @@ class RunStore:
         try:
             return connection.execute(sql, tuple(parameters)).fetchall()
         except sqlite3.Error as error:
-            raise RunStoreError(self._describe(error)) from None
+            raise RunStoreError(self._describe(error), error) from None
         finally:
             connection.close()
 
@@ -391,15 +398,17 @@ class RunStore:
             queued = {r["worker"] for r in rows if r["status"] == "queued"}
             mine = {r["worker"] for r in rows if r["owner"] == owner}
             if len(mine) >= limits.per_owner:
-                raise QueueLimitError(
-                    f"Start refused: you already have {len(mine)} runs queued or running, the "
-                    f"limit per person ({limits.per_owner}, SEQREV_MAX_QUEUED_PER_OWNER). Stop "
-                    f"one or wait for one to finish; {len(queued)} runs are ahead in the queue.")
+                raise QueueLimitError(_(
+                    "Start refused: you already have {n} runs queued or running, the limit per "
+                    "person ({limit}, SEQREV_MAX_QUEUED_PER_OWNER). Stop one or wait for one to "
+                    "finish; {ahead} runs are ahead in the queue.").format(
+                        n=len(mine), limit=limits.per_owner, ahead=len(queued)))
             if len(queued) >= limits.queued:
-                raise QueueLimitError(
-                    f"Start refused: the queue is full with {len(queued)} runs waiting, the "
-                    f"limit of this server ({limits.queued}, SEQREV_MAX_QUEUED). Try again "
-                    f"once some have started; {len(queued)} runs are ahead in the queue.")
+                raise QueueLimitError(_(
+                    "Start refused: the queue is full with {n} runs waiting, the limit of this "
+                    "server ({limit}, SEQREV_MAX_QUEUED). Try again once some have started; "
+                    "{ahead} runs are ahead in the queue.").format(
+                        n=len(queued), limit=limits.queued, ahead=len(queued)))
             ids = [self._insert(connection, config, train_config, group_id=group_id,
                                 source=source, status="queued", token=token,
                                 extra={"owner": owner})
@@ -448,7 +457,7 @@ class RunStore:
                 (status, error, now, status, now, status, now, status, status, now, status,
                  run_id, *parameters))
             if cursor.rowcount == 0 and only_from is None:
-                raise RunNotFound(f"no run {run_id!r}")
+                raise RunNotFound(_("no run {run}").format(run=repr(run_id)))
             return cursor.rowcount > 0
 
     def attach_worker(self, run_id: str, pid: int) -> None:
@@ -530,7 +539,7 @@ class RunStore:
             row = connection.execute("SELECT status FROM runs WHERE id = ?",
                                      (run_id,)).fetchone()
             if row is None:
-                raise RunNotFound(f"no run {run_id!r}")
+                raise RunNotFound(_("no run {run}").format(run=repr(run_id)))
             now = time.time()
             if row["status"] == "queued":
                 connection.execute("UPDATE runs SET status = 'stopped', updated = ?, "
@@ -552,7 +561,7 @@ class RunStore:
             row = connection.execute("SELECT extra FROM runs WHERE id = ?",
                                      (run_id,)).fetchone()
             if row is None:
-                raise RunNotFound(f"no run {run_id!r}")
+                raise RunNotFound(_("no run {run}").format(run=repr(run_id)))
             extra = {**json.loads(row["extra"] or "{}"), **values}
             connection.execute("UPDATE runs SET extra = ?, updated = ? WHERE id = ?",
                                (json.dumps(extra), time.time(), run_id))
@@ -570,14 +579,15 @@ class RunStore:
         """The run with that id; RunNotFound otherwise."""
         rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
-            raise RunNotFound(f"no run {run_id!r}")
+            raise RunNotFound(_("no run {run}").format(run=repr(run_id)))
         return self._checked(rows[0])
 
     def _checked(self, row: sqlite3.Row) -> RunRecord:
         try:
             return _record(row)
         except (TypeError, ValueError, KeyError) as error:
-            raise RunStoreError(f"run store: run {row['id']!r} is malformed ({error})") from None
+            raise RunStoreError(_("run store: run {run} is malformed ({error})").format(
+                run=repr(row["id"]), error=error)) from None
 
     def list_runs(self, *, sweep_id: str | None = None, group_id: str | None = None,
                   statuses: Iterable[str] | None = None) -> list[RunRecord]:
@@ -657,7 +667,7 @@ class RunStore:
     def run_folder(self, run_id: str) -> Path:
         """Where ``run_id`` keeps its resumable state and worker log."""
         if not valid_run_id(run_id):
-            raise RunNotFound(f"no run {run_id!r}")
+            raise RunNotFound(_("no run {run}").format(run=repr(run_id)))
         return self.root / run_id
 
     # liveness

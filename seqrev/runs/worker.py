@@ -27,11 +27,15 @@ from dataclasses import replace
 import torch
 
 from seqrev.disk import DiskWriteError, as_disk_error, reserve_cause_file, write_cause
+from seqrev.i18n import N_, _
 from seqrev.runs.state import load_state, remove_temp_files, save_state, saved_step
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError
 from seqrev.training.trainer import EvalEvent, StepEvent, Trainer
 
 RECORDING = "recording the metrics"
+NOT_RECORDED = N_("could not record metrics: {error}")
+OUTCOME_NOT_RECORDED = N_("the worker could not record that the run {outcome}")
+OUTCOMES = {"finished": N_("finished"), "stopped": N_("stopped"), "failed": N_("failed")}
 
 FLUSH_SECONDS = 0.5  # metrics reach the store at least this often
 STATE_SECONDS = 5.0  # the resumable state is saved at least this often
@@ -53,8 +57,15 @@ class _Recorder:
             store.record_progress(self.run.id, self.steps, self.evals,
                                   steps_done=self.trainer.step, wall_seconds=wall_seconds)
         except RunStoreError as error:
-            raise as_disk_error(error, RECORDING) or error from None
+            raise disk_error(error, RECORDING) or error from None
         self.steps, self.evals = [], []
+
+
+def disk_error(error: RunStoreError, what: str) -> DiskWriteError | None:
+    """``error`` as a DiskWriteError if the database's own error behind it was a storage one
+    (its text is the database's English, whatever language the store's message is in)."""
+    return as_disk_error(error, what) or (as_disk_error(error.cause, what)
+                                          if getattr(error, "cause", None) else None)
 
 
 class Worker:
@@ -146,7 +157,7 @@ class Worker:
                 if on_trainer:
                     on_trainer(run.id, self.trainers[run.id])
         except RunStoreError as refused:
-            return self._end("failed", str(as_disk_error(refused, "starting the run") or refused))
+            return self._end("failed", str(disk_error(refused, "starting the run") or refused))
         beat = threading.Thread(target=self._heartbeat, name="seqrev-heartbeat", daemon=True)
         beat.start()
         last_flush = time.perf_counter()
@@ -166,7 +177,7 @@ class Worker:
         except DiskWriteError as refused:
             error = str(refused)
         except RunStoreError as refused:
-            error = f"could not record metrics: {refused}"
+            error = _(NOT_RECORDED).format(error=refused)
         except (RuntimeError, ValueError, OSError) as refused:  # e.g. out of memory
             error = f"{type(refused).__name__}: {str(refused).splitlines()[0][:300]}"
         finally:
@@ -184,7 +195,8 @@ class Worker:
             except RunStoreError as refused:
                 unrecorded.append((run.id, refused))
         for run_id, refused in unrecorded:
-            cause = error or f"the worker could not record that the run {outcome}"
+            cause = error or _(OUTCOME_NOT_RECORDED).format(
+                outcome=_(OUTCOMES.get(outcome, outcome)))
             kept = write_cause(self.store.run_folder(run_id), cause)
             print(f"seqrev worker: run {run_id} {outcome}: {cause}; the store refused it "
                   f"({refused}); " + ("the cause is kept in the run folder and recorded when "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import seqrev.sweeps.trial as trial
+from seqrev.i18n import N_, _
 from seqrev.sweeps.coordinator import Coordinator
 from seqrev.sweeps.spec import SweepError, SweepSpec, build_configs
 from seqrev.sweeps.store import (
@@ -35,6 +36,8 @@ from seqrev.sweeps.store import (
     update_sweep,
 )
 
+UNREACHABLE = N_("cannot reach Ray at {address}: {reason}")  # the reason as the OS or Ray says
+
 
 def resolve_address(address: str | None) -> str | None:
     """``--address`` if given, else ``RAY_ADDRESS``, else None (a local Ray)."""
@@ -46,15 +49,16 @@ def check_address(address: str, timeout: float = 3.0) -> None:
     if address in ("auto", "local"):
         return
     target = address.split("://", 1)[-1].rstrip("/")
-    host, _, port_text = target.rpartition(":")
+    host, _colon, port_text = target.rpartition(":")
     if not host or not port_text.isdigit():
-        raise SweepError(f"cannot reach Ray at {address!r}: expected HOST:PORT")
+        raise SweepError(_("cannot reach Ray at {address}: expected HOST:PORT").format(
+            address=repr(address)))
     try:
         with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout):
             pass
     except (OSError, ValueError) as error:
-        raise SweepError(f"cannot reach Ray at {address!r}: "
-                         f"{error.strerror or type(error).__name__}") from None
+        raise SweepError(_(UNREACHABLE).format(
+            address=repr(address), reason=error.strerror or type(error).__name__)) from None
 
 
 _WHERE = "Ray"
@@ -75,8 +79,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
             ray.init(address=address, runtime_env={"py_modules": [package]},
                      log_to_driver=False, configure_logging=False)
         except Exception as error:  # ConnectionError, RuntimeError, grpc errors
-            raise SweepError(f"cannot reach Ray at {address!r}: "
-                             f"{str(error).splitlines()[0] if str(error) else error!r}") from None
+            raise SweepError(_(UNREACHABLE).format(
+                address=repr(address),
+                reason=str(error).splitlines()[0] if str(error) else repr(error))) from None
         _WHERE = f"the Ray cluster at {address}"
     else:
         try:
