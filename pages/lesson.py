@@ -19,6 +19,7 @@ from pages.common import (
     escape_markdown,
     require_router,
     selected,
+    selected_name,
     shipped,
     trained_on_pairs,
     with_language,
@@ -50,7 +51,7 @@ def identity(checkpoint) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def printouts(ids: tuple[str, str], text: str, _models: dict) -> list[lesson.Printout]:
+def printouts(ids: tuple[str, ...], text: str, _models: dict) -> list[lesson.Printout]:
     return [lesson.printout(kind, model, text) for kind, model in _models.items()]
 
 
@@ -151,8 +152,12 @@ def chapter_task():
     if text is None:
         return {"text": escape_markdown(raw, 20), "length": len(raw), "sample": lesson.LAB_SAMPLE,
                 "verdict": _(lesson.NO_VERDICT)}, ("pages/decode.py", {})
-    lines = printouts((identity(plain), identity(attention)), text,
-                      {"plain": plain.model, "attention": attention.model})
+    models = {"plain": plain, "attention": attention}
+    transformer = selected("transformer") if selected_name("transformer") else None
+    if transformer is not None and reverses(transformer):
+        models["transformer"] = transformer  # the next chapter of the course, beside the lab's
+    lines = printouts(tuple(identity(cp) for cp in models.values()), text,
+                      {kind: cp.model for kind, cp in models.items()})
     for line in lines:
         st.markdown(_(lesson.MODEL_LABELS[line.kind]))
         st.code(line.line, language=None, wrap_lines=True)

@@ -88,10 +88,6 @@ STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "stopped": N_(
 # words; translate_message matches them until those modules take them through _() themselves.
 # Every other message the page shows comes from the library in the reader's language.
 ENGLISH_MESSAGES = (
-    N_("min_len {low} is above max_len {high}: the shortest training string must not be longer "
-       "than the longest"),
-    N_("score: {score} compares keys and queries of one size; a bidirectional encoder's keys "
-       "are twice the hidden size, so use bilinear or additive"),
     N_("Start refused: these settings would train for about {time} here, over the {limit} "
        "minutes a run may take on this shared server (SEQREV_MAX_RUN_MINUTES). Use fewer "
        "steps, a smaller model or shorter strings."),

@@ -14,7 +14,8 @@ from seqrev.decoding.search import beam_search, greedy_trace
 from seqrev.tasks.vocab import token_label
 from tests.apptest_support import open_page
 
-KINDS = {"plain": checkpoints.SHIPPED_PLAIN, "attention": checkpoints.SHIPPED_ATTENTION}
+KINDS = {"plain": checkpoints.SHIPPED_PLAIN, "attention": checkpoints.SHIPPED_ATTENTION,
+         "transformer": checkpoints.SHIPPED_TRANSFORMER}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,11 @@ def test_renders_on_the_shipped_checkpoints():
     at = decode_page()
     assert not at.error
     assert at.text_input(key="decode_text").value == "MISSISSIPPIRIVER"
-    assert len(outputs_html(at)) == 2
+    assert len(outputs_html(at)) == 3
     assert set(charts(at)) == {"decode_topk_plain", "decode_topk_attention",
-                               "decode_attention_attention"}
-    assert len(at.dataframe) == 2
+                               "decode_attention_attention", "decode_topk_transformer",
+                               "decode_attention_transformer"}
+    assert len(at.dataframe) == 3
 
 
 def test_outputs_equal_greedy_traces(shipped):
@@ -164,7 +166,7 @@ def test_forced_prefix_what_if(shipped):
 def test_default_input_is_one_the_plain_model_gets_wrong_and_attention_right(shipped):
     at = decode_page()
     text = at.text_input(key="decode_text").value
-    plain, attention = (greedy_trace(shipped[kind], text) for kind in KINDS)
+    plain, attention = (greedy_trace(shipped[kind], text) for kind in ("plain", "attention"))
     assert not plain.correct and attention.correct
     lo, hi = (checkpoints.load_checkpoint("plain").train_config.min_len,
               checkpoints.load_checkpoint("plain").train_config.max_len)
@@ -181,7 +183,8 @@ def test_input_longer_than_training_is_warned_about(text):
     assert len(at.warning) == 1
     shown = at.warning[0].value.replace("\\", "")
     assert f"has {len(text)} letters" in shown and "(1 to 16)" in shown
-    assert "plain model and the attention model were trained" in shown
+    assert ("the plain model, the attention model and the transformer model were trained"
+            in shown)
 
 
 def test_input_inside_training_lengths_is_not_warned_about():
@@ -194,5 +197,6 @@ def test_beam_trees_name_their_model_and_keep_the_legend_off_the_axis_title():
     specs = charts(at)
     for kind in KINDS:
         layout = specs[f"decode_beam_{kind}"]["layout"]
-        assert layout["title"]["text"].startswith(f"{kind.capitalize()} model ({kind}): beam")
+        title = "Transformer" if kind == "transformer" else f"{kind.capitalize()} model"
+        assert layout["title"]["text"].startswith(f"{title} ({kind}): beam")
         assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"

@@ -14,7 +14,8 @@ def test_home_shows_both_models_numbers():
     at.switch_page("pages/home.py").run()  # the Lesson is the first page
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["model"]) == [checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION]
+    assert list(table["model"]) == [checkpoints.SHIPPED_PLAIN, checkpoints.SHIPPED_ATTENTION,
+                                    checkpoints.SHIPPED_TRANSFORMER]
     sidecar = checkpoints.read_sidecar(checkpoints.SHIPPED_ATTENTION, checkpoints.SHIPPED_DIR)
     row = table[table["kind"] == "attention"].iloc[0]
     assert row["exact 10"] == sidecar["evaluation"]["length_10"]["exact_match"]
@@ -24,15 +25,16 @@ def test_home_shows_both_models_numbers():
     assert lines["attention"]["x"] == sorted(int(k) for k in expected)
     assert lines["attention"]["y"] == [expected[str(x)]["exact_match"]
                                        for x in lines["attention"]["x"]]
-    assert "plain" in lines
-    assert pickers == ["Plain model", "Attention model"]
+    assert "plain" in lines and "transformer" in lines
+    assert pickers == ["Plain model", "Attention model", "Transformer"]
 
 
 def test_home_offers_each_selected_models_lab_report():
     at = open_page("pages/home.py")
     assert [b.proto.label for b in at.get("download_button")] == [
         f"Lab report of {checkpoints.SHIPPED_PLAIN} (HTML)",
-        f"Lab report of {checkpoints.SHIPPED_ATTENTION} (HTML)"]
+        f"Lab report of {checkpoints.SHIPPED_ATTENTION} (HTML)",
+        f"Lab report of {checkpoints.SHIPPED_TRANSFORMER} (HTML)"]
 
 
 def test_a_deep_link_to_home_goes_through_the_router():

@@ -51,7 +51,7 @@ def test_parse_grid_names_aliases_ranges_and_duplicates():
     (["hidden_dim"], "is not NAME=VALUES"),
     (["hidden_dim=0"], "hidden_dim"),
     (["hidden_dim=abc"], "hidden_dim"),
-    (["kind=plain,transformer"], "kind"),
+    (["kind=plain,lstm"], "kind"),
     (["learning_rate=5"], "learning_rate"),
     (["max_len=9:3:1"], "STOP >= START"),
 ])

@@ -20,6 +20,7 @@ from seqrev.charts.training import model_color
 from seqrev.decoding.search import DecodeTrace
 from seqrev.i18n import N_, _
 from seqrev.inspection.analysis import MODELS, source_labels, step_labels
+from seqrev.models.kinds import KIND_NAMES
 from seqrev.tasks.vocab import token_label
 
 IDEAL_NAME = N_("textbook outline: {rule}")
@@ -246,11 +247,13 @@ def _line_figure(title: str, x_title: str, y_title: str) -> go.Figure:
 
 def _add_model_lines(figure: go.Figure, frame: pd.DataFrame, x: str, y: str, hover: str
                      ) -> None:
-    """One line per model of ``frame[y]`` against ``frame[x]``, with n on hover.
+    """One line per model of ``frame[y]`` against ``frame[x]``, with n on hover: the lab's two
+    always, a Transformer where the frame holds one.
 
     ``hover`` is a translated template with a ``{kind}`` placeholder (plotly's fields doubled).
     """
-    for model in MODELS:
+    shown = set(frame["model"])
+    for model in (kind for kind in KIND_NAMES if kind in MODELS or kind in shown):
         part = frame[frame["model"] == model]
         name = _(model)
         figure.add_trace(go.Scatter(

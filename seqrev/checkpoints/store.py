@@ -59,6 +59,7 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 # SEQREV_CHECKPOINT_DIR moves where checkpoints are read and written (the tests use a temp dir)
 CHECKPOINT_DIR = Path(os.environ.get("SEQREV_CHECKPOINT_DIR", SHIPPED_DIR))
 SHIPPED_PLAIN, SHIPPED_ATTENTION = KINDS["plain"].shipped, KINDS["attention"].shipped
+SHIPPED_TRANSFORMER = KINDS["transformer"].shipped
 # one small attention model per built-in task, for the task gallery and the task-aware pages
 SHIPPED_BY_TASK = {"reverse": SHIPPED_ATTENTION, "copy": "attention-copy",
                    "sort": "attention-sort", "rotate:3": "attention-rotate3"}

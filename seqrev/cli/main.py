@@ -18,27 +18,20 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 
 import seqrev.checkpoints.store as checkpoints
 import seqrev.cli.pairs as pairs_cli
 import seqrev.cli.sweep as sweeps
 from seqrev.cli.messages import COULD_NOT_WRITE, WROTE, scores_line
+from seqrev.cli.overrides import decode_overrides
 from seqrev.cli.runs import add_runs_parser, add_train_arguments, cmd_runs, cmd_train
 from seqrev.decoding.evaluation import (
     evaluate_fresh,
     greedy_batch,
 )
 from seqrev.decoding.search import (
-    AttentionOverride,
-    OverrideError,
-    check_blend,
-    check_overrides,
     decode_text,
     greedy_trace,
-    head_override,
-    is_transformer,
-    parse_override,
 )
 from seqrev.devices import DEVICE_CHOICES, resolve_device
 from seqrev.errors import UsageError, one_line
@@ -230,50 +223,6 @@ def cmd_eval(args) -> int:
 BY_LENGTH_HEADER = N_("length      n   exact    char    fine")
 
 
-def _decode_overrides(args, checkpoint, texts: list[str]) -> list[AttentionOverride]:
-    """``--attend``/``--blend`` parsed and checked against every text, or a UsageError."""
-    try:
-        blend = check_blend(args.blend)
-    except OverrideError as error:
-        raise UsageError(f"--blend: {error}") from None
-    try:
-        overrides = [parse_override(value, blend) for value in args.attend]
-        if overrides and not checkpoint.model.has_attention:
-            raise OverrideError(_("checkpoint {name} is a plain model: it has no attention to "
-                                  "override").format(name=repr(checkpoint.name)))
-        if overrides and args.beam > 1:
-            raise OverrideError(_("works with greedy decoding only; leave out --beam"))
-        for text in texts:
-            check_overrides(overrides, len(text), True)
-    except OverrideError as error:
-        raise UsageError(f"--attend: {error}") from None
-    return _on_head(args, checkpoint, texts, overrides)
-
-
-def _on_head(args, checkpoint, texts: list[str], overrides: list[AttentionOverride]
-             ) -> list[AttentionOverride]:
-    """``overrides`` aimed at ``--head LAYER:HEAD`` (a Transformer's), or a UsageError."""
-    model = checkpoint.model
-    if args.head is None:
-        return overrides
-    if not is_transformer(model):
-        raise UsageError(_("--head: checkpoint {name} is not a Transformer: it has one "
-                           "attention, not heads").format(name=repr(checkpoint.name)))
-    parts = args.head.strip().split(":")
-    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
-        raise UsageError(_("--head: {text} is not LAYER:HEAD (two whole numbers, e.g. 1:0)"
-                           ).format(text=repr(args.head[:40])))
-    layer, head = (int(part) for part in parts)
-    aimed = [replace(o, layer=layer, head=head) for o in overrides]
-    try:
-        for override in aimed:
-            for text in texts:
-                model.check_override(head_override(model, override), len(text))
-    except ValueError as error:
-        raise UsageError(f"--head: {error}") from None
-    return aimed
-
-
 def _decode_record(trace) -> dict:
     """The lab line's fields and every step, for ``decode --json``."""
     steps = [{"step": s.position, "fed": token_label(s.fed_token),
@@ -293,12 +242,12 @@ def cmd_decode(args) -> int:
     pairs = checkpoints.pairs_task(checkpoint)
     if pairs is not None:
         return pairs_cli.decode_pairs(args, checkpoint, pairs,
-                                      lambda texts: _decode_overrides(args, checkpoint, texts))
+                                      lambda texts: decode_overrides(args, checkpoint, texts))
     try:
         texts = [normalize(t) for t in args.text]
     except InputError as error:
         raise UsageError(str(error)) from None
-    overrides = _decode_overrides(args, checkpoint, texts)
+    overrides = decode_overrides(args, checkpoint, texts)
     traces = [greedy_trace(checkpoint.model, text, overrides=overrides) if overrides
               else decode_text(checkpoint.model, text, args.beam) for text in texts]
     if args.json:

@@ -28,7 +28,7 @@ from seqrev.tasks.vocab import PAD, decode, token_label
 
 Alignment = list[frozenset[int]] | None  # per output step, the source positions to read
 
-MODELS = KIND_NAMES  # the kinds a comparison lines up
+MODELS = KIND_NAMES[:2]  # the kinds a comparison lines up: the lab's plain and attention
 
 
 def attention_entropy(matrix: torch.Tensor) -> torch.Tensor:
@@ -341,7 +341,7 @@ def training_length_warning(length: int, ranges: dict[str, tuple[int, int] | Non
     spans = set(outside.values())
     if len(spans) == 1:
         low, high = next(iter(spans))
-        models = _joined([_(THE_MODEL).format(kind=_(name)) for name in outside], AND)
+        models = _joined([_(THE_MODEL).format(kind=_(name)) for name in outside], AND, COMMA)
         sentence = OUTSIDE_ONE if len(outside) == 1 else OUTSIDE_SOME
         return _(sentence).format(length=length, models=models, low=low, high=high)
     each = _joined([_(THE_MODEL_ON).format(kind=_(name), low=low, high=high)
@@ -358,11 +358,14 @@ OUTSIDE_EACH = N_("This input has {length} letters, outside the lengths these mo
                   "trained on ({each}): expect more mistakes than the training scores suggest.")
 THE_MODEL, THE_MODEL_ON = N_("the {kind} model"), N_("the {kind} model on {low} to {high}")
 AND, SEMICOLON = N_("{first} and {rest}"), N_("{first}; {rest}")  # lists, one join at a time
+COMMA = N_("{first}, {rest}")
 
 
-def _joined(parts: list[str], join: str) -> str:
-    """``parts`` joined from the right by the ``{first}``/``{rest}`` template ``join``."""
+def _joined(parts: list[str], join: str, before: str | None = None) -> str:
+    """``parts`` joined from the right by the ``{first}``/``{rest}`` template ``join``, or by
+    ``before`` for every pair but the last ("a, b and c")."""
     text = parts[-1]
-    for part in reversed(parts[:-1]):
-        text = _(join).format(first=part, rest=text)
+    for index, part in enumerate(reversed(parts[:-1])):
+        template = join if index == 0 or before is None else before
+        text = _(template).format(first=part, rest=text)
     return text

@@ -59,8 +59,8 @@ class Chapter:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, "task", N_("The task and the lab's printout"), (
         N_("A model reads a string of capital letters and must write it backwards."),
-        N_("The course lab prints one line per test string, and so does this app: here both "
-        "models answer for a {length}-letter string, and {verdict}"),
+        N_("The course lab prints one line per test string, and so does this app: here each "
+        "model answers for a {length}-letter string, and {verdict}"),
         N_("Type any string, such as the lab's own sample {sample}, to try another."),
     ), N_("Step through the decoding of {text} on the Decode page.")),
     Chapter(2, "one-vector", N_("One vector is not enough"), (
@@ -129,7 +129,8 @@ RACE_WHAT = (N_("The race trains both models at the app's default settings on st
              "{low} to {high} letters, for {steps} steps each."))
 RACE_WHAT_ONE_LENGTH = (N_("The race trains both models at the app's default settings on "
                         "strings of {high} letters, for {steps} steps each."))
-MODEL_LABELS = {"plain": N_("**Plain model**"), "attention": N_("**Attention model**")}
+MODEL_LABELS = {"plain": N_("**Plain model**"), "attention": N_("**Attention model**"),
+                "transformer": N_("**Transformer**")}
 OWN_RUN, FORCED_RUN = N_("**Its own run**"), N_("**Forced**")
 OUTPUT_RIGHT, OUTPUT_WRONG = N_("{label}: right"), N_("{label}: wrong")
 NO_VERDICT = N_("neither can answer until the string holds only the letters A to Z.")
