@@ -67,3 +67,13 @@ def test_the_heads_section_draws_every_head_and_one_heads_arithmetic():
     caption = " ".join(c.value for c in at.caption)
     assert "a vector of 16 numbers" in caption
     assert "1/√16 = **0.250**" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_heads_section_in_chinese_has_no_english_prose():
+    from tests.test_page_i18n import assert_no_english
+
+    at = open_page("pages/attention.py", {"lang": "zh", "section": "heads", "text": "HELLO"})
+    assert not at.exception and not at.error
+    assert "Transformer 的注意力头" in [r.options for r in at.radio][0]
+    # the model's name, q/k/v notation and softmax stay as the course writes them
+    assert_no_english(at, frozenset({"transformer", "softmax", "gru", "q", "k", "v", "d"}))

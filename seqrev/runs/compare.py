@@ -52,7 +52,7 @@ MILESTONE_TARGETS = {f"to {target:.0%}": f"{target:.0%}" for target in MILESTONE
 # Headers and help are in English here (marked for the catalogues); runs_columns translates them.
 RUN_COLUMNS = (
     ColumnSpec("id", N_("run"), N_("The run's id: open it on the Train page."), 95),
-    ColumnSpec("model", N_("model"), N_("plain or attention"), 85),
+    ColumnSpec("model", N_("model"), N_("plain, attention or transformer"), 85),
     ColumnSpec("status", N_("status"), N_("queued (with its place), running, stopped, finished, "
                                           "interrupted or failed"), 100),
     ColumnSpec("steps", N_("steps"), N_("Steps done of the run's total."), 85),
