@@ -172,6 +172,12 @@ def selected_name(kind: str) -> str | None:
     return name
 
 
+def shown_kinds() -> list[str]:
+    """The kinds a page shows: the lab's two always (a missing one is an error to see), the
+    Transformer where a checkpoint of it is there to pick."""
+    return [kind for kind in KINDS if kind in ("plain", "attention") or selected_name(kind)]
+
+
 def trained_on_pairs(name: str | None) -> bool:
     """Whether the checkpoint ``name`` was trained on a file of pairs (read from its sidecar)."""
     if name is None:

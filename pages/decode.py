@@ -8,6 +8,7 @@ from pages.common import (
     require_router,
     selected,
     selected_name,
+    shown_kinds,
     trained_on_pairs,
 )
 from pages.decode_pairs import decode_pairs, library_message
@@ -253,7 +254,7 @@ if text and method == GREEDY:
                    "letter."))
         if raw_prefix:
             prefix = _letters_or_error(raw_prefix, _("Cannot force “{text}”: {error}.")) or ""
-models = {kind: selected(kind) for kind in KIND_NAMES} if text else {}
+models = {kind: selected(kind) for kind in shown_kinds()} if text else {}
 traces = {kind: _decode(cp, text, method, width, prefix) for kind, cp in models.items() if cp}
 traces = {kind: trace for kind, trace in traces.items() if trace}
 if text and models:

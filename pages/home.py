@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from pages.common import require_router, selected, with_language
+from pages.common import require_router, selected, shown_kinds, with_language
 from pages.widgets import checkpoint_report_download, column_config, gallery_section
 from seqrev.charts import HEADLINE_COLUMNS, headline_table, sidecar_accuracy_by_length
 from seqrev.charts.attention import exact_match_figure
 from seqrev.i18n import N_, _
 from seqrev.i18n.figures import translate_figure
-from seqrev.models.kinds import KIND_NAMES
 
 require_router("pages/home.py")
 
@@ -32,7 +31,7 @@ LINKS = (
 
 st.title(_(TITLE))
 st.markdown(_(INTRO))
-models = {kind: selected(kind) for kind in KIND_NAMES}
+models = {kind: selected(kind) for kind in shown_kinds()}
 rows = [cp.meta | {"name": cp.name, "kind": kind} for kind, cp in models.items() if cp]
 if rows:
     st.subheader(_("The selected models"))

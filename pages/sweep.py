@@ -276,7 +276,7 @@ def start_form(store) -> None:
         hidden = cols[0].multiselect(_("Hidden sizes"), HIDDEN_CHOICES, default=[16, 64])
         lengths = cols[1].multiselect(_("Train on lengths 1 to"), LENGTH_CHOICES,
                                       default=[5, 10])
-        kinds = cols[2].multiselect(_("Models"), list(KIND_NAMES), default=list(KIND_NAMES),
+        kinds = cols[2].multiselect(_("Models"), list(KIND_NAMES), default=list(KIND_NAMES[:2]),
                                     format_func=translated(KIND_NAMES))
         tasks = st.multiselect(_("Tasks"), task_specs(), default=[DEFAULT_TASK],
                                format_func=translated(task_specs()),

@@ -90,7 +90,7 @@ def test_teacher_forcing_below_one_feeds_predictions_back():
 
 def test_config_rejects_unknown_values():
     with pytest.raises(ValueError, match="kind"):
-        ModelConfig(kind="transformer")
+        ModelConfig(kind="lstm")
     with pytest.raises(ValueError, match="score"):
         ModelConfig(score="cosine")
 

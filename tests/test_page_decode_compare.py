@@ -28,7 +28,7 @@ def test_second_string_decodes_beside_the_first_with_differences_marked(page):
     assert not page.exception and not page.error
     assert any(c.value == "Inputs differ at position 18." for c in page.caption)
     tables = compare_tables(page)
-    assert len(tables) == 2
+    assert len(tables) == 3
     for kind, table in zip(("plain", "attention"), tables, strict=True):
         model = load_checkpoint(kind).model
         first = greedy_trace(model, "ABCDEFGHIJKLMNOPQRS")
@@ -53,7 +53,7 @@ def test_outputs_one_letter_apart_read_as_one_letter_not_every_step(page):
     assert any(m.value == "**Attention model**: Lined up letter by letter: 1 letter(s) only in "
                "the first output; 9 letter(s) agree." for m in page.markdown)
     aligned = [h.proto.body for h in page.get("html") if "seqrev-aligned" in h.proto.body]
-    assert len(aligned) == 2 and aligned[1].count('data-status="only first"') == 2
+    assert len(aligned) == 3 and aligned[1].count('data-status="only first"') == 2
 
 
 def test_a_forced_start_is_said_to_apply_to_both(page):

@@ -84,7 +84,7 @@ def test_a_forced_prefix_and_two_inputs_compared_in_chinese():
     assert not at.exception and not at.error
     assert any("对两个字符串、两个模型都适用" in i.value for i in at.info)
     tables = [d.value for d in at.dataframe if "不同" in d.value.columns]
-    assert len(tables) == 2 and "第二个写出" in tables[0].columns
+    assert len(tables) == 3 and "第二个写出" in tables[0].columns
     assert_no_english(at, ALLOWED)
     at.text_input(key="decode_prefix").input("").run()
     at.text_input(key="decode_second").set_value("HELLOWORLD").run()
