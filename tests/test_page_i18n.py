@@ -26,7 +26,7 @@ ALLOWED = {
     "exact", "chars", "plain", "bilinear", "dot", "additive", "reverse", "copy", "sort",
     "rotate", "ok", "vs",
     "language",  # the switch's own label is in both languages: "Language / 语言"
-    "transformer", "sinusoidal", "learned", "heads",  # a model's name, setting and URL values
+    "transformer", "sinusoidal", "learned", "heads", "dropout",  # a model, a term, its values
 }
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 _URL = re.compile(r"https?://\S+|\?[a-z]+=\S*|[\w./-]+\.(?:py|md|json|safetensors|txt)\b")

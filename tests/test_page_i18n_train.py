@@ -39,7 +39,7 @@ def test_the_settings_form_and_its_toggle_read_in_chinese(runs_dir):
     assert named["train_learning_rate"] == "学习率（Adam）"
     assert named["train_bidirectional"] == "双向编码器"
     assert "0 表示关闭" in at.text_input(key="train_grad_clip").help  # its range, translated
-    assert at.segmented_control(key="train_models").proto.options[0].content == "两个都练：公平比赛"
+    assert at.segmented_control(key="train_models").proto.options[0].content == "两个 GRU：公平比赛"
     assert_no_english(at, OPTIONS)
     at.toggle(key="train_bidirectional").set_value(True).run()
     assert not at.exception and not at.error
@@ -60,7 +60,8 @@ def test_english_is_unchanged(runs_dir):
     at = open_page("pages/train.py", {"lang": "en"})
     assert at.title[0].value == "Train"
     assert labels(at)["train_bidirectional"] == "Bidirectional encoder"
-    assert at.segmented_control(key="train_models").proto.options[0].content == "Both: a fair race"
+    first_choice = at.segmented_control(key="train_models").proto.options[0].content
+    assert first_choice == "Both GRUs: a fair race"
 
 
 def test_a_bad_link_is_named_in_chinese_and_escaped(runs_dir):
@@ -77,7 +78,7 @@ def test_a_bad_link_is_named_in_chinese_and_escaped(runs_dir):
     assert any("[x](http://e.x)" in w for w in warnings)  # named ...
     assert not any("[x](http://e.x)" in w.value for w in at.warning)  # ... and escaped
     # the URL's own words (parameters, flags, values) and the reader's text stay as typed
-    assert_no_english(at, OPTIONS | {"lr", "qq", "zz", "maybe", "true", "false", "model",
+    assert_no_english(at, OPTIONS | {"lr", "qq", "zz", "maybe", "true", "false", "model", "all",
                                      "both", "bidirectional", "http"})
 
 
