@@ -41,9 +41,9 @@ def traces(figure: go.Figure) -> dict[str, go.Scatter]:
     return {trace.name: trace for trace in figure.data}
 
 
-def test_the_two_models_have_distinct_fixed_colours():
-    assert set(MODEL_COLORS) == {"plain", "attention"}
-    assert MODEL_COLORS["plain"] != MODEL_COLORS["attention"]
+def test_every_model_kind_has_its_own_fixed_colour():
+    assert set(MODEL_COLORS) == {"plain", "attention", "transformer"}
+    assert len(set(MODEL_COLORS.values())) == 3
     assert model_color("attention") == MODEL_COLORS["attention"]
     assert model_color("something else") == FALLBACK_COLOR
 
