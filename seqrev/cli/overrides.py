@@ -13,6 +13,7 @@ from seqrev.decoding.overrides import (
     head_override,
     parse_override,
 )
+from seqrev.decoding.search import is_transformer
 from seqrev.errors import UsageError
 from seqrev.i18n import _
 
@@ -43,7 +44,7 @@ def _on_head(args, checkpoint, texts: list[str], overrides: list[AttentionOverri
     model = checkpoint.model
     if args.head is None:
         return overrides
-    if model.config.kind != "transformer":
+    if not is_transformer(model):
         raise UsageError(_("--head: checkpoint {name} is not a Transformer: it has one "
                            "attention, not heads").format(name=repr(checkpoint.name)))
     parts = args.head.strip().split(":")

@@ -146,8 +146,7 @@ def _memory_fields(model: Seq2Seq, memory: Memory) -> dict:
 
 def _select_rows(state, rows: torch.Tensor):
     """The decoder state of batch rows ``rows``: a GRU's hidden rows or a Transformer's cache."""
-    return state.select(rows) if hasattr(state, "select") and not torch.is_tensor(state) \
-        else state.index_select(0, rows)
+    return state.index_select(0, rows) if torch.is_tensor(state) else state.select(rows)
 
 
 def _overridden_step(model: Seq2Seq, fed: torch.Tensor, hidden: torch.Tensor, memory: Memory,
