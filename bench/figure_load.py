@@ -1,14 +1,14 @@
 """Real Chromium: how long each page takes to draw its main figure, idle and with 3 races.
 
-    python -m bench.figure_load [--repeats 3] [--races 3] [--json]
+    python -m bench.figure_load [--repeats 3] [--races 3] [--start serve|app] [--json]
 
-Starts ``streamlit run app.py`` on a free localhost port with a private run store and
-``SEQREV_MAX_RUNNING`` set to the number of races, so that every race trains at once. For
-each page it opens a fresh tab and times from ``goto`` until the page's main figure (or, where
-a page has none before a run exists, its main element) is visible: once on the fresh server
-(the first visitor pays for loading the checkpoints), then ``--repeats`` times idle, then
-``--repeats`` times while the races train. Goal (issue 15): at most 2.5 s idle, and within
-3x idle + 2 s under load. Needs Debian's chromium.
+Starts ``streamlit run serve.py`` (the README's command; ``--start app`` for app.py) on a free
+localhost port with a private run store and ``SEQREV_MAX_RUNNING`` set to the number of races,
+so that every race trains at once. For each page it opens a fresh tab and times from ``goto``
+until the page's main figure (or, where a page has none before a run exists, its main element)
+is visible: once on the fresh server (the first visitor pays for loading the checkpoints), then
+``--repeats`` times idle, then ``--repeats`` times while the races train. Goal (issue 15): at
+most 2.5 s idle, and within 3x idle + 2 s under load. Needs Debian's chromium.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--races", type=int, default=3)
+    parser.add_argument("--start", choices=("serve", "app"), default="serve",
+                        help="the script streamlit runs: serve.py preloads the pages' modules")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -83,12 +85,12 @@ def main() -> None:
     env = {**os.environ, "SEQREV_RUNS_DIR": str(runs_folder),
            "SEQREV_MAX_RUNNING": str(args.races)}
     server_process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", f"{args.start}.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = f"http://127.0.0.1:{port}"
     results: dict = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()[0],
-                     "races": args.races, "pages": {}}
+                     "races": args.races, "start": f"{args.start}.py", "pages": {}}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
@@ -119,7 +121,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(results))
         return
-    print(f"{results['cores']} cores, {results['races']} races "
+    print(f"{results['start']}, {results['cores']} cores, {results['races']} races "
           f"({results.get('running_runs')} runs training)")
     print("| page | first visit s | idle s | with races s | limit s | idle met | load met |")
     print("|---|---|---|---|---|---|---|")

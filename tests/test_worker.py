@@ -161,3 +161,29 @@ def test_the_launcher_runs_queued_runs_in_worker_processes(store, monkeypatch):
     # the first worker hands its slot to the second as it ends
     _wait_for(lambda: all(store.get(r.id).status == "finished" for r in runs), timeout=120)
     scheduler.reap_children()
+
+
+def test_an_app_worker_trains_below_the_servers_priority(store, monkeypatch):
+    from seqrev.cli.main import main
+    from seqrev.cli.runs import WORKER_NICENESS
+
+    asked = []
+    monkeypatch.setattr(os, "nice", asked.append)
+    run = store.create_run(ModelConfig(kind="plain", embedding_dim=8, hidden_dim=16),
+                           TrainConfig(steps=5, batch_size=8, min_len=1, max_len=3,
+                                       eval_every=0, seed=1))
+    assert main(["train", "--run", run.id]) == 0
+    assert asked == [WORKER_NICENESS] and WORKER_NICENESS > 0
+    assert store.get(run.id).status == "finished"
+
+
+def test_a_cli_train_keeps_the_users_priority(store, monkeypatch, tmp_path):
+    from seqrev.cli.main import main
+
+    asked = []
+    monkeypatch.setattr(os, "nice", asked.append)
+    monkeypatch.setenv("SEQREV_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    assert main(["train", "--model", "plain", "--embedding-dim", "8", "--hidden-dim", "16",
+                 "--steps", "3", "--batch-size", "8", "--max-len", "3", "--eval-every", "0",
+                 "--quiet"]) == 0
+    assert asked == []

@@ -32,6 +32,9 @@ from seqrev.training.trainer import PRESETS, TrainConfig, Trainer, preset
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 EXIT_RUN_FAILED = 1
+# an app's worker yields the CPU to the server: on a 2-core machine with three races training,
+# a page waits for the server's turn, not for a trainer's time slice
+WORKER_NICENESS = 10
 # how a run ended, in the summary line (the run store and --json keep the English word)
 OUTCOMES = {"finished": N_("finished"), "stopped": N_("stopped"), "failed": N_("failed"),
             "interrupted": N_("interrupted")}
@@ -241,6 +244,8 @@ def _resumable(store: RunStore, run_id: str, saving: bool = False) -> list[RunRe
 
 
 def _run_worker(store: RunStore, args: argparse.Namespace) -> int:
+    with contextlib.suppress(OSError):  # a platform without nice trains at normal priority
+        os.nice(WORKER_NICENESS)
     runs = [_get(store, run_id) for run_id in args.run]
     outcome, _worker = _execute(store, runs, quiet=True)
     launch_pending(store)  # hand the freed slot to the next queued run
