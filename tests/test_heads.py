@@ -6,9 +6,16 @@ import math
 import pytest
 import torch
 
-from seqrev.charts.heads import head_grid_figure, head_heatmap_figure, head_step_figure
-from seqrev.decoding.search import AttentionOverride, greedy_trace
+from seqrev.charts.heads import (
+    changed_letters_html,
+    head_grid_figure,
+    head_heatmap_figure,
+    head_override_figure,
+    head_step_figure,
+)
+from seqrev.decoding.search import AttentionOverride, OverrideError, greedy_trace
 from seqrev.inspection.analysis import source_labels, step_labels
+from seqrev.inspection.head_what_if import BREAK, REPAIR, check_pick, default_pick, head_what_if
 from seqrev.inspection.heads import head_step, head_weights
 from seqrev.models.seq2seq import ModelConfig, build_model
 
@@ -79,3 +86,74 @@ def test_the_figures_draw_one_heatmap_per_head_and_frame_the_chosen_one(model):
     assert [len(t.y) for t in bars.data] == [len(TEXT)] * 3
     with pytest.raises(ValueError):
         head_grid_figure(weights.cross, rows[:-1], columns)
+
+
+def _aimed(step, position, blend, layer=1, head=2):
+    return AttentionOverride(step, position, blend, layer=layer, head=head)
+
+
+def test_a_head_what_if_at_blend_0_is_the_models_own_decode_exactly(model):
+    trace = greedy_trace(model, TEXT)
+    result = head_what_if(model, trace, _aimed(2, 5, 0.0))
+    assert result.forced.output == trace.output
+    assert result.forced.log_prob == trace.log_prob
+    for own, forced in zip(trace.steps, result.forced.steps, strict=True):
+        assert torch.equal(own.probabilities, forced.probabilities)
+        assert torch.equal(own.heads, forced.heads)
+    assert torch.equal(result.used_row, result.own_row)
+
+
+def test_a_head_what_if_at_blend_1_reads_only_the_forced_letter_and_no_other_head_moves(model):
+    trace = greedy_trace(model, TEXT)
+    result = head_what_if(model, trace, _aimed(2, 5, 1.0))
+    used = result.forced.steps[2].heads  # (layers, heads, S)
+    assert torch.equal(used[1, 2], torch.nn.functional.one_hot(torch.tensor(5), len(TEXT))
+                       .to(used.dtype))
+    assert torch.equal(result.own_row, trace.steps[2].heads[1, 2])
+    others = torch.ones(2, 4, dtype=torch.bool)
+    others[1, 2] = False
+    assert torch.equal(used[others], trace.steps[2].heads[others])  # the step's other heads
+    assert result.n_heads == 8 and result.others.shape == (7, len(TEXT))
+    half = head_what_if(model, trace, _aimed(2, 5, 0.5)).used_row
+    assert torch.allclose(half, 0.5 * result.own_row + 0.5 * used[1, 2], atol=1e-6)
+
+
+def test_the_default_pick_repairs_the_first_wrong_step_or_breaks_a_right_one(model):
+    trace = greedy_trace(model, TEXT)
+    pick = default_pick(trace)
+    wrong = next((t for t, letter in enumerate(trace.expected)
+                  if t >= len(trace.output) or trace.output[t] != letter), None)
+    if wrong is not None and wrong < len(trace.steps):
+        assert (pick.step, pick.position, pick.kind) == (wrong, len(TEXT) - 1 - wrong, REPAIR)
+    right = greedy_trace(model, TEXT, prefix=trace.expected)  # a run that writes the answer
+    broken = default_pick(right)
+    assert (broken.step, broken.kind) == (3, BREAK)
+    assert TEXT[broken.position] != right.expected[3]
+    assert abs(broken.position - (len(TEXT) - 1 - 3)) == 3  # as far from the outline as can be
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    (_aimed(99, 0, 1.0), "step 99 is out of range"),
+    (_aimed(0, 7, 1.0), "position 7 is out of range"),
+    (_aimed(0, 0, 1.5), "blend 1.5 is outside"),
+    (_aimed(0, 0, 1.0, layer=2), "layer 2 is out of range 0-1"),
+    (_aimed(0, 0, 1.0, head=4), "head 4 is out of range 0-3"),
+])
+def test_a_head_what_if_that_cannot_apply_names_its_bad_value(model, override, named):
+    trace = greedy_trace(model, TEXT, max_steps=4)
+    with pytest.raises(OverrideError, match=named):
+        check_pick(model, trace, override)
+
+
+def test_the_what_if_figures_mark_the_forced_letter_and_the_changed_letters(model):
+    trace = greedy_trace(model, TEXT)
+    result = head_what_if(model, trace, _aimed(2, 5, 1.0))
+    figure = head_override_figure(result.own_row, result.used_row, source_labels(TEXT), 5)
+    assert [list(bar.y) for bar in figure.data] == [result.own_row.tolist(),
+                                                    result.used_row.tolist()]
+    assert figure.layout.shapes[0].x0 == 4.5
+    marked = changed_letters_html("ABCD", "ABXD", "own", "forced")
+    assert 'data-changed="1"' in marked.split(">", 1)[0]
+    assert marked.count('data-changed="1"') == 3  # the X, the C above it, and the wrapper
+    with pytest.raises(ValueError):
+        head_override_figure(result.own_row, result.used_row, source_labels(TEXT)[:-1], 5)

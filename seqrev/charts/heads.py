@@ -1,8 +1,10 @@
 """A Transformer's attention drawn per layer and head: a grid of small heatmaps, one head
-enlarged, and one head's scaled dot-product at one step. Pure functions of tensors."""
+enlarged, one head's scaled dot-product at one step, and one head forced (the what-if). Pure
+functions of tensors and strings."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -11,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from seqrev.charts.attention import HEATMAP_SCALE
 from seqrev.i18n import _
+from seqrev.inspection.alignment import SAME, align_letters
 from seqrev.inspection.heads import HeadStep
 
 GRID_CELL_PX = 150  # a small heatmap's height in the grid
@@ -90,3 +93,46 @@ def head_step_figure(numbers: HeadStep, column_labels: Sequence[str]) -> go.Figu
                          margin={"l": 10, "r": 10, "b": 10, "t": 60},
                          legend={"orientation": "h", "yanchor": "top", "y": -0.25})
     return figure
+
+
+def head_override_figure(own: torch.Tensor, used: torch.Tensor, column_labels: Sequence[str],
+                         forced_position: int, title: str = "") -> go.Figure:
+    """One head's row at the forced step: its own weights (grey) and the ones it read with
+    (amber), the forced letter's column marked."""
+    labels = list(column_labels)
+    if not len(labels) == own.shape[0] == used.shape[0]:
+        raise ValueError("one label per input letter")
+    figure = go.Figure([
+        go.Bar(x=labels, y=own.tolist(), name=_("its own weights"), marker_color="#c7c7c7"),
+        go.Bar(x=labels, y=used.tolist(), name=_("after the override"),
+               marker_color="#ff7f0e")])
+    figure.add_vrect(x0=forced_position - 0.5, x1=forced_position + 0.5,
+                     line={"color": "#d62728", "width": 2}, fillcolor="rgba(0,0,0,0)")
+    figure.update_xaxes(type="category", tickangle=-90 if len(labels) > 14 else 0)
+    figure.update_yaxes(range=[0, 1.05], title=_("weight"))
+    figure.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, barmode="group",
+                         height=300, plot_bgcolor="white",
+                         margin={"l": 10, "r": 10, "b": 10, "t": 60 if title else 20},
+                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0,
+                                 "x": 1.0, "xanchor": "right"})
+    return figure
+
+
+def _box(letter: str | None, changed: bool) -> str:
+    colour = "#ffe8cc;border-color:#ff7f0e" if changed else "#f6f8fa;border-color:#d0d7de"
+    return (f'<span data-changed="{int(changed)}" style="display:inline-block;min-width:1.4em;'
+            f'margin:1px;padding:1px 3px;text-align:center;font-family:monospace;'
+            f'border:1px solid;background:{colour}">{html.escape(letter or "·")}</span>')
+
+
+def changed_letters_html(own: str, forced: str, own_label: str, forced_label: str) -> str:
+    """The two outputs lined up by letter, one row each; letters that changed are amber, a
+    letter one output lacks is a dot. Render with ``st.html``."""
+    columns = align_letters(own, forced)
+    rows = []
+    for label, side in ((own_label, "first"), (forced_label, "second")):
+        boxes = "".join(_box(getattr(c, side), c.status != SAME) for c in columns)
+        rows.append(f'<div style="display:flex;align-items:center;flex-wrap:wrap">'
+                    f'<span style="min-width:9em">{html.escape(label)}</span>{boxes}</div>')
+    changed = sum(c.status != SAME for c in columns)
+    return f'<div class="seqrev-head-what-if" data-changed="{changed}">{"".join(rows)}</div>'
