@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from seqrev.checkpoints.store import SHIPPED_TRANSFORMER, load_checkpoint
-from seqrev.decoding.search import greedy_trace
+from seqrev.decoding.search import AttentionOverride, greedy_trace
 from seqrev.inspection.heads import head_step
 from seqrev.runs.store import RunStore
 from tests.apptest_support import open_page
@@ -77,3 +77,59 @@ def test_the_heads_section_in_chinese_has_no_english_prose():
     assert "Transformer 的注意力头" in [r.options for r in at.radio][0]
     # the model's name, q/k/v notation and softmax stay as the course writes them
     assert_no_english(at, frozenset({"transformer", "softmax", "gru", "q", "k", "v", "d"}))
+
+
+def _what_if_figure(at) -> dict:
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return next(s for s in specs if "before and after" in s["layout"].get("title", {}).get(
+        "text", ""))
+
+
+def test_the_heads_what_if_forces_one_head_and_changing_it_changes_the_output():
+    at = open_page("pages/attention.py", {"section": "heads"})  # the default string
+    assert not at.exception and not at.error and not at.warning
+    step, position = at.selectbox(key="att_heads_force_step"), at.selectbox(
+        key="att_heads_force_position")
+    assert (step.value, position.value) == (0, 20)  # the first wrong step, on the outline
+    assert at.slider(key="att_heads_force_blend").value == 1.0
+    said = " ".join(m.value for m in at.markdown)
+    assert "writes **O** where the answer has **D**, input 20" in said
+    transformer = load_checkpoint(SHIPPED_TRANSFORMER)
+    trace = greedy_trace(transformer.model, "ATTENTIONISALLYOUNEED")
+    forced = greedy_trace(transformer.model, trace.source,
+                          overrides=[AttentionOverride(0, 20, 1.0, layer=1, head=0)])
+    assert (trace.output, forced.output) == ("OYLLASINOITNETTA", "DYLLASINOITNETTA")
+    marked = [h.proto.body for h in at.get("html") if "seqrev-head-what-if" in h.proto.body]
+    assert len(marked) == 1 and 'data-changed="1"' in marked[0]
+    assert _what_if_figure(at)["data"][1]["y"] == forced.steps[0].heads[1, 0].tolist()
+    captions = " ".join(c.value for c in at.caption)
+    assert "One head of 8 was enough: step 0 now writes D instead of O" in captions
+    at.selectbox(key="att_heads_head").set_value(2).run()  # a head that cannot carry it
+    assert "The output did not change" in " ".join(c.value for c in at.caption)
+    assert 'data-changed="0"' in next(h.proto.body for h in at.get("html")
+                                      if "seqrev-head-what-if" in h.proto.body)
+    assert at.query_params["head"] == "1:2" and at.query_params["head_attend"] == "0:20"
+    at.slider(key="att_heads_force_blend").set_value(0.0).run()
+    assert "this is the model's own decode" in " ".join(c.value for c in at.caption)
+    assert at.query_params["head_blend"] == "0"
+
+
+def test_a_what_if_from_the_link_is_kept_and_bad_values_warn_by_name():
+    at = open_page("pages/attention.py", {"section": "heads", "text": "HELLOWORLD",
+                                          "head": "0:1", "head_attend": "3:2",
+                                          "head_blend": "0.5"})
+    assert not at.exception and not at.warning
+    assert (at.selectbox(key="att_heads_layer").value, at.selectbox(key="att_heads_head").value,
+            at.selectbox(key="att_heads_force_step").value,
+            at.selectbox(key="att_heads_force_position").value,
+            at.slider(key="att_heads_force_blend").value) == (0, 1, 3, 2, 0.5)
+    bad = open_page("pages/attention.py", {"section": "heads", "text": "HELLOWORLD",
+                                           "head": "7:0", "head_attend": "40:2",
+                                           "head_blend": "lots"})
+    assert not bad.exception and not bad.error
+    warned = " ".join(w.value for w in bad.warning).replace("\\", "")
+    for named in ("Ignored head in the link: layer 7 is out of range 0-1",
+                  "Ignored head_blend in the link: blend 'lots' is not a number",
+                  "Ignored head_attend in the link: step 40 is out of range"):
+        assert named in warned
+    assert bad.selectbox(key="att_heads_force_step").value == 3  # the teaching choice instead
