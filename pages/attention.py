@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.attention_heads import heads_from_link, heads_link
 from pages.attention_sections import (
     BLEND_KEY,
     DEFAULT_SECTION,
@@ -79,6 +80,7 @@ def init_from_link() -> None:
     section, warning = section_from_link(params.get("section"))
     st.session_state[SECTION_KEY] = section
     st.session_state[SECTION_WARNING_KEY] = warning
+    heads_from_link(params)
     errors, blend, overrides = [], 1.0, []
     try:
         blend = check_blend(params.get("blend", "1"))
@@ -102,6 +104,8 @@ def sync_link(text: str, section: str, overrides: list[tuple[int, int]], blend: 
     link = {"text": text, "section": section}
     if overrides:
         link |= {"attend": ",".join(f"{t}:{p}" for t, p in overrides), "blend": f"{blend:g}"}
+    if section == "heads":
+        link |= heads_link()
     if st.query_params.to_dict() != link:
         st.query_params.from_dict(link)
 
