@@ -193,7 +193,8 @@ def what_if_control(model, trace: DecodeTrace, layer: int, head: int) -> None:
     for warning in state.get(WARNINGS_KEY, []):
         st.warning(escape_markdown(warning), icon=":material/link_off:")
     pick = default_pick(trace)
-    if state.get(FORCE_SOURCE_KEY) != source:  # a new string: start on its teaching choice
+    if (state.get(FORCE_SOURCE_KEY) != source  # a new string (or model): its teaching choice
+            or not 0 <= state.get(FORCE_STEP_KEY, -1) < len(trace.steps)):
         state[FORCE_STEP_KEY], state[FORCE_POSITION_KEY] = pick.step, pick.position
         state[FORCE_SOURCE_KEY] = source
     state.setdefault(FORCE_BLEND_KEY, 1.0)
