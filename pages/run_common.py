@@ -1,5 +1,4 @@
-"""What the Train and Runs pages share: the run store, control tokens, who may act, and a
-stopgap for the few library messages still raised in English.
+"""What the Train and Runs pages share: the run store, control tokens and who may act.
 
 Pages only launch, stop and read runs; the training happens in worker processes.
 """
@@ -8,16 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
-from collections.abc import Sequence
-from functools import lru_cache
 
 import streamlit as st
 
 import seqrev.runs.scheduler as scheduler
-from seqrev.i18n import _, current_language
-from seqrev.i18n.catalog import DEFAULT_LANGUAGE
+from seqrev.i18n import _
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError
 
 OWNER_KEY = "run_owner"  # this session's owner key, when the browser sends no cookie
@@ -92,43 +87,3 @@ def owner_key() -> str:
     if not cookie:
         cookie = st.session_state.setdefault(OWNER_KEY, secrets.token_hex(16))
     return "browser:" + hashlib.sha256(str(cookie).encode()).hexdigest()[:16]
-
-
-_FIELD = re.compile(r"(?<!%)\{(\w+)(?::[^}]*)?\}")  # {name} or {name:.0f}
-
-
-@lru_cache(maxsize=16)
-def template_patterns(templates: tuple[str, ...]) -> tuple[tuple[re.Pattern, str], ...]:
-    """Each template as an anchored regex whose groups are its placeholders."""
-    compiled = []
-    for template in templates:
-        parts, last = [], 0
-        for match in _FIELD.finditer(template):
-            parts += [re.escape(template[last:match.start()]), f"(?P<{match.group(1)}>.+?)"]
-            last = match.end()
-        parts.append(re.escape(template[last:]))
-        compiled.append((re.compile("^" + "".join(parts) + "$", re.DOTALL), template))
-    return tuple(compiled)
-
-
-def translate_message(text: str, templates: Sequence[str]) -> str:
-    """A message the library still writes in English, in the reader's language: looked up
-    whole, or matched against one of ``templates`` (its own wording with {placeholders}, tried
-    in order) whose parts are translated in turn. English, and text with no entry (a message
-    the library already wrote in the reader's language), stay as they are.
-
-    Only for messages raised outside the pages' reach that do not take ``_()`` yet (the Train
-    page's ENGLISH_MESSAGES, the Sweep page's RAY_ERRORS); the rest of the library translates
-    its own messages where it builds them."""
-    if not text or current_language() == DEFAULT_LANGUAGE:
-        return text
-    whole = _(text)
-    if whole != text:
-        return whole
-    for pattern, template in template_patterns(tuple(templates)):
-        match = pattern.match(text)
-        if match and _(template) != template:
-            values = {name: translate_message(value, templates)
-                      for name, value in match.groupdict().items()}
-            return _FIELD.sub(lambda m, v=values: v[m.group(1)], _(template))
-    return text

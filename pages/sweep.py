@@ -10,7 +10,7 @@ import streamlit as st
 import seqrev.inspection.capacity as capacity
 import seqrev.sweeps.driver as driver
 from pages.common import escape_markdown, require_router
-from pages.run_common import is_local_user, open_store, translate_message
+from pages.run_common import is_local_user, open_store
 from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
 from seqrev.i18n import N_, _, current_language
 from seqrev.models.kinds import KIND_NAMES
@@ -42,9 +42,6 @@ STATUSES = {"created": N_("created"), "starting": N_("starting"), "running": N_(
 # the grid's axes that the form makes, named in the caption (the CLI's names, in English)
 AXES = {"max_len": N_("max_len"), "kind": N_("kind"), "hidden_dim": N_("hidden_dim"),
         "seed": N_("seed"), "task": N_("task")}
-# seqrev.sweeps.driver's errors, in its own words, translated here where they are shown
-RAY_ERRORS = (N_("cannot reach Ray at {address}: expected HOST:PORT"),
-              N_("cannot reach Ray at {address}: {reason}"), N_("Ray did not start: {reason}"))
 INTRO = N_(
     "The plain model carries the whole string in one hidden vector; attention reads every "
     "input letter again at each step. A sweep trains both at many hidden sizes and training "
@@ -256,7 +253,7 @@ def launch(store, sweep_id: str, cpus: int) -> None:
         driver.launch_driver(sweep_id, cpus=int(cpus), log_path=log)
     except (SweepError, OSError) as error:
         st.error(_("The sweep's driver did not start: {error}").format(
-            error=escape_markdown(translate_message(str(error), RAY_ERRORS), 300)))
+            error=escape_markdown(error, 300)))
         return
     st.query_params["sweep"] = sweep_id
     st.rerun()
@@ -320,7 +317,7 @@ def start_form(store) -> None:
             driver.check_address(address)
         record = create_sweep(spec, yes=confirmed, address=address, store=store)
     except SweepError as error:
-        st.error(escape_markdown(translate_message(str(error), RAY_ERRORS)))
+        st.error(escape_markdown(error))
         return
     launch(store, record.id, cpus)
 

@@ -26,7 +26,6 @@ from pages.run_common import (
     owner_key,
     remember_token,
     tokens,
-    translate_message,
 )
 from pages.widgets import page_url, report_download
 from seqrev.charts.training import (
@@ -83,15 +82,6 @@ SAVE_FAILED = N_("Could not save {name}: {error}")
 STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "stopped": N_("stopped"),
                 "finished": N_("finished"), "interrupted": N_("interrupted"),
                 "failed": N_("failed")}
-# Library messages still raised in English (the configs' own checks in seqrev.models.seq2seq
-# and seqrev.training.trainer, the run-length limit of seqrev.runs.scheduler), in their
-# words; translate_message matches them until those modules take them through _() themselves.
-# Every other message the page shows comes from the library in the reader's language.
-ENGLISH_MESSAGES = (
-    N_("Start refused: these settings would train for about {time} here, over the {limit} "
-       "minutes a run may take on this shared server (SEQREV_MAX_RUN_MINUTES). Use fewer "
-       "steps, a smaller model or shorter strings."),
-)
 PAIRS_KEY = "train_pairs_file"
 # the page's own URL parameters, besides settings, and the router's language (pages/common.py)
 PAGE_PARAMS = ("model", "run", "token", "lang")
@@ -158,7 +148,7 @@ def init_from_link() -> None:
         problems.append(str(error))
     for problem in problems:
         st.warning(_("Ignored a setting in the link: {problem}").format(
-            problem=escape_markdown(translate_message(problem, ENGLISH_MESSAGES), 200)))
+            problem=escape_markdown(problem, 200)))
 
 
 def setting_widget(item: settings.Setting, disabled: bool):
@@ -217,7 +207,7 @@ def settings_form() -> tuple[list, object] | None:
             problems.append(str(error))
     if problems:
         st.error(_("Start is off until these are fixed:") + "\n\n" + "\n\n".join(
-            f"- {escape_markdown(translate_message(p, ENGLISH_MESSAGES), 200)}"
+            f"- {escape_markdown(p, 200)}"
             for p in problems))
         return None
     return [replace(model_config, kind=kind) for kind in kinds], train_config
@@ -574,7 +564,7 @@ with st.expander(_("Settings"), expanded=run_id is None):
         try:
             start(store, *chosen)
         except scheduler.StartRefusedError as error:  # a queue limit, a run too long
-            st.error(escape_markdown(translate_message(str(error), ENGLISH_MESSAGES), 400))
+            st.error(escape_markdown(error, 400))
         except RunStoreError as error:
             st.error(_("Could not start: {error}").format(error=escape_markdown(error, 300)))
         else:

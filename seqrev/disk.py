@@ -23,30 +23,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from seqrev.i18n import N_, _
+
 CAUSE_FILE = "failure-cause.json"
 CAUSE_BYTES = 4096  # reserved up front; a cause line is far shorter
 
 _PROBLEMS = {
-    errno.ENOSPC: "disk full",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EIO: "disk input/output error",
-    errno.EFBIG: "file too large",
+    errno.ENOSPC: N_("disk full"),
+    errno.EDQUOT: N_("disk quota exceeded"),
+    errno.EROFS: N_("read-only file system"),
+    errno.EIO: N_("disk input/output error"),
+    errno.EFBIG: N_("file too large"),
 }
-_SQLITE_PROBLEMS = (("disk is full", "disk full"), ("readonly", "read-only file system"),
-                    ("read-only", "read-only file system"), ("disk i/o", "disk input/output error"))
+_SQLITE_PROBLEMS = (("disk is full", N_("disk full")), ("readonly", N_("read-only file system")),
+                    ("read-only", N_("read-only file system")),
+                    ("disk i/o", N_("disk input/output error")))
+# what the write points were doing (a caller's ``what``); a {name} is filled from ``values``
+WRITE_POINTS = (N_("saving the resumable state"), N_("recording the metrics"),
+                N_("starting the run"), N_("saving the sweep's results"),
+                N_("saving checkpoint {name}"))
 
 
 class DiskWriteError(Exception):
-    """A write point failed; ``str()`` is "PROBLEM while WHAT", one line, no path."""
+    """A write point failed; ``str()`` is "PROBLEM while WHAT" in the current language, one
+    line, no path. ``problem`` and ``what`` keep the English words (the OS's own reason as it
+    gives it), for code that asks which problem it was."""
 
-    def __init__(self, problem: str, what: str) -> None:
-        super().__init__(f"{problem} while {what}")
-        self.problem, self.what = problem, what
+    def __init__(self, problem: str, what: str, **values: object) -> None:
+        super().__init__(_("{problem} while {what}").format(
+            problem=_(problem), what=_(what).format(**values) if values else _(what)))
+        self.problem, self.what = problem, what.format(**values) if values else what
 
 
 def problem_of(error: BaseException) -> str | None:
-    """"disk full" and the like for a write error, or None if it is not a storage problem."""
+    """"disk full" and the like (English, the catalogue's key) for a write error, or None if it
+    is not a storage problem."""
     if isinstance(error, OSError):
         return _PROBLEMS.get(error.errno or 0) or (error.strerror or type(error).__name__)
     text = str(error).lower()
@@ -57,12 +68,13 @@ def problem_of(error: BaseException) -> str | None:
     return None
 
 
-def as_disk_error(error: BaseException, what: str) -> DiskWriteError | None:
-    """``error`` as a DiskWriteError while doing ``what``, if it is a storage problem."""
+def as_disk_error(error: BaseException, what: str, **values: object) -> DiskWriteError | None:
+    """``error`` as a DiskWriteError while doing ``what`` (one of WRITE_POINTS, its {name}
+    filled from ``values``), if it is a storage problem."""
     if isinstance(error, DiskWriteError):
         return error
     problem = problem_of(error)
-    return DiskWriteError(problem, what) if problem else None
+    return DiskWriteError(problem, what, **values) if problem else None
 
 
 def _write_all(handle: BinaryIO, data: bytes) -> None:

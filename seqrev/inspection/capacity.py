@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from seqrev.decoding.evaluation import evaluate_fresh
+from seqrev.i18n import _
 from seqrev.models.seq2seq import Seq2Seq
 from seqrev.tasks.vocab import MAX_INPUT_LEN
 
@@ -57,17 +58,19 @@ def trial_rows(sweep_id: str, run_id: str, settings: dict, lengths: list[dict],
 
 
 def load_results(path: Path | str = SHIPPED_RESULTS) -> pd.DataFrame:
-    """A results CSV as a DataFrame; ValueError (one line) if it is missing or malformed."""
+    """A results CSV as a DataFrame; ValueError (one line, in the current language) if it is
+    missing or malformed."""
     try:
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read sweep results {Path(path).name}: "
-                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-                         ) from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(_("cannot read sweep results {file}: {reason}").format(
+            file=Path(path).name, reason=reason)) from None  # the reason as pandas or the OS says
     missing = [c for c in ("kind", "hidden_dim", "max_len", "test_length", "exact_match")
                if c not in frame.columns]
     if missing:
-        raise ValueError(f"sweep results {Path(path).name} lack columns {missing}")
+        raise ValueError(_("sweep results {file} lack columns {columns}").format(
+            file=Path(path).name, columns=", ".join(missing)))
     return frame
 
 
@@ -122,7 +125,7 @@ def capacity_curve(frame: pd.DataFrame, threshold: float = THRESHOLD,
     table = aggregate(frame, within_training=within_training)
     longest = longest_reached(frame, threshold, within_training)
     out = []
-    for (kind, length), _ in table.groupby(["kind", "test_length"]):
+    for (kind, length), _rows in table.groupby(["kind", "test_length"]):
         mine = longest[longest["kind"] == kind]
         reached = mine.loc[mine["longest"] >= length, "hidden_dim"]
         out.append({"kind": kind, "test_length": int(length),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from seqrev.decoding.search import AttentionOverride, DecodeTrace, greedy_trace, override_steps
+from seqrev.i18n import _
 from seqrev.inspection.alignment import align_letters, summarize
 from seqrev.models.seq2seq import Seq2Seq
 
@@ -38,10 +39,10 @@ def position_label(source: str, position: int, step: int, model_offset: int = 0,
     outline = alignment[step] if alignment is not None and 0 <= step < len(alignment) else ()
     marks = []
     if position in outline:
-        marks.append("textbook outline")
+        marks.append(_("textbook outline"))
     if model_offset and position - model_offset in outline:
-        marks.append("the model's own diagonal")
-    suffix = " ({marks})".format(marks=", ".join(marks)) if marks else ""
+        marks.append(_("the model's own diagonal"))
+    suffix = _(" ({marks})").format(marks=_(", ").join(marks)) if marks else ""
     return f"{position}: {source[position]}{suffix}"
 
 
@@ -51,7 +52,7 @@ def default_force(source_len: int, step: int | None = None, alignment: Alignment
     and the letter the textbook outline reads there (the last letter where it names none);
     kept when ``step`` is still valid."""
     if source_len < 1:
-        raise ValueError("an empty source has no step to force")
+        raise ValueError(_("an empty source has no step to force"))
     if step is None or not 0 <= step < override_steps(source_len):
         step = min(3, source_len - 1)
     position = textbook_position(alignment, step)
@@ -72,25 +73,25 @@ class Suggestion:
     output: str
 
     def sentence(self, source: str) -> str:
-        """What to expect, said before the user forces it."""
+        """What to expect, said before the user forces it, in the current language."""
         values = {"step": self.step, "position": self.position,
                   "letter": source[self.position], "written": self.written,
                   "expected": self.expected, "changed": self.changed_letters}
         if self.kind == OWN:
-            return ("Force step {step} onto the textbook outline, input {position} ({letter}). "
-                    "Here that changes nothing: expect it to keep writing {expected}. Force a "
-                    "letter far from the outline to see the output break.").format(**values)
+            return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
+                     "Here that changes nothing: expect it to keep writing {expected}. Force a "
+                     "letter far from the outline to see the output break.").format(**values)
         if self.skips_one:
-            return ("Force step {step} onto the textbook outline, input {position} ({letter}). "
-                    "Expect it to write {written} instead of {expected}: it skips one letter "
-                    "and then carries on right, one letter short. This model reads the state "
-                    "just right of the outline, because a left-to-right encoder's state at "
-                    "input i still remembers letter i−1.").format(**values)
-        return ("Force step {step} onto the textbook outline, input {position} ({letter}). "
-                "Expect it to write {written} instead of {expected}, and {changed} letter(s) of "
-                "the output to change: this model reads the state just right of the outline, "
-                "because a left-to-right encoder's state at input i still remembers letter "
-                "i−1.").format(**values)
+            return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
+                     "Expect it to write {written} instead of {expected}: it skips one letter "
+                     "and then carries on right, one letter short. This model reads the state "
+                     "just right of the outline, because a left-to-right encoder's state at "
+                     "input i still remembers letter i−1.").format(**values)
+        return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
+                 "Expect it to write {written} instead of {expected}, and {changed} letter(s) "
+                 "of the output to change: this model reads the state just right of the "
+                 "outline, because a left-to-right encoder's state at input i still remembers "
+                 "letter i−1.").format(**values)
 
 
 def _one_letter_short(produced: str, expected: str) -> bool:

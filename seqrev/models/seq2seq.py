@@ -95,11 +95,12 @@ class ModelConfig:
                               "number of heads that does").format(heads=self.n_heads,
                                                                   width=self.d_model))
         if not isinstance(self.max_positions, int) or not 1 <= self.max_positions <= 1024:
-            problems.append(f"max_positions must be 1 to 1024, got {self.max_positions!r}")
+            problems.append(_("max_positions must be 1 to 1024, got {value}").format(
+                value=repr(self.max_positions)))
         if self.vocab_size != VOCAB_SIZE:
-            problems.append(f"vocab_size must be {VOCAB_SIZE}")
+            problems.append(_("vocab_size must be {size}").format(size=VOCAB_SIZE))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(_("; ").join(problems))
 
     @property
     def d_head(self) -> int:

@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
+from seqrev.i18n import _
 from seqrev.runs.store import QueueLimits, RunStore, RunStoreError, StartRefusedError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +79,8 @@ def launch_pending(store: RunStore, limit: int | None = None) -> list[list[str]]
                                    env={**os.environ, "SEQREV_RUNS_DIR": str(store.root)})
         except OSError as error:
             for run_id in run_ids:
-                store.set_status(run_id, "failed", error=f"could not start a worker: {error}")
+                store.set_status(run_id, "failed", error=_(
+                    "could not start a worker: {reason}").format(reason=error))
             continue
         store.attach_worker(run_ids[0], child.pid)
         for run_id in run_ids[1:]:
@@ -136,10 +138,11 @@ def check_run_time(model_configs, train_config) -> None:
     seconds = estimated_seconds(model_configs, train_config)
     limit = max_run_minutes()
     if seconds > limit * 60:
-        raise RunTooLongError(
-            f"Start refused: these settings would train for about {format_duration(seconds)} "
-            f"here, over the {limit:g} minutes a run may take on this shared server "
-            f"(SEQREV_MAX_RUN_MINUTES). Use fewer steps, a smaller model or shorter strings.")
+        raise RunTooLongError(_(
+            "Start refused: these settings would train for about {time} here, over the {limit} "
+            "minutes a run may take on this shared server (SEQREV_MAX_RUN_MINUTES). Use fewer "
+            "steps, a smaller model or shorter strings.").format(
+                time=format_duration(seconds), limit=f"{limit:g}"))
 
 
 def submit(store: RunStore, model_configs, train_config, *, token: str | None = None,

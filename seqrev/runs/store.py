@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seqrev.i18n import _
+from seqrev.i18n import N_, _
 from seqrev.models.seq2seq import ModelConfig
 from seqrev.runs.smoothing import LossSmoother
 from seqrev.training.trainer import SAVED_BEFORE, EvalEvent, StepEvent, TrainConfig
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 RUN_STATUSES = ("queued", "running", "stopped", "finished", "interrupted", "failed")
 ACTIVE = ("queued", "running")
 STALE_SECONDS = 10.0  # a running run with no local worker pid is interrupted after this
-GONE_SILENTLY = ("the worker stopped answering (killed, out of memory or power loss); resume it "
-                 "from its last saved state")
+GONE_SILENTLY = N_("the worker stopped answering (killed, out of memory or power loss); resume "
+                    "it from its last saved state")
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 HOST = socket.gethostname()
 
@@ -325,7 +325,8 @@ class RunStore:
             connection.execute("PRAGMA busy_timeout = 5000")
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
-                raise sqlite3.OperationalError(f"journal mode is {mode}, not wal")
+                raise sqlite3.OperationalError(_("the journal mode is {mode}, not WAL").format(
+                    mode=mode))
             connection.execute("PRAGMA synchronous = NORMAL")
             return connection
         except sqlite3.Error as error:
@@ -373,7 +374,7 @@ class RunStore:
     ) -> RunRecord:
         """A new run; ``token`` (if given) is the control token, stored only as a hash."""
         if status not in RUN_STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+            raise ValueError(_("unknown status {status}").format(status=repr(status)))
         with self.transaction() as connection:
             run_id = self._insert(connection, model_config, train_config, group_id=group_id,
                                   sweep_id=sweep_id, source=source, status=status,
@@ -436,7 +437,7 @@ class RunStore:
                    only_from: Iterable[str] | None = None) -> bool:
         """Move a run to ``status`` (from one of ``only_from`` if given); True if it moved."""
         if status not in RUN_STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+            raise ValueError(_("unknown status {status}").format(status=repr(status)))
         now = time.time()
         clauses, parameters = "", []
         if only_from is not None:
@@ -701,7 +702,7 @@ class RunStore:
                 self.set_status(run_id, "failed", only_from=["running"], error=cause)
             else:
                 self.set_status(run_id, "interrupted", only_from=["running"],
-                                error=GONE_SILENTLY)
+                                error=_(GONE_SILENTLY))
             remove_temp_files(folder)
         return gone
 

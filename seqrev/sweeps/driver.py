@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import seqrev.sweeps.trial as trial
-from seqrev.i18n import N_, _
+from seqrev.i18n import N_, _, ngettext
 from seqrev.sweeps.coordinator import Coordinator
 from seqrev.sweeps.spec import SweepError, SweepSpec, build_configs
 from seqrev.sweeps.store import (
@@ -61,16 +61,20 @@ def check_address(address: str, timeout: float = 3.0) -> None:
             address=repr(address), reason=error.strerror or type(error).__name__)) from None
 
 
-_WHERE = "Ray"
+# where the last start_ray went: a description's words and its values, said when asked
+_WHERE: tuple[str, dict[str, object]] = ("Ray", {})
+CLUSTER = N_("the Ray cluster at {address}")
+LOCAL_RAY = N_("a local Ray with {cpus} CPU(s)")
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
-    """Connect to the cluster at ``address`` or start a local Ray; returns a description."""
+    """Connect to the cluster at ``address`` or start a local Ray; returns a description (in
+    the current language)."""
     import ray
 
     global _WHERE
     if ray.is_initialized():
-        return _WHERE
+        return _where()
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address:
         check_address(address)
@@ -82,7 +86,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
             raise SweepError(_(UNREACHABLE).format(
                 address=repr(address),
                 reason=str(error).splitlines()[0] if str(error) else repr(error))) from None
-        _WHERE = f"the Ray cluster at {address}"
+        _WHERE = (CLUSTER, {"address": address})
     else:
         try:
             ray.init(num_cpus=num_cpus or 1, **quiet)
@@ -90,9 +94,15 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> str:
             with suppress(Exception):
                 ray.shutdown()
             first_line = str(error).splitlines()[0] if str(error) else repr(error)
-            raise SweepError(f"Ray did not start: {first_line}") from None
-        _WHERE = f"a local Ray with {num_cpus or 1} CPU(s)"
-    return _WHERE
+            raise SweepError(_("Ray did not start: {reason}").format(reason=first_line)
+                             ) from None  # the reason as Ray says it
+        _WHERE = (LOCAL_RAY, {"cpus": num_cpus or 1})
+    return _where()
+
+
+def _where() -> str:
+    template, values = _WHERE
+    return _(template).format(**values)
 
 
 def _default_trial_task(payload: dict, coordinator) -> dict:
@@ -181,7 +191,7 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                     (stop is not None and stop.is_set()) or stop_requested(store, record.id)):
                 stopping = True
                 update_sweep(store, record.id, status="stopping")
-                for run, _ in in_flight.values():  # by the one path every run's stop takes
+                for run, _attempts in in_flight.values():  # by the one path every run's stop takes
                     store.request_stop(run.id)
                 _heartbeats(store, coordinator, in_flight)
                 emit("stopping", {"running": len(in_flight)})
@@ -196,7 +206,7 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
             if report:  # after the freed slots are filled again
                 emit("progress", {"running": len(in_flight), "queued": len(todo)})
                 report = False
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+            ready, _waiting = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
             for ref in ready:
                 run, attempts = in_flight.pop(ref)
                 retry = _collect(store, ref, run, attempts, retries, emit)
@@ -215,8 +225,8 @@ def run_sweep(sweep_id: str, *, store=None, address: str | None = None,
                 break
     except BaseException as error:
         with suppress(Exception):  # a full store must not hide the error that ended the drive
-            for run, _ in in_flight.values():
-                store.set_status(run.id, "interrupted", error="the sweep's driver stopped")
+            for run, _attempts in in_flight.values():
+                store.set_status(run.id, "interrupted", error=_("the sweep's driver stopped"))
         with suppress(Exception):
             _finish(store, record, "interrupted", drive_started,
                     note=str(error).splitlines()[0][:300] if str(error) else None)
@@ -276,8 +286,10 @@ def _collect(store, ref, run, attempts: int, retries: int, emit: DriverEvent) ->
         if attempts <= retries:
             emit("retry", {"run": run.id, "error": name})
             return True
-        store.set_status(run.id, "failed",
-                         error=f"worker died ({name}) on {attempts} attempts")
+        store.set_status(run.id, "failed", error=ngettext(
+            "worker died ({name}) on {attempts} attempt",
+            "worker died ({name}) on {attempts} attempts", attempts).format(
+                name=name, attempts=attempts))
         emit("failed", {"run": run.id, "error": name})
         return False
     except RayTaskError as error:
@@ -306,8 +318,8 @@ def launch_driver(sweep_id: str, *, cpus: int = 1, log_path: Path | None = None,
     store = resolve_store(store)
     record = get_sweep(sweep_id, store)
     if record.status in DRIVEN:
-        raise SweepBusyError(f"sweep {record.id} is already being driven by pid "
-                             f"{record.driver_pid}")
+        raise SweepBusyError(_("sweep {sweep} is already being driven by pid {pid}").format(
+            sweep=record.id, pid=record.driver_pid))
     command = [sys.executable, "-m", "seqrev", "sweep", "resume", sweep_id, "--cpus", str(cpus),
                "--quiet"]
     process = spawn_detached(command, log_path)

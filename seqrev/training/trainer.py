@@ -150,11 +150,12 @@ class TrainConfig:
                               "string must not be longer than the longest").format(
                 low=self.min_len, high=self.max_len))
         if (self.task == PAIRS_TASK) != bool(self.pairs_file):
-            problems.append("the task pairs is read from a file: give it with --pairs FILE"
+            problems.append(_("the task pairs is read from a file: give it with --pairs FILE")
                             if self.task == PAIRS_TASK else
-                            f"a pairs file goes with the task pairs, not {self.task!r}")
+                            _("a pairs file goes with the task pairs, not {task}").format(
+                                task=repr(self.task)))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(_("; ").join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -209,7 +210,8 @@ def preset(name: str, kind: str | None = None, race: tuple[str, ...] = ()
     (at least TrainConfig's own), so each ends at its target.
     """
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise ValueError(_("unknown preset {name}; choose from {choices}").format(
+            name=repr(name), choices=", ".join(PRESETS)))
     model_config, train_config = PRESETS[name]
     if kind is None:
         if name == "default" and race:
@@ -270,7 +272,8 @@ class Trainer:
 
     def add_callback(self, event: str, callback: Callable[[Any], None]) -> None:
         if event not in EVENTS:
-            raise ValueError(f"unknown event {event!r}; choose from {EVENTS}")
+            raise ValueError(_("unknown event {event}; choose from {choices}").format(
+                event=repr(event), choices=", ".join(EVENTS)))
         self.callbacks[event].append(callback)
 
     def _emit(self, event: str, payload: Any) -> None:
