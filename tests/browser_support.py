@@ -1,4 +1,5 @@
-"""What the real-browser tests share: Debian's Chromium and ``streamlit run app.py``."""
+"""What the real-browser tests share: Debian's Chromium, ``streamlit run serve.py`` (the README's
+command) and screenshots of whole pages."""
 
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ def copy_shipped_checkpoints(folder: Path) -> Path:
 
 @contextmanager
 def streamlit_server(checkpoint_dir: Path, runs_dir: Path) -> Iterator[str]:
-    """``streamlit run app.py`` on a free localhost port with private folders; its URL."""
+    """``streamlit run serve.py`` on a free localhost port with private folders; its URL."""
     port = free_port()
     env = {**os.environ, "SEQREV_CHECKPOINT_DIR": str(checkpoint_dir),
            "SEQREV_RUNS_DIR": str(runs_dir)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -66,3 +67,26 @@ def streamlit_server(checkpoint_dir: Path, runs_dir: Path) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# the element that scrolls: Streamlit's main area scrolls inside a page of the window's height,
+# so a "full page" screenshot of the window holds only its first screen
+SCROLLER = "[data-testid='stMain']"
+TALLEST = 16_000  # px: a screenshot taller than this is cut there (Chromium's own limit is higher)
+
+
+def whole_page_screenshot(tab, path: Path, settle_ms: int = 1200) -> int:
+    """Screenshot the whole of the page, its main area unrolled: the viewport is made as tall
+    as the main area's content for the shot, then set back. Returns the height shot (px)."""
+    viewport = tab.viewport_size or {"width": 1400, "height": 1000}
+    height = tab.evaluate(
+        "(selector) => { const main = document.querySelector(selector);"
+        " return main ? Math.ceil(main.scrollHeight) : document.body.scrollHeight; }", SCROLLER)
+    tall = max(viewport["height"], min(int(height) + 40, TALLEST))
+    tab.set_viewport_size({"width": viewport["width"], "height": tall})
+    try:
+        tab.wait_for_timeout(settle_ms)  # charts and columns lay out again at the new size
+        tab.screenshot(path=str(path), full_page=True)
+    finally:
+        tab.set_viewport_size(viewport)
+    return tall

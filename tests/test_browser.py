@@ -1,6 +1,7 @@
-"""A real browser: ``streamlit run app.py`` on localhost, driven by Playwright and Chromium.
+"""A real browser: ``streamlit run serve.py`` on localhost, driven by Playwright and Chromium.
 
-Screenshots of every page land in ``test-output/screenshots/``. Needs Debian's chromium
+Screenshots of every page land in ``test-output/screenshots/``; the Chinese ones (``zh-*``) show
+whole pages, for looking at cut-off or overlapping text. Needs Debian's chromium
 (``apt-get install chromium``); without it the test is skipped and says so.
 """
 
@@ -17,6 +18,7 @@ from tests.browser_support import (
     ROOT,
     copy_shipped_checkpoints,
     streamlit_server,
+    whole_page_screenshot,
 )
 
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -26,7 +28,7 @@ pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``streamlit run app.py`` on a free localhost port, with private checkpoints and runs."""
+    """``streamlit run serve.py`` on a free localhost port, with private checkpoints and runs."""
     checkpoint_dir = copy_shipped_checkpoints(tmp_path_factory.mktemp("checkpoints"))
     with streamlit_server(checkpoint_dir, tmp_path_factory.mktemp("runs")) as url:
         yield url
@@ -254,7 +256,7 @@ def test_lesson_chapter_in_chinese(page, server, chapter):
     page.wait_for_timeout(800)
     _no_exception(page)
     assert page.get_by_text("Chapter", exact=False).count() == 0
-    page.screenshot(path=str(SHOTS / f"zh-lesson-{chapter}.png"), full_page=True)
+    whole_page_screenshot(page, SHOTS / f"zh-lesson-{chapter}.png")
 
 
 def test_home_page_in_chinese(page, server):
@@ -263,17 +265,20 @@ def test_home_page_in_chinese(page, server):
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(800)
     _no_exception(page)
-    page.screenshot(path=str(SHOTS / "zh-home.png"), full_page=True)
+    whole_page_screenshot(page, SHOTS / "zh-home.png")
 
 
-@pytest.mark.parametrize(("name", "charts"), [
-    ("train", False), ("runs", False), ("decode", True), ("attention", True), ("sweep", True)])
-def test_page_in_chinese(page, server, name, charts):
-    page.goto(f"{server}/{name}?lang=zh", wait_until="domcontentloaded")
+@pytest.mark.parametrize(("name", "address", "charts"), [
+    ("train", "train", False), ("runs", "runs", False), ("decode", "decode", True),
+    ("attention", "attention", True), ("attention-heads", "attention?section=heads", True),
+    ("sweep", "sweep", True)])
+def test_page_in_chinese(page, server, name, address, charts):
+    separator = "&" if "?" in address else "?"
+    page.goto(f"{server}/{address}{separator}lang=zh", wait_until="domcontentloaded")
     page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=60_000)
     if charts:
         page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     _no_exception(page)
     assert page.get_by_text("简体中文").count() >= 1
-    page.screenshot(path=str(SHOTS / f"zh-{name}.png"), full_page=True)
+    whole_page_screenshot(page, SHOTS / f"zh-{name}.png")
