@@ -88,6 +88,18 @@ def test_the_figures_draw_one_heatmap_per_head_and_frame_the_chosen_one(model):
         head_grid_figure(weights.cross, rows[:-1], columns)
 
 
+def test_the_grids_second_row_of_titles_sits_in_the_gap_above_it(model):
+    """Each head's title is drawn just above its heatmap: the gap between two layers' rows
+    must hold a line of title, or layer 1's titles cover layer 0's heatmaps (seen in zh)."""
+    trace = greedy_trace(model, TEXT, max_steps=5)
+    grid = head_grid_figure(head_weights(model, trace).cross, step_labels(trace),
+                            source_labels(TEXT))
+    layout = grid.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    upper_bottom, lower_top = layout.yaxis.domain[0], layout.yaxis5.domain[1]
+    assert (upper_bottom - lower_top) * plot_px >= 30
+
+
 def _aimed(step, position, blend, layer=1, head=2):
     return AttentionOverride(step, position, blend, layer=layer, head=head)
 

@@ -17,6 +17,7 @@ from seqrev.inspection.alignment import SAME, align_letters
 from seqrev.inspection.heads import HeadStep
 
 GRID_CELL_PX = 150  # a small heatmap's height in the grid
+GRID_TITLE_PX = 40  # room between grid rows for the next row's head titles
 
 
 def head_grid_figure(weights: torch.Tensor, row_labels: Sequence[str],
@@ -30,7 +31,8 @@ def head_grid_figure(weights: torch.Tensor, row_labels: Sequence[str],
     titles = [_("layer {layer}, head {head}").format(layer=layer, head=head)
               for layer in range(layers) for head in range(heads)]
     figure = make_subplots(rows=layers, cols=heads, subplot_titles=titles,
-                           horizontal_spacing=0.03, vertical_spacing=0.12 / max(layers, 1))
+                           horizontal_spacing=0.03,
+                           vertical_spacing=GRID_TITLE_PX / (GRID_CELL_PX * max(layers, 1)))
     hover = _("row %{y}<br>reads %{x}<br>weight %{z:.3f}<extra></extra>")
     for layer in range(layers):
         for head in range(heads):
@@ -48,7 +50,7 @@ def head_grid_figure(weights: torch.Tensor, row_labels: Sequence[str],
                          x0=-0.02, x1=1.02, y0=-0.02, y1=1.02,
                          line={"color": "#d62728", "width": 3})
     figure.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"},
-                         height=80 + GRID_CELL_PX * layers, plot_bgcolor="white",
+                         height=80 + (GRID_CELL_PX + GRID_TITLE_PX) * layers, plot_bgcolor="white",
                          margin={"l": 10, "r": 10, "b": 10, "t": 70 if title else 40})
     return figure
 

@@ -247,7 +247,7 @@ def save_checkpoint(
     except OSError as error:
         reason = error.strerror or type(error).__name__  # str(error) would show the path
         refused = CheckpointError(name, _("could not write: {problem}").format(problem=reason))
-        refused.disk_error = as_disk_error(error, f"saving checkpoint {name!r}")
+        refused.disk_error = as_disk_error(error, "saving checkpoint {name}", name=repr(name))
         raise refused from None
     _INSPECTED.clear()
     return path
