@@ -59,7 +59,7 @@ from seqrev.inspection.projection import (
     progress_correlation,
     trace_path,
 )
-from seqrev.inspection.what_if import OWN, Suggestion, default_force, suggest_override
+from seqrev.inspection.what_if import default_force, position_label, suggest_override
 from seqrev.tasks.base import LetterTask
 from seqrev.tasks.registry import make_task
 from seqrev.tasks.vocab import MAX_INPUT_LEN, token_label
@@ -195,42 +195,6 @@ def chart(figure, **options) -> None:
     """``st.plotly_chart`` of ``figure`` with the words of ``seqrev.charts.attention`` (which
     does not take them through ``_()`` itself) in the reader's language."""
     st.plotly_chart(translate_figure(figure), **options)
-
-
-def position_label(source: str, position: int, step: int, model_offset: int = 0,
-                   alignment=None) -> str:
-    """``"17: N (textbook outline)"``: a what-if choice, marked where a diagonal crosses it (the
-    words of ``seqrev.inspection.what_if.position_label``)."""
-    outline = alignment[step] if alignment is not None and 0 <= step < len(alignment) else ()
-    marks = []
-    if position in outline:
-        marks.append(_("textbook outline"))
-    if model_offset and position - model_offset in outline:
-        marks.append(_("the model's own diagonal"))
-    suffix = _(" ({marks})").format(marks=_(", ").join(marks)) if marks else ""
-    return f"{position}: {source[position]}{suffix}"
-
-
-def suggestion_sentence(suggestion: Suggestion, source: str) -> str:
-    """What a suggested override will do (the words of ``Suggestion.sentence``)."""
-    values = {"step": suggestion.step, "position": suggestion.position,
-              "letter": source[suggestion.position], "written": suggestion.written,
-              "expected": suggestion.expected, "changed": suggestion.changed_letters}
-    if suggestion.kind == OWN:
-        return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
-                 "Here that changes nothing: expect it to keep writing {expected}. Force a "
-                 "letter far from the outline to see the output break.").format(**values)
-    if suggestion.skips_one:
-        return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
-                 "Expect it to write {written} instead of {expected}: it skips one letter "
-                 "and then carries on right, one letter short. This model reads the state "
-                 "just right of the outline, because a left-to-right encoder's state at "
-                 "input i still remembers letter i−1.").format(**values)
-    return _("Force step {step} onto the textbook outline, input {position} ({letter}). "
-             "Expect it to write {written} instead of {expected}, and {changed} letter(s) of "
-             "the output to change: this model reads the state just right of the outline, "
-             "because a left-to-right encoder's state at input i still remembers letter "
-             "i−1.").format(**values)
 
 
 def heatmap_section(view: View) -> None:
@@ -458,7 +422,7 @@ def whatif_section(view: View) -> None:
     if suggestion is not None and not st.session_state.get(OVERRIDES_KEY):
         with st.container(border=True):
             st.markdown(_("**Try this first.**") + sentence_separator()
-                        + escape_markdown(suggestion_sentence(suggestion, source)))
+                        + escape_markdown(suggestion.sentence(source)))
             st.button(_("Force step {step} onto input {position}").format(
                 step=suggestion.step, position=suggestion.position),
                 key="att_try_suggestion", on_click=apply_suggestion,
