@@ -92,6 +92,8 @@ def test_decode_page(page, server):
     _type(page, "Your string (letters A-Z, up to 64)", "abcdefghijklmnop")
     page.get_by_text("Lowercase letters were upper-cased").first.wait_for(timeout=30_000)
     page.get_by_text("PONMLKJIHGFEDCBA").first.wait_for(timeout=30_000)
+    # the output's text arrives before its figures are drawn
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
     assert page.locator(".js-plotly-plot").count() >= 2
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "decode.png"), full_page=True)
