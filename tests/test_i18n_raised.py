@@ -6,28 +6,12 @@ show them as they come; none of them matches English wording any more."""
 from __future__ import annotations
 
 import errno
-import re
 from dataclasses import replace
 
 import pytest
 
 from seqrev.i18n import use_language
-from seqrev.models.seq2seq import ModelConfig
-from seqrev.training.trainer import TrainConfig
-
-HAN = re.compile(r"[\u4e00-\u9fff]")
-TINY_MODEL = ModelConfig(kind="attention", embedding_dim=8, hidden_dim=16)
-TINY_TRAIN = TrainConfig(steps=40, batch_size=8, min_len=1, max_len=5, eval_every=10,
-                         eval_size=20, seed=3)
-
-
-def chinese(text: object, *values: str) -> str:
-    """``text`` as a string, checked to be Chinese and to hold each of ``values``."""
-    text = str(text)
-    assert HAN.search(text), text
-    for value in values:
-        assert value in text, (value, text)
-    return text
+from tests.test_i18n_messages import TINY_MODEL, TINY_TRAIN, chinese
 
 
 def in_both(make):
