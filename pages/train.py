@@ -37,7 +37,7 @@ from seqrev.charts.training import (
     loss_figure,
     speed_figure,
 )
-from seqrev.i18n import N_, _
+from seqrev.i18n import DEFAULT_LANGUAGE, N_, _, current_language
 from seqrev.models.kinds import KIND_NAMES, KINDS
 from seqrev.runs.history import (
     CHART_POINTS,
@@ -49,7 +49,7 @@ from seqrev.runs.history import (
 from seqrev.runs.progress import lengths_text, metrics_table, race_progress
 from seqrev.runs.store import RunRecord, RunStore, RunStoreError, new_token, valid_run_id
 from seqrev.runs.worker import save_run_checkpoint
-from seqrev.tasks.pairs import PairsError
+from seqrev.tasks.pairs import MAX_FILE_BYTES, PairsError
 from seqrev.training.cost import SLOW_FACTOR, relative_step_cost
 from seqrev.training.pairs_config import keep_upload, on_pairs
 from seqrev.training.trainer import DEFAULT_STEPS, preset
@@ -83,6 +83,7 @@ STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "stopped": N_(
                 "finished": N_("finished"), "interrupted": N_("interrupted"),
                 "failed": N_("failed")}
 PAIRS_KEY = "train_pairs_file"
+PAIRS_TYPES = ("csv", "tsv", "tab", "txt")
 # the page's own URL parameters, besides settings, and the router's language (pages/common.py)
 PAGE_PARAMS = ("model", "run", "token", "lang")
 
@@ -219,13 +220,44 @@ def _kept_upload(data: bytes, name: str, folder: str):
     return keep_upload(data, name, Path(folder))
 
 
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string: quotes, backslashes, ``<``/``>`` (which could end the
+    ``<style>``) and control characters written as CSS hex escapes."""
+    return '"' + "".join(f"\\{ord(ch):x} " if ch in '"\\<>' or ord(ch) < 0x20 else ch
+                         for ch in text) + '"'
+
+
+def uploader_chrome_css(key: str, button: str, instructions: str) -> str:
+    """A ``<style>`` that swaps the words Streamlit draws itself inside the dropzone of the
+    uploader with widget key ``key`` (its button's "Upload" and the "200MB per file • CSV..."
+    line, which Streamlit 1.67 offers no way to set) for ``button`` and ``instructions``.
+
+    The English stays in the DOM but is not displayed (so neither seen nor read aloud); the
+    words are drawn by ``::after`` on its parent: the button's text keeps its look, the line
+    takes Streamlit's small faded text (``fontSizes.sm``, ``fadedText70``).
+    """
+    zone = f".st-key-{key} [data-testid='stFileUploaderDropzone']"
+    label = f"{zone} [data-testid='stBaseButton-secondary'] [data-testid='stMarkdownContainer']"
+    line = f"{zone} [data-testid='stFileUploaderDropzoneInstructions'] > div"
+    return (f"<style>{label} > p, {line} > span {{display: none}}"
+            f"{label}::after {{content: {css_string(button)}}}"
+            f"{line}::after {{content: {css_string(instructions)}; font-size: 0.875rem; "
+            "opacity: 0.7; overflow: hidden; text-overflow: ellipsis; white-space: nowrap}"
+            "</style>")
+
+
 def pairs_upload(store: RunStore, chosen: tuple[list, object]) -> tuple[tuple | None, bool]:
     """An optional file of pairs to train on instead of a letter task: checked at once (its
     problem named, with the line, and Start off), then kept for the worker. Returns the configs
     (None while the file is refused) and whether they train on a file."""
+    if current_language() != DEFAULT_LANGUAGE:  # English keeps Streamlit's own words
+        st.html(uploader_chrome_css(PAIRS_KEY, _("Upload"), _(
+            "At most {size} MB per file · {types}").format(
+                size=f"{MAX_FILE_BYTES / 1_000_000:g}",
+                types=_(", ").join(kind.upper() for kind in PAIRS_TYPES))))
     upload = st.file_uploader(
         _("Or train on your own pairs: a CSV or TSV file of input,output rows (at most 5 MB)"),
-        type=["csv", "tsv", "tab", "txt"], key=PAIRS_KEY,
+        type=list(PAIRS_TYPES), key=PAIRS_KEY,
         help=_("The file's own symbols (up to 26) become the model's alphabet; a tenth of its "
                "inputs (at most 500 rows) are held out and only ever scored."))
     if upload is None:

@@ -284,3 +284,41 @@ def test_page_in_chinese(page, server, name, address, charts):
     _no_exception(page)
     assert page.get_by_text("简体中文").count() >= 1
     whole_page_screenshot(page, SHOTS / f"zh-{name}.png")
+
+
+UPLOADER = "[data-testid='stFileUploaderDropzone']"
+# what the dropzone draws: the button's words and the limits line, each as its English element
+# (display: none in Chinese) and the ::after of its parent, which carries the translation
+DROPZONE_TEXTS = """zone => {
+  const button = zone.querySelector("[data-testid='stBaseButton-secondary'] "
+                                    + "[data-testid='stMarkdownContainer']");
+  const line = zone.querySelector("[data-testid='stFileUploaderDropzoneInstructions'] > div");
+  const after = element => getComputedStyle(element, "::after").content;
+  return {button: after(button), line: after(line), size: getComputedStyle(line, "::after")
+          .fontSize, english: [button.querySelector("p"), line.querySelector("span")].map(
+            element => ({text: element.textContent, shown: element.checkVisibility()}))};
+}"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_train_uploader_dropzone_speaks_the_page_language(page, server, lang):
+    page.goto(f"{server}/train?lang={lang}", wait_until="domcontentloaded")
+    zone = page.locator(UPLOADER).first
+    zone.wait_for(timeout=60_000)
+    page.wait_for_timeout(800)
+    texts = zone.evaluate(DROPZONE_TEXTS)
+    assert [e["text"] for e in texts["english"]] == ["Upload",
+                                                     "200MB per file • CSV, TSV, TAB, TXT"]
+    if lang == "en":  # Streamlit's own words, untouched
+        assert texts["button"] == texts["line"] == "none"
+        assert all(e["shown"] for e in texts["english"])
+        return
+    assert texts["button"] == '"上传"'
+    assert texts["line"] == '"每个文件最多 5 MB · CSV、TSV、TAB、TXT"'
+    assert texts["size"] == "14px"  # Streamlit's small text, as the English line had
+    assert not any(e["shown"] for e in texts["english"])
+    assert page.get_by_role("button", name="上传").count() == 1
+    _no_exception(page)
+    zone.scroll_into_view_if_needed()
+    page.locator("[data-testid='stFileUploader']").first.screenshot(
+        path=str(SHOTS / "zh-train-uploader.png"))

@@ -28,7 +28,8 @@ ALLOWED = {
     "language",  # the switch's own label is in both languages: "Language / 语言"
     "transformer", "sinusoidal", "learned", "heads", "dropout",  # a model, a term, its values
 }
-_CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
+# code, and a <style> block's CSS (selectors and properties: not prose)
+_CODE = re.compile(r"```.*?```|`[^`]*`|<style>.*?</style>", re.DOTALL)
 _URL = re.compile(r"https?://\S+|\?[a-z]+=\S*|[\w./-]+\.(?:py|md|json|safetensors|txt)\b")
 _PLOTLY = re.compile(r"%\{[^}]*\}|<[^>]+>")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z]")
