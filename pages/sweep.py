@@ -11,7 +11,7 @@ import seqrev.inspection.capacity as capacity
 import seqrev.sweeps.driver as driver
 from pages.common import escape_markdown, require_router
 from pages.run_common import is_local_user, open_store
-from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
+from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap, seed_spread_chart
 from seqrev.i18n import N_, _, current_language
 from seqrev.models.kinds import KIND_NAMES
 from seqrev.sweeps.spec import GRID_LIMIT, TOTAL_STEPS_LIMIT, SweepError, SweepSpec, size_problem
@@ -82,41 +82,52 @@ def figures(frame: pd.DataFrame, key: str) -> None:
                      **{m: _("{n} letters").format(n=m) for m in train_maxes}}.get)
     within = scope_col.toggle(_("Curve: count a length only inside its trial's training range"),
                               value=True, key=f"{key}_within")
-    heatmaps, curve, longest = capacity_figures(frame, train_max, within, current_language())
+    heatmaps, curve, longest, spread, spread_chart = capacity_figures(
+        frame, train_max, within, current_language())
     for column, (kind, heatmap) in zip(st.columns(max(1, len(heatmaps))), heatmaps.items(),
                                        strict=False):
         column.plotly_chart(heatmap, width="stretch", key=f"{key}_heat_{kind}")
     st.plotly_chart(curve, width="stretch", key=f"{key}_curve")
+    several_seeds = not spread.empty and int(spread["seeds"].max()) > 1
+    if several_seeds:
+        st.plotly_chart(spread_chart, width="stretch", key=f"{key}_seeds")
+        st.caption(_("Each seed read on its own: a dot per seed, a bar from the lowest to the "
+                     "highest. The curve and the table average the seeds' exact match first, "
+                     "so their N can differ from the median here."))
     st.caption(_("Per hidden size: the longest N such that every length 1..N reaches 95% exact "
                  "match (`{tested}` caps it), and the hidden size that costs per letter. "
                  "The curve above reads the same way.").format(tested=_("tested up to")))
-    st.dataframe(longest_table(longest), hide_index=True)
+    st.dataframe(longest_table(longest, spread if several_seeds else None), hide_index=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def capacity_tables(frame: pd.DataFrame, train_max: int | None, within: bool):
-    """The heatmaps' table, the curve and the longest-N table of one sweep's results.
+    """The heatmaps' table, the curve, the longest-N table and its seed-by-seed reading.
 
     Pure, and keyed by the results' contents (a running sweep's results grow, so they miss):
     a rerun or a second visitor of the same results skips about 0.3 s of pandas.
     """
+    by_seed = capacity.longest_by_seed(frame, within_training=within)
     return (capacity.aggregate(frame, max_len=train_max),
             capacity.capacity_curve(frame, within_training=within),
-            capacity.longest_reached(frame, within_training=within))
+            capacity.longest_reached(frame, within_training=within),
+            by_seed, capacity.seed_spread(by_seed))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def capacity_figures(frame: pd.DataFrame, train_max: int | None, within: bool, language: str):
-    """Each model's heatmap, the curve (in ``language``) and the longest-N table.
+    """Each model's heatmap, the curve (in ``language``), the longest-N table, and the seeds'
+    spread with its chart.
 
     Built once per results, choice and language, and shared: the page only draws them and
     never changes them (a rerun of the shipped sweep skipped ~0.15 s of plotly).
     """
-    table, curve, longest = capacity_tables(frame, train_max, within)
+    table, curve, longest, by_seed, spread = capacity_tables(frame, train_max, within)
     kinds = [kind for kind in KIND_NAMES if kind in set(frame["kind"])]
     heatmaps = {kind: capacity_heatmap(table, kind, train_max=train_max) for kind in kinds}
     hidden_sizes = sorted(int(h) for h in frame["hidden_dim"].unique())
-    return heatmaps, capacity_curve_chart(curve, hidden_sizes=hidden_sizes), longest
+    return (heatmaps, capacity_curve_chart(curve, hidden_sizes=hidden_sizes), longest, spread,
+            seed_spread_chart(spread, by_seed))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -133,15 +144,24 @@ def shipped_version() -> tuple | None:
     return (str(capacity.SHIPPED_RESULTS), info.st_size, info.st_mtime_ns)
 
 
-def longest_table(longest: pd.DataFrame) -> pd.DataFrame:
-    """``capacity.longest_reached`` for display: a size that never reached 95% says so."""
-    return pd.DataFrame({
+def longest_table(longest: pd.DataFrame, spread: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``capacity.longest_reached`` for display: a size that never reached 95% says so.
+
+    With ``spread`` (``capacity.seed_spread``), a column gives each seed's own longest N.
+    """
+    table = pd.DataFrame({
         _("model"): [_(kind) for kind in longest["kind"]], _("hidden"): longest["hidden_dim"],
         _("longest N at 95%"): [str(n) if n else _("none (below 95% at length 1)")
                                 for n in longest["longest"]],
         _("hidden per letter"): [MISSING if pd.isna(v) else f"{v:.1f}"
                                  for v in longest["hidden_per_letter"]],
         _("tested up to"): longest["tested_up_to"]})
+    if spread is not None:
+        per_seed = {(row.kind, int(row.hidden_dim)): " · ".join(map(str, row.per_seed))
+                    for row in spread.itertuples()}
+        table[_("each seed")] = [per_seed.get((kind, int(hidden)), MISSING) for kind, hidden
+                                 in zip(longest["kind"], longest["hidden_dim"], strict=True)]
+    return table
 
 
 def shipped() -> None:

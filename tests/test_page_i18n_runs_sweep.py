@@ -122,12 +122,16 @@ def test_the_shipped_sweep_in_chinese_heatmaps_curve_and_table(store):
     at = zh("pages/sweep.py")
     assert_chinese(at)
     specs = charts(at)
-    assert len(specs) == 3
+    assert len(specs) == 4
     assert specs[0]["layout"]["title"]["text"].startswith("普通模型")
     assert specs[1]["layout"]["title"]["text"].startswith("注意力模型")
     assert {"普通模型", "注意力模型"} <= {trace["name"] for trace in specs[2]["data"]}
     longest = at.dataframe[0].value
     assert list(longest.columns)[:2] == ["模型", "隐状态"]
+    assert list(longest.columns)[-1] == "各随机种子"
+    assert specs[3]["layout"]["title"]["text"].startswith("逐个随机种子")
+    assert {"普通模型：单个随机种子", "注意力模型：单个随机种子"} <= {
+        trace["name"] for trace in specs[3]["data"]}
     train_max = at.selectbox(key="shipped_max")  # the heatmaps' training-length filter
     assert train_max.options[0] == "任意长度（每格取最好的试验）"
     train_max.set_value(16).run()
@@ -142,7 +146,7 @@ def test_an_unknown_sweep_id_is_a_chinese_error_and_user_text_stays_escaped(stor
     assert not at.exception
     error = at.error[0].value
     assert error.startswith("没有 id 为") and "](http" not in error
-    assert len(charts(at)) == 3
+    assert len(charts(at)) == 4
     assert_chinese(at, ALLOWED | {"x", "http", "example", "com"})
 
 

@@ -45,13 +45,17 @@ def test_first_launch_shows_the_shipped_capacity_figure(store):
     at = sweep_page()
     assert not at.exception and not at.error
     specs = charts(at)
-    assert len(specs) == 3
+    assert len(specs) == 4  # two heatmaps, the curve, and the three seeds' spread
     assert [spec["data"][0]["type"] for spec in specs[:2]] == ["heatmap", "heatmap"]
     assert "plain" in specs[0]["layout"]["title"]["text"]
     assert "attention" in specs[1]["layout"]["title"]["text"]
     names = {trace["name"] for trace in specs[2]["data"]}
     assert {"plain", "attention"} <= names
     assert at.dataframe[0].value["model"].tolist().count("plain") >= 2
+    spread = specs[3]
+    assert "seed by seed" in spread["layout"]["title"]["text"]
+    assert any("error_y" in trace for trace in spread["data"])
+    assert all(len(cell.split(" · ")) == 3 for cell in at.dataframe[0].value["each seed"])
 
 
 def test_unknown_sweep_id_is_an_error_and_the_shipped_figure_stays(store):
@@ -59,7 +63,7 @@ def test_unknown_sweep_id_is_an_error_and_the_shipped_figure_stays(store):
     assert not at.exception
     assert "No sweep with id" in at.error[0].value
     assert "](http" not in at.error[0].value  # escaped, not a link
-    assert len(charts(at)) == 3
+    assert len(charts(at)) == 4
 
 
 def test_a_finished_sweep_shows_its_own_heatmaps(store):

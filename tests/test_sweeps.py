@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import seqrev.inspection.capacity as capacity
-from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap
+from seqrev.charts.sweep import capacity_curve_chart, capacity_heatmap, seed_spread_chart
 from seqrev.cli.main import main
 from seqrev.cli.sweep import _printer
 from seqrev.runs.store import RunStore
@@ -191,6 +191,48 @@ def test_capacity_curve_and_longest_reached():
     assert longest.loc[("attention", 16), "tested_up_to"] == 8
     beyond = capacity.aggregate(frame, within_training=False)
     assert beyond["test_length"].max() == 16 and beyond["trials"].max() == 2
+
+
+def test_longest_by_seed_reads_each_seed_alone_and_the_spread_spans_them():
+    frame = _frame()
+    # seed 1 of plain at hidden 32 falls at length 4, so it reaches 3 where seed 0 reaches 6
+    falls = ((frame["kind"] == "plain") & (frame["hidden_dim"] == 32) & (frame["seed"] == 1)
+             & (frame["test_length"] == 4))
+    frame.loc[falls, "exact_match"] = 0.5
+    by_seed = capacity.longest_by_seed(frame).set_index(["kind", "hidden_dim", "seed"])
+    assert by_seed.loc[("plain", 32, 0), "longest"] == 6
+    assert by_seed.loc[("plain", 32, 1), "longest"] == 3
+    assert by_seed.loc[("attention", 16, 1), "longest"] == 8
+    spread = capacity.seed_spread(capacity.longest_by_seed(frame)).set_index(
+        ["kind", "hidden_dim"])
+    row = spread.loc[("plain", 32)]
+    assert (row["seeds"], row["lowest"], row["median"], row["highest"]) == (2, 3, 4.5, 6)
+    assert row["per_seed"] == [6, 3]
+    assert spread.loc[("plain", 16), "lowest"] == spread.loc[("plain", 16), "highest"] == 3
+    # the mean over seeds at length 4 is 0.75, under 95%: the averaged reading says 3
+    mean_reading = capacity.longest_reached(frame).set_index(["kind", "hidden_dim"])
+    assert mean_reading.loc[("plain", 32), "longest"] == 3
+
+
+def test_longest_by_seed_without_a_seed_column_is_one_seed():
+    by_seed = capacity.longest_by_seed(_frame().drop(columns="seed"))
+    assert set(by_seed["seed"]) == {0}
+    assert capacity.seed_spread(by_seed)["seeds"].max() == 1
+    assert capacity.longest_by_seed(_frame().iloc[0:0]).empty
+
+
+def test_seed_spread_chart_draws_a_range_bar_and_a_dot_per_seed():
+    frame = _frame()
+    by_seed = capacity.longest_by_seed(frame)
+    chart = seed_spread_chart(capacity.seed_spread(by_seed), by_seed)
+    medians = {trace.name: trace for trace in chart.data if trace.error_y.array is not None}
+    assert set(medians) == {"plain", "attention"}
+    assert list(medians["plain"].y) == [3, 6]
+    assert list(medians["plain"].error_y.array) == [0, 0]
+    dots = [trace for trace in chart.data if trace.name.endswith("one seed")]
+    assert sum(len(trace.y) for trace in dots) == len(by_seed) == 8
+    empty = seed_spread_chart(capacity.seed_spread(by_seed.iloc[0:0]), by_seed.iloc[0:0])
+    assert not empty.data and "no finished trials" in empty.layout.annotations[0].text
 
 
 def test_test_lengths_go_to_twice_the_training_maximum_capped():

@@ -116,3 +116,53 @@ def capacity_curve_chart(curve: pd.DataFrame, *, threshold: float = 0.95,
         yaxis=yaxis, legend={"orientation": "h", "y": -0.25},
     )
     return figure
+
+
+def seed_spread_chart(spread: pd.DataFrame, by_seed: pd.DataFrame, *,
+                      threshold: float = 0.95) -> go.Figure:
+    """Longest N reaching ``threshold`` against hidden size: each seed a dot, its range a bar.
+
+    ``spread`` is ``capacity.seed_spread``'s table and ``by_seed`` ``capacity.longest_by_seed``'s.
+    The line joins the medians; a bar shows lowest to highest over the seeds.
+    """
+    figure = go.Figure()
+    reach = f"{threshold:.0%}"
+    kinds = sorted(spread["kind"].unique()) if not spread.empty else []
+    for offset, kind in zip((0.97, 1.03), kinds, strict=False):
+        rows = spread[spread["kind"] == kind].sort_values("hidden_dim")
+        dots = by_seed[by_seed["kind"] == kind]
+        color, name = model_color(kind), _(kind)
+        figure.add_trace(go.Scatter(
+            x=(rows["hidden_dim"] * offset).tolist(), y=rows["median"].tolist(),
+            mode="lines+markers", line={"color": color}, marker={"size": 9}, name=name,
+            error_y={"type": "data", "symmetric": False,
+                     "array": (rows["highest"] - rows["median"]).tolist(),
+                     "arrayminus": (rows["median"] - rows["lowest"]).tolist(),
+                     "thickness": 2, "width": 6, "color": color},
+            customdata=[", ".join(map(str, r.per_seed)) for r in rows.itertuples()],
+            hovertemplate=_("{kind}, hidden %{{x:.0f}}<br>median %{{y}} letters<br>"
+                            "seeds: %{{customdata}}<extra></extra>").format(kind=name),
+        ))
+        figure.add_trace(go.Scatter(
+            x=(dots["hidden_dim"] * offset).tolist(), y=dots["longest"].tolist(),
+            mode="markers", marker={"size": 5, "color": color, "opacity": 0.5,
+                                    "symbol": "circle-open"},
+            name=_("{kind}: one seed").format(kind=name),
+            customdata=dots["seed"].tolist(),
+            hovertemplate=_("{kind}, hidden %{{x:.0f}}, seed %{{customdata}}<br>"
+                            "%{{y}} letters<extra></extra>").format(kind=name),
+        ))
+    if spread.empty:
+        figure.add_annotation(text=_("no finished trials yet"), showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    hidden_sizes = sorted(int(h) for h in spread["hidden_dim"].unique()) if kinds else []
+    figure.update_layout(
+        title={"text": _("Longest N reaching {threshold} at every length 1..N, seed by seed"
+                         ).format(threshold=reach)},
+        height=CHART_HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        xaxis={"title": {"text": _("hidden size")}, "type": "log",
+               **({"tickvals": hidden_sizes} if hidden_sizes else {})},
+        yaxis={"title": {"text": _("longest N (letters)")}, "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure

@@ -153,3 +153,35 @@ def longest_reached(frame: pd.DataFrame, threshold: float = THRESHOLD,
                     "tested_up_to": int(group["test_length"].max())})
     return pd.DataFrame(out, columns=["kind", "hidden_dim", "longest", "hidden_per_letter",
                                       "tested_up_to"])
+
+
+def longest_by_seed(frame: pd.DataFrame, threshold: float = THRESHOLD,
+                    within_training: bool = True) -> pd.DataFrame:
+    """``longest_reached`` of each seed on its own, to show how much one seed can be trusted.
+
+    Columns: kind, hidden_dim, seed, longest. Results without a seed column count as seed 0.
+    """
+    seeds = frame["seed"] if "seed" in frame.columns else pd.Series(0, index=frame.index)
+    parts = [longest_reached(frame[seeds == seed], threshold, within_training)
+             .assign(seed=int(seed))[["kind", "hidden_dim", "seed", "longest"]]
+             for seed in sorted(seeds.dropna().unique())]
+    if not parts:
+        return pd.DataFrame(columns=["kind", "hidden_dim", "seed", "longest"])
+    return pd.concat(parts, ignore_index=True).sort_values(
+        ["kind", "hidden_dim", "seed"]).reset_index(drop=True)
+
+
+def seed_spread(by_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per model and hidden size, the lowest, median and highest longest N over seeds.
+
+    Columns: kind, hidden_dim, seeds, lowest, median, highest, per_seed (the values in seed
+    order, as a list).
+    """
+    out = []
+    for (kind, hidden), group in by_seed.groupby(["kind", "hidden_dim"]):
+        values = group.sort_values("seed")["longest"].astype(int).tolist()
+        out.append({"kind": kind, "hidden_dim": int(hidden), "seeds": len(values),
+                    "lowest": min(values), "median": float(pd.Series(values).median()),
+                    "highest": max(values), "per_seed": values})
+    return pd.DataFrame(out, columns=["kind", "hidden_dim", "seeds", "lowest", "median",
+                                      "highest", "per_seed"])
