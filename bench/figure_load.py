@@ -50,7 +50,7 @@ PAGES = {
     "home": ("/home", "css", "[data-testid='stDataFrame']"),
     "train": ("/train", "button", "Start"),
     "runs": ("/runs", "css", "[data-testid='stDataFrame'], [data-testid='stAlert']"),
-    "decode": ("/decode", "css", ".js-plotly-plot"),
+    "decode": ("/decode", "css", ".seqrev-topk"),  # its step view: server-drawn SVG
     "attention": ("/attention", "css", ".js-plotly-plot"),
     "sweep": ("/sweep", "css", ".js-plotly-plot"),
 }
@@ -114,9 +114,9 @@ def floor_seconds(context, repeats: int) -> dict:
     return floors
 
 
-def timed_under_races(context, server: str, repeats: int) -> dict:
+def timed_under_races(context, server: str, repeats: int, pages: dict = PAGES) -> dict:
     return {page: statistics.median(figure_seconds(context, server, page)
-                                    for _ in range(repeats)) for page in PAGES}
+                                    for _ in range(repeats)) for page in pages}
 
 
 def main() -> None:
@@ -127,8 +127,16 @@ def main() -> None:
                         help="the script streamlit runs: serve.py preloads the pages' modules")
     parser.add_argument("--watched", action="store_true",
                         help="also time the pages with the race tabs left open")
+    parser.add_argument("--pages", default=",".join(PAGES),
+                        help="comma-separated pages to time (default: all)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    chosen = [page.strip() for page in args.pages.split(",") if page.strip()]
+    unknown = sorted(set(chosen) - set(PAGES))
+    if unknown or not chosen:
+        parser.error(f"unknown page {', '.join(unknown) or '(none)'}; "
+                     f"choose from {', '.join(PAGES)}")
+    pages = {page: PAGES[page] for page in chosen}
     from playwright.sync_api import sync_playwright
 
     runs_folder = Path(tempfile.mkdtemp()) / "runs"
@@ -146,17 +154,18 @@ def main() -> None:
                                                  args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             results["floor"] = floor_seconds(context, args.repeats)
-            for page in PAGES:
+            for page in pages:
                 results["pages"][page] = {"first_visit": figure_seconds(context, server, page)}
-            for page in PAGES:
+            for page in pages:
                 idle = [figure_seconds(context, server, page) for _ in range(args.repeats)]
                 results["pages"][page]["idle"] = statistics.median(idle)
             tabs = start_races(context, server, args.races, store)
             results["running_runs"] = len(store.list_runs(statuses=["running"]))
-            watched = timed_under_races(context, server, args.repeats) if args.watched else {}
+            watched = (timed_under_races(context, server, args.repeats, pages) if args.watched
+                       else {})
             for tab in tabs:
                 tab.close()
-            loaded = timed_under_races(context, server, args.repeats)
+            loaded = timed_under_races(context, server, args.repeats, pages)
             results["running_after_tabs_closed"] = len(store.list_runs(statuses=["running"]))
             for page, row in results["pages"].items():
                 row["with_races"] = loaded[page]

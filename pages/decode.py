@@ -22,12 +22,12 @@ from seqrev.charts.compare import (
     differing_steps,
 )
 from seqrev.charts.decoding import (
-    attention_row_figure,
+    attention_row_svg,
     beam_tree_figure,
     expected_token,
     marked_output_html,
     step_table,
-    topk_figure,
+    topk_svg,
 )
 from seqrev.checkpoints.task import task_of
 from seqrev.decoding.search import beam_search, greedy_trace
@@ -158,11 +158,11 @@ def _step_view(kind: str, trace, step: int) -> None:
     st.markdown(_("Step {step}: fed `{fed}` → chose `{chosen}` ({verdict})").format(
         step=step, fed=token_label(record.fed_token), chosen=token_label(record.chosen_token),
         verdict=verdict))
-    st.plotly_chart(topk_figure(record, expected, TOP_K), width="stretch",
-                    key=f"decode_topk_{kind}")
+    # SVG, not Plotly: it draws with the text (docs/pages-speed.md); st.html would drop SVG
+    st.markdown(topk_svg(record, expected, TOP_K), unsafe_allow_html=True)
     if record.attention is not None:
-        st.plotly_chart(attention_row_figure(record, trace.source, trace.outline_at(step)),
-                        width="stretch", key=f"decode_attention_{kind}")
+        st.markdown(attention_row_svg(record, trace.source, trace.outline_at(step)),
+                    unsafe_allow_html=True)
     else:
         st.caption(_("The plain model has no attention: all it knows about the input is the "
                      "encoder's final hidden state, which started the decoder."))

@@ -92,9 +92,14 @@ def test_decode_page(page, server):
     _type(page, "Your string (letters A-Z, up to 64)", "abcdefghijklmnop")
     page.get_by_text("Lowercase letters were upper-cased").first.wait_for(timeout=30_000)
     page.get_by_text("PONMLKJIHGFEDCBA").first.wait_for(timeout=30_000)
-    # the output's text arrives before its figures are drawn
-    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
-    assert page.locator(".js-plotly-plot").count() >= 2
+    # the step view's charts are server-drawn SVG: both models' top-k bars, attention's row
+    page.locator(".seqrev-topk").nth(1).wait_for(timeout=60_000)
+    assert page.locator(".seqrev-topk").count() >= 2
+    row = page.locator(".seqrev-attention-row").first
+    assert row.locator(".seqrev-bar").count() == 16  # one bar per input letter
+    box = page.locator(".seqrev-topk").first.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 100, box
+    assert "p = " in page.locator(".seqrev-topk .seqrev-bar title").first.text_content()
     _no_exception(page)
     page.screenshot(path=str(SHOTS / "decode.png"), full_page=True)
     _type(page, "Your string (letters A-Z, up to 64)", "AB3!")
@@ -270,16 +275,19 @@ def test_home_page_in_chinese(page, server):
     whole_page_screenshot(page, SHOTS / "zh-home.png")
 
 
+PLOTLY, STEP_SVG = ".js-plotly-plot", ".seqrev-topk"
+
+
 @pytest.mark.parametrize(("name", "address", "charts"), [
-    ("train", "train", False), ("runs", "runs", False), ("decode", "decode", True),
-    ("attention", "attention", True), ("attention-heads", "attention?section=heads", True),
-    ("sweep", "sweep", True)])
+    ("train", "train", None), ("runs", "runs", None), ("decode", "decode", STEP_SVG),
+    ("attention", "attention", PLOTLY), ("attention-heads", "attention?section=heads", PLOTLY),
+    ("sweep", "sweep", PLOTLY)])
 def test_page_in_chinese(page, server, name, address, charts):
     separator = "&" if "?" in address else "?"
     page.goto(f"{server}/{address}{separator}lang=zh", wait_until="domcontentloaded")
     page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=60_000)
     if charts:
-        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.locator(charts).first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     _no_exception(page)
     assert page.get_by_text("简体中文").count() >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 import torch
@@ -10,15 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqrev.charts.decoding import (
-    attention_row_figure,
+    attention_row_svg,
     beam_tree_figure,
     expected_token,
     letter_marks,
     marked_output_html,
     step_table,
     top_tokens,
-    topk_figure,
+    topk_svg,
 )
+from seqrev.charts.svg import BOTTOM, HEIGHT, TOP
 from seqrev.decoding.search import DecodeStep, beam_search, greedy_trace
 from seqrev.models.seq2seq import ModelConfig, build_model
 from seqrev.tasks.vocab import EOS, SOS, VOCAB_SIZE, encode, token_label
@@ -82,32 +84,58 @@ def test_expected_token_is_letter_then_eos_then_none():
     assert expected_token("CBA", 4) is None
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_bars(svg: str) -> tuple[str, list[dict]]:
+    """The chart's title and its bars (label, value from the bar's height, fill, outline,
+    hover text), read back from the SVG as a browser would."""
+    root = ET.fromstring(svg)
+    plot_height = HEIGHT - TOP - BOTTOM
+    bars = []
+    for group in root.iter(f"{SVG}g"):
+        rect = group.find(f"{SVG}rect")
+        bars.append({"label": group.get("data-label"), "fill": rect.get("fill"),
+                     "value": float(rect.get("height")) / plot_height * 1.12,
+                     "outline": rect.get("stroke"), "hover": group.find(f"{SVG}title").text})
+    return root.find(f"{SVG}title").text, bars
+
+
 def test_topk_bars_match_the_step(models):
     trace = greedy_trace(models["attention"], "ABCDEFG")
     for step in trace.steps:
         expected = expected_token(trace.expected, step.position)
-        bar = topk_figure(step, expected, k=5).data[0]
-        heights = list(bar.y)
+        _title, bars = svg_bars(topk_svg(step, expected, k=5))
+        heights = [bar["value"] for bar in bars]
+        labels = [bar["label"] for bar in bars]
         assert heights == sorted(heights, reverse=True)
-        assert sum(heights) <= 1 + 1e-6
-        assert token_label(step.chosen_token) in bar.x
+        assert sum(heights) <= 1 + 1e-3
+        assert token_label(step.chosen_token) in labels
         if expected is not None:
-            assert token_label(expected) in bar.x
-        for label, height in zip(bar.x, heights, strict=True):
-            token = [t for t in range(VOCAB_SIZE) if token_label(t) == label][0]
-            assert height == pytest.approx(float(step.probabilities[token]))
+            assert token_label(expected) in labels
+        for bar in bars:
+            token = [t for t in range(VOCAB_SIZE) if token_label(t) == bar["label"]][0]
+            probability = float(step.probabilities[token])
+            assert bar["value"] == pytest.approx(probability, abs=1e-3)
+            assert f"p = {probability:.4f}" in bar["hover"]
 
 
 def test_topk_adds_chosen_and_expected_outside_the_top_k():
     step = step_with([0.0, 0.0, 0.0, 0.5, 0.3, 0.15, 0.05], chosen=5)
-    figure = topk_figure(step, expected=6, k=2)
-    bar = figure.data[0]
-    assert list(bar.x) == ["A", "B", "C", "D"]
-    colors = list(bar.marker.color)
-    assert colors[2] == "#cf222e"  # C chosen, but D was expected
-    assert list(bar.marker.line.color)[3] == "#1a7f37"
-    assert "expected D" in figure.layout.title.text
+    title, bars = svg_bars(topk_svg(step, expected=6, k=2))
+    assert [bar["label"] for bar in bars] == ["A", "B", "C", "D"]
+    assert bars[2]["fill"] == "#cf222e" and "chosen" in bars[2]["hover"]  # C, D was expected
+    assert bars[3]["outline"] == "#1a7f37" and "expected" in bars[3]["hover"]
+    assert [bar["outline"] for bar in bars[:3]] == [None, None, None]
+    assert "expected D" in title
     assert top_tokens(step.probabilities, 1) == [(3, pytest.approx(0.5))]
+
+
+def test_chart_text_is_escaped():
+    step = step_with([0.0, 0.0, 0.0, 0.5, 0.3, 0.15, 0.05], chosen=2)  # chose <eos>
+    svg = topk_svg(step, expected=None, k=2)
+    ET.fromstring(svg)  # well-formed despite "<eos>" in a title and a label
+    assert "&lt;eos&gt;" in svg and "<eos>" not in svg
 
 
 # attention row ---------------------------------------------------------------------------------
@@ -115,17 +143,18 @@ def test_topk_adds_chosen_and_expected_outside_the_top_k():
 def test_attention_row_is_the_steps_weights(models):
     trace = greedy_trace(models["attention"], "AAB", max_steps=3)
     for step in trace.steps:
-        bar = attention_row_figure(step, trace.source, trace.outline_at(step.position)).data[0]
-        assert list(bar.y) == pytest.approx(step.attention.tolist())
-        assert list(bar.customdata) == ["A", "A", "B"]
-        outlined = [i for i, c in enumerate(bar.marker.line.color) if c != "rgba(0,0,0,0)"]
+        _title, bars = svg_bars(attention_row_svg(step, trace.source,
+                                                  trace.outline_at(step.position)))
+        assert [bar["value"] for bar in bars] == pytest.approx(step.attention.tolist(), abs=1e-3)
+        assert [bar["label"] for bar in bars] == ["A", "A", "B"]
+        outlined = [i for i, bar in enumerate(bars) if bar["outline"]]
         assert outlined == [2 - step.position]
 
 
 def test_attention_row_refuses_a_plain_step(models):
     step = greedy_trace(models["plain"], "AB").steps[0]
     with pytest.raises(ValueError, match="no attention"):
-        attention_row_figure(step, "AB")
+        attention_row_svg(step, "AB")
 
 
 # step table --------------------------------------------------------------------------------------

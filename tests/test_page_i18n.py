@@ -4,6 +4,7 @@ language kept across pages and switches, and a bad ?lang= named in an escaped wa
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -92,6 +93,7 @@ def texts(at) -> list[str]:
 
 def english_words(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
     text = _PLOTLY.sub(" ", _URL.sub(" ", _CODE.sub(" ", text)))
+    text = _PLOTLY.sub(" ", html.unescape(text))  # an SVG's "&lt;eos&gt;" reads as <eos>
     words = []
     for word in _WORD.findall(text):
         # tokens (letters, ABC), names, codes

@@ -13,11 +13,13 @@ from streamlit.testing.v1 import AppTest
 
 from pages.common import escape_markdown
 from seqrev.charts.compare import comparison_table
-from seqrev.charts.decoding import beam_tree_figure, marked_output_html, step_table, topk_figure
+from seqrev.charts.decoding import beam_tree_figure, marked_output_html, step_table, topk_svg
 from seqrev.checkpoints.store import load_checkpoint
 from seqrev.decoding.search import beam_search, greedy_trace
 from seqrev.i18n import use_language
 from tests.apptest_support import open_page
+from tests.test_charts_decoding import svg_bars
+from tests.test_page_decode import step_charts
 from tests.test_page_i18n import assert_no_english, english_words
 from tests.test_page_pairs import open_with_words, pairs_folder, with_pairs  # noqa: F401
 
@@ -48,9 +50,10 @@ def test_the_default_string_greedy_the_step_control_and_a_long_string_in_chinese
     assert at.radio(key="decode_method").options == ["贪心解码", "束搜索"]
     assert_no_english(at, ALLOWED)
     at.slider(key="decode_step__slider").set_value(3).run()
-    specs = charts(at)
-    assert specs["decode_topk_plain"]["layout"]["title"]["text"].startswith("第 3 步")
-    assert specs["decode_attention_attention"]["layout"]["xaxis"]["title"]["text"] == "输入字母"
+    steps = step_charts(at)
+    assert svg_bars(steps["decode_topk_plain"])[0].startswith("第 3 步")
+    assert ">输入字母</text>" in steps["decode_attention_attention"]
+    assert "权重" in svg_bars(steps["decode_attention_attention"])[1][0]["hover"]
     assert "当前" in at.dataframe[0].value.columns
     assert_no_english(at, ALLOWED)
     # longer than training: the length warning, and steps past one model's <eos>
@@ -138,14 +141,15 @@ def test_the_pairs_view_in_chinese(with_pairs):  # noqa: F811
 def test_the_chart_builders_write_in_either_language():
     model = load_checkpoint("attention").model
     trace, beam = greedy_trace(model, "HELLO"), beam_search(model, "HELLO", 2)
-    english = topk_figure(trace.steps[0], 3 + ord("O") - ord("A"))
+    english = topk_svg(trace.steps[0], 3 + ord("O") - ord("A"))
     with use_language("zh_CN"):
-        figures = [topk_figure(trace.steps[0]), beam_tree_figure(beam)]
+        topk = topk_svg(trace.steps[0])
+        figures = [beam_tree_figure(beam)]
         tables = [step_table(trace), comparison_table(trace, trace)]
         html = marked_output_html("OLEH", "OLLEH")
-    assert english.layout.title.text.startswith("Step 0: next token")
-    assert figures[0].layout.title.text.startswith("第 0 步")
-    assert figures[1].layout.title.text.startswith("束搜索，束宽 2")
+    assert "<title>Step 0: next token" in english
+    assert "<title>第 0 步" in topk and "Step" not in topk
+    assert figures[0].layout.title.text.startswith("束搜索，束宽 2")
     assert tables[0].columns[2] == "选中"
     assert "不同" in tables[1].columns
     assert "位置 3：写出 H，应为 E" in html and "5 个位置中错了 3 个" in html

@@ -1,6 +1,6 @@
 """Pictures of one decoded string: marked output, top-k bars, attention row, step table, beam tree.
 
-Positions count from 0, like ``DecodeStep.position``. Everything here is data in, HTML /
+Positions count from 0, like ``DecodeStep.position``. Everything here is data in, HTML / SVG /
 DataFrame / ``plotly.graph_objects.Figure`` out. Words (titles, axes, legends, hover texts,
 table headers) come through ``_()`` when a figure or table is built, so each builder writes in
 the current language (``with use_language("zh_CN"):``).
@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
+from seqrev.charts.svg import Bar, bar_chart_svg
 from seqrev.decoding.search import DecodeStep, DecodeTrace
 from seqrev.i18n import N_, _, ngettext
 from seqrev.tasks.vocab import EOS, expected_token, token_label
@@ -113,28 +114,24 @@ def top_tokens(probabilities: torch.Tensor, k: int, also: tuple[int | None, ...]
     return sorted(pairs.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-def topk_figure(step: DecodeStep, expected: int | None = None, k: int = 5) -> go.Figure:
-    """Bars of the ``k`` likeliest next tokens at ``step``, chosen and expected highlighted.
+def topk_svg(step: DecodeStep, expected: int | None = None, k: int = 5) -> str:
+    """Bars of the ``k`` likeliest next tokens at ``step`` as SVG, chosen and expected
+    highlighted.
 
     The chosen token (green if it is the expected one, red if not) and the expected token
     (green outline) are always drawn, even when they fall outside the top ``k``.
     """
-    pairs = top_tokens(step.probabilities, k, (step.chosen_token, expected))
-    colors, outlines, roles = [], [], []
-    for token, _p in pairs:
-        roles.append(_(ROLES[token == step.chosen_token, token == expected]))
+    bars = []
+    for token, probability in top_tokens(step.probabilities, k, (step.chosen_token, expected)):
+        role = ROLES[token == step.chosen_token, token == expected]
+        label = token_label(token)
         if token == step.chosen_token:
-            colors.append(CHOSEN_RIGHT if token == expected else CHOSEN_WRONG)
+            fill = CHOSEN_RIGHT if token == expected else CHOSEN_WRONG
         else:
-            colors.append(OTHER)
-        outlines.append(EXPECTED if token == expected else "rgba(0,0,0,0)")
-    labels = [token_label(token) for token, _p in pairs]
-    figure = go.Figure(go.Bar(
-        x=labels, y=[p for _t, p in pairs], customdata=roles,
-        marker={"color": colors, "line": {"color": outlines, "width": 3}},
-        text=[f"{p:.2f}" for _t, p in pairs], textposition="outside", cliponaxis=False,
-        hovertemplate="%{x}: p = %{y:.4f}<br>%{customdata}<extra></extra>", name=_("top-k"),
-    ))
+            fill = OTHER
+        tooltip = f"{label}: p = {probability:.4f}" + ("" if role == "-" else f" ({_(role)})")
+        bars.append(Bar(label, probability, fill, EXPECTED if token == expected else None,
+                        f"{probability:.2f}", tooltip))
     values = {"step": step.position, "chosen": token_label(step.chosen_token),
               "expected": None if expected is None else token_label(expected)}
     if expected is None:
@@ -143,18 +140,12 @@ def topk_figure(step: DecodeStep, expected: int | None = None, k: int = 5) -> go
         title = _("Step {step}: next token, chose {chosen} (right)")
     else:
         title = _("Step {step}: next token, chose {chosen} (expected {expected})")
-    figure.update_layout(
-        title=title.format(**values),
-        xaxis={"title": _("next token"), "type": "category"},
-        yaxis={"title": _("probability"), "range": [0, 1.12]},
-        height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
-    )
-    return figure
+    return bar_chart_svg(bars, title=title.format(**values), x_title=_("next token"),
+                         y_title=_("probability"), css_class="seqrev-topk")
 
 
-def attention_row_figure(step: DecodeStep, source: str,
-                         outline: Collection[int] = ()) -> go.Figure:
-    """Bars of ``step``'s attention over the input letters; the letters it should read
+def attention_row_svg(step: DecodeStep, source: str, outline: Collection[int] = ()) -> str:
+    """Bars of ``step``'s attention over the input letters as SVG; the letters it should read
     (``outline``, the task's alignment at this step: for reversal ``{S-1-t}``) get a green
     outline, and the most-attended bar is labelled with its weight.
     """
@@ -162,28 +153,16 @@ def attention_row_figure(step: DecodeStep, source: str,
         raise ValueError("this step has no attention weights (a plain model)")
     weights = step.attention.tolist()  # (S,)
     peak = max(range(len(weights)), key=weights.__getitem__)
-    figure = go.Figure(go.Bar(
-        x=list(range(len(weights))), y=weights, customdata=list(source),
-        marker={"color": ATTENTION,
-                "line": {"color": [TARGET_EDGE if i in outline else "rgba(0,0,0,0)"
-                                   for i in range(len(weights))], "width": 3}},
-        text=[f"{w:.2f}" if i == peak else "" for i, w in enumerate(weights)],
-        textposition="outside", cliponaxis=False,
-        hovertemplate=_("input %{x}: %{customdata}<br>weight %{y:.4f}<extra></extra>"),
-        name=_("attention"),
-    ))
+    hover = _("input {position}: {letter}, weight {weight:.4f}")
+    bars = [Bar(letter, weight, ATTENTION, TARGET_EDGE if position in outline else None,
+                f"{weight:.2f}" if position == peak else "",
+                hover.format(position=position, letter=letter, weight=weight))
+            for position, (letter, weight) in enumerate(zip(source, weights, strict=True))]
     title = (_("Step {step}: attention; outlined: the letter to read") if outline
              else _("Step {step}: attention; no letter left: <eos> is due"))
-    figure.update_layout(
-        title=title.format(step=step.position),
-        xaxis={"title": _("input letter"), "tickmode": "array",
-               "tickvals": list(range(len(source))),
-               "ticktext": list(source), "tickangle": 0,
-               "tickfont": {"family": "monospace", "size": 12 if len(source) <= 16 else 9}},
-        yaxis={"title": _("weight"), "range": [0, 1.12]},
-        height=300, margin={"l": 50, "r": 10, "t": 50, "b": 40}, showlegend=False,
-    )
-    return figure
+    return bar_chart_svg(bars, title=title.format(step=step.position),
+                         x_title=_("input letter"), y_title=_("weight"),
+                         css_class="seqrev-attention-row", monospace_labels=True)
 
 
 def step_table(trace: DecodeTrace, k: int = 3) -> pd.DataFrame:
