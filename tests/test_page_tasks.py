@@ -23,6 +23,7 @@ from seqrev.tasks.registry import make_task
 from seqrev.training.trainer import TrainConfig
 from tests.apptest_support import APP, open_page
 from tests.events_support import eval_event, step_event
+from tests.test_charts_decoding import svg_bars
 
 TASKS = ("reverse", "copy", "sort", "rotate:3")
 TEXT = "QWERTYBQ"  # a repeated letter: sort's outline has two cells at its steps
@@ -80,11 +81,9 @@ def test_decode_page_scores_each_model_against_its_task(task_checkpoints, spec):
     assert not at.error
     target = make_task(spec).target(TEXT)
     assert any(f"expected **`{target}`**" in m.value for m in at.markdown)
-    bars = [spec_ for title, spec_ in chart_specs(at).items() if "attention" in title.lower()
-            and spec_["data"][0]["type"] == "bar"]
-    assert bars, list(chart_specs(at))
-    outlined = [i for i, color in enumerate(bars[0]["data"][0]["marker"]["line"]["color"])
-                if color != "rgba(0,0,0,0)"]
+    rows = [m.value for m in at.markdown if 'class="seqrev-chart seqrev-attention-row"' in m.value]
+    assert rows, [m.value[:60] for m in at.markdown]
+    outlined = [i for i, bar in enumerate(svg_bars(rows[0])[1]) if bar["outline"]]
     assert outlined == sorted(make_task(spec).alignment(TEXT)[0])  # step 0's letters
 
 
