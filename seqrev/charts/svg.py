@@ -1,7 +1,7 @@
 """Small charts drawn on the server as SVG, for the figures a page shows first.
 
 Streamlit's Plotly component costs about 1.2 s in a fresh tab before its first chart appears
-(docs/pages-speed.md); an SVG inside ``st.html`` arrives with the page's text. Used where a
+(docs/pages-speed.md); an SVG in the page's markdown arrives with its text. Used where a
 chart needs no zoom or click: each bar still names itself on hover (an SVG ``<title>``).
 Text is drawn in ``currentColor``, so it follows the app's light or dark theme.
 """
@@ -43,7 +43,8 @@ def bar_chart_svg(bars: Sequence[Bar], *, title: str, x_title: str, y_title: str
                   y_max: float = 1.12, css_class: str = "", monospace_labels: bool = False
                   ) -> str:
     """A titled vertical bar chart as one ``<svg>`` string, y from 0 to ``y_max`` with grid
-    lines at 0, 0.5 and 1; render it with ``st.html``."""
+    lines at 0, 0.5 and 1. Render it with ``st.markdown(svg, unsafe_allow_html=True)``:
+    ``st.html`` sanitizes with an HTML-only profile and drops SVG."""
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_width / max(1, len(bars))
 
